@@ -1,0 +1,320 @@
+package triggers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of an event (DESIGN §1.3).
+const (
+	MaxEventBytes          = 400 << 10 // a create body above this is PAYLOAD_TOO_LARGE
+	MaxSourceLen           = 100       // runes, after trimming
+	MaxEventTypeLen        = 100       // runes, after trimming
+	MaxIdempotencyKeyLen   = 255
+	MaxCorrelationIDLen    = 255
+	IdempotencyWindow      = 24 * time.Hour
+	DefaultRetention       = 7 * 24 * time.Hour
+	defaultMetadataPrepend = `"priority":"normal"`
+)
+
+// Priority of an event; an event created without one is PriorityNormal.
+type Priority string
+
+// The priorities an event may have.
+const (
+	PriorityLow    Priority = "low"
+	PriorityNormal Priority = "normal"
+	PriorityHigh   Priority = "high"
+)
+
+// Valid reports whether p is one of the three priorities.
+func (p Priority) Valid() bool {
+	return p == PriorityLow || p == PriorityNormal || p == PriorityHigh
+}
+
+// Status of an event: pending until acknowledged.
+type Status string
+
+// The statuses an event may have.
+const (
+	StatusPending      Status = "pending"
+	StatusAcknowledged Status = "acknowledged"
+)
+
+// Event is one stored event of one tenant.
+type Event struct {
+	ID        string // a lowercase UUID (version 7, so ids sort roughly by time)
+	Tenant    string
+	Source    string
+	EventType string
+	// Payload is the client's JSON object, compacted, numbers and strings as sent.
+	Payload json.RawMessage
+	// Metadata is the client's metadata object, compacted; it always holds
+	// "priority" (added as "normal" when the client gave none).
+	Metadata  json.RawMessage
+	Priority  Priority
+	CreatedAt time.Time // UTC, microsecond precision
+	// AcknowledgedAt is zero while the event is pending.
+	AcknowledgedAt time.Time
+}
+
+// Status reports whether e is pending or acknowledged.
+func (e *Event) Status() Status {
+	if e.AcknowledgedAt.IsZero() {
+		return StatusPending
+	}
+	return StatusAcknowledged
+}
+
+// NewEvent is a validated create request: what ParseNewEvent returns and
+// Service.CreateEvents stores.
+type NewEvent struct {
+	Source         string
+	EventType      string
+	Payload        json.RawMessage // compact, non-empty object
+	Metadata       json.RawMessage // compact object holding priority
+	Priority       Priority
+	IdempotencyKey string // "" when the client sent none
+	// RequestHash identifies the request's content, so that a reused
+	// idempotency key with a different request can be told apart from a replay.
+	RequestHash string
+}
+
+// ParseNewEvent validates one create request body and returns the event to
+// store. It serves single and bulk create alike: prefix is prepended to field
+// names in errors ("" for a single create, "items[3]." in a bulk request).
+// headerKey is the Idempotency-Key header, "" if absent; a header and a
+// metadata.idempotency_key that disagree are refused.
+//
+// Errors are EINVALID with details naming every invalid field.
+func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
+	if !utf8.Valid(body) {
+		return NewEvent{}, InvalidFields(FieldError{Field: bodyField(prefix), Message: "is not valid UTF-8"})
+	}
+	top, err := decodeObject(body)
+	if err != nil {
+		return NewEvent{}, InvalidFields(FieldError{Field: bodyField(prefix), Message: err.Error()})
+	}
+
+	var ne NewEvent
+	var bad []FieldError
+	fail := func(field, msg string) { bad = append(bad, FieldError{Field: prefix + field, Message: msg}) }
+
+	for _, name := range sortedKeys(top) {
+		switch name {
+		case "source", "event_type", "payload", "metadata":
+		default:
+			fail(name, "unknown field")
+		}
+	}
+	ne.Source, err = parseName(top["source"], MaxSourceLen)
+	if err != nil {
+		fail("source", err.Error())
+	}
+	ne.EventType, err = parseName(top["event_type"], MaxEventTypeLen)
+	if err != nil {
+		fail("event_type", err.Error())
+	}
+
+	if raw, ok := top["payload"]; !ok || isNull(raw) {
+		fail("payload", "is required: a non-empty JSON object")
+	} else if obj, err := decodeObject(raw); err != nil || len(obj) == 0 {
+		fail("payload", "must be a non-empty JSON object")
+	} else {
+		ne.Payload = compact(raw)
+	}
+
+	ne.Priority = PriorityNormal
+	ne.Metadata = json.RawMessage("{" + defaultMetadataPrepend + "}")
+	if raw, ok := top["metadata"]; ok && !isNull(raw) {
+		md, err := decodeObject(raw)
+		if err != nil {
+			fail("metadata", "must be a JSON object")
+		} else {
+			ne.Metadata, ne.Priority, ne.IdempotencyKey = parseMetadata(raw, md, prefix, &bad)
+		}
+	}
+
+	if headerKey != "" {
+		switch {
+		case len(headerKey) > MaxIdempotencyKeyLen:
+			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKeyLen)})
+		case ne.IdempotencyKey != "" && ne.IdempotencyKey != headerKey:
+			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: "differs from metadata.idempotency_key; send one or make them equal"})
+		default:
+			ne.IdempotencyKey = headerKey
+		}
+	}
+	if len(bad) > 0 {
+		return NewEvent{}, InvalidFields(bad...)
+	}
+	ne.RequestHash = requestHash(ne)
+	return ne, nil
+}
+
+// parseMetadata validates the known metadata fields and returns the metadata
+// to store (with a priority), the priority and the idempotency key.
+func parseMetadata(raw json.RawMessage, md map[string]json.RawMessage, prefix string, bad *[]FieldError) (json.RawMessage, Priority, string) {
+	fail := func(field, msg string) {
+		*bad = append(*bad, FieldError{Field: prefix + "metadata." + field, Message: msg})
+	}
+	priority := PriorityNormal
+	if v, ok := md["priority"]; ok {
+		var s string
+		if json.Unmarshal(v, &s) != nil || !Priority(s).Valid() {
+			fail("priority", `must be one of "low", "normal", "high"`)
+		} else {
+			priority = Priority(s)
+		}
+	}
+	if v, ok := md["correlation_id"]; ok {
+		var s string
+		if json.Unmarshal(v, &s) != nil || utf8.RuneCountInString(s) > MaxCorrelationIDLen {
+			fail("correlation_id", fmt.Sprintf("must be a string of at most %d characters", MaxCorrelationIDLen))
+		}
+	}
+	var idemKey string
+	if v, ok := md["idempotency_key"]; ok {
+		if json.Unmarshal(v, &idemKey) != nil || idemKey == "" || len(idemKey) > MaxIdempotencyKeyLen {
+			fail("idempotency_key", fmt.Sprintf("must be a string of 1 to %d characters", MaxIdempotencyKeyLen))
+			idemKey = ""
+		}
+	}
+	out := compact(raw)
+	if _, ok := md["priority"]; !ok {
+		if len(md) == 0 {
+			out = json.RawMessage("{" + defaultMetadataPrepend + "}")
+		} else {
+			out = append(json.RawMessage("{"+defaultMetadataPrepend+","), out[1:]...)
+		}
+	}
+	return out, priority, idemKey
+}
+
+func bodyField(prefix string) string {
+	if prefix == "" {
+		return "body"
+	}
+	return strings.TrimSuffix(prefix, ".")
+}
+
+// parseName reads a required string field, trims it and checks its length.
+func parseName(raw json.RawMessage, maxLen int) (string, error) {
+	if raw == nil || isNull(raw) {
+		return "", errors.New("is required")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errors.New("must be a string")
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("must not be blank")
+	}
+	if n := utf8.RuneCountInString(s); n > maxLen {
+		return "", fmt.Errorf("must be at most %d characters (got %d)", maxLen, n)
+	}
+	return s, nil
+}
+
+// decodeObject decodes exactly one JSON object, refusing trailing data.
+func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		return nil, describeJSONError(err)
+	}
+	if obj == nil {
+		return nil, errors.New("must be a JSON object, not null")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, errors.New("has data after the JSON object")
+	}
+	return obj, nil
+}
+
+// DecodeStrict decodes data, a JSON object, into v (a pointer to a struct),
+// refusing unknown fields and trailing data, with client-readable errors.
+func DecodeStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return errors.New("body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return describeJSONError(err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return errors.New("body has data after the JSON object")
+	}
+	return nil
+}
+
+// describeJSONError turns an encoding/json error into a message for clients.
+func describeJSONError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("is empty or truncated JSON")
+	case errors.As(err, &syn):
+		return fmt.Errorf("is malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Errorf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		}
+		return fmt.Errorf("must be a JSON object, not %s", typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("has unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return fmt.Errorf("is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return raw // already validated by the decoder; cannot happen
+	}
+	return buf.Bytes()
+}
+
+func requestHash(ne NewEvent) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(ne.Source), []byte(ne.EventType), ne.Payload, ne.Metadata} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,231 @@
+package triggers
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Inbox page sizes (DESIGN §4).
+const (
+	DefaultInboxLimit = 50
+	MaxInboxLimit     = 100
+)
+
+// InboxFilter selects pending events of one tenant. Its zero value matches
+// every pending event. All set fields must match (AND).
+type InboxFilter struct {
+	Source    string // exact match, "" = any
+	EventType string // exact match, "" = any
+	// CreatedAfter and CreatedBefore are exclusive bounds; zero = unbounded.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Priority      Priority // "" = any
+	// Metadata are exact matches on metadata fields, all of which must hold.
+	Metadata []MetadataMatch
+}
+
+// MetadataMatch is one metadata.{key}={value} condition.
+type MetadataMatch struct {
+	Key   string
+	Value string
+}
+
+// Hash is a short digest of the filter, carried in cursors so that a cursor
+// used with other filters is recognised and refused.
+func (f InboxFilter) Hash() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "s=%q;t=%q;a=%d;b=%d;p=%q", f.Source, f.EventType, micros(f.CreatedAfter), micros(f.CreatedBefore), f.Priority)
+	md := slices.Clone(f.Metadata)
+	slices.SortFunc(md, func(a, b MetadataMatch) int {
+		return strings.Compare(a.Key+"\x00"+a.Value, b.Key+"\x00"+b.Value)
+	})
+	for _, m := range md {
+		fmt.Fprintf(h, ";m%q=%q", m.Key, m.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// Kinds lists which kinds of filter are set (for logs and metrics; never values).
+func (f InboxFilter) Kinds() []string {
+	var k []string
+	if f.Source != "" {
+		k = append(k, "source")
+	}
+	if f.EventType != "" {
+		k = append(k, "event_type")
+	}
+	if !f.CreatedAfter.IsZero() {
+		k = append(k, "created_after")
+	}
+	if !f.CreatedBefore.IsZero() {
+		k = append(k, "created_before")
+	}
+	if f.Priority != "" {
+		k = append(k, "priority")
+	}
+	if len(f.Metadata) > 0 {
+		k = append(k, "metadata")
+	}
+	return k
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// Position is a place in a tenant's inbox order (created_at, then id).
+type Position struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// InboxQuery is what the service asks a store for: up to Limit pending events
+// of Tenant matching Filter, strictly after After (if set), oldest first.
+type InboxQuery struct {
+	Tenant string
+	Filter InboxFilter
+	After  *Position
+	// NotBefore hides expired events: only events created after it are visible.
+	NotBefore time.Time
+	Limit     int
+	// MaxScan bounds how many pending events a store may examine for one page
+	// when some filter is not served by an index. A store that reaches it
+	// returns a short page whose Next is the last position examined.
+	MaxScan int
+}
+
+// Page is one page of an inbox.
+type Page struct {
+	Events []Event
+	// Next is where the next page starts, or nil when nothing more matches.
+	Next *Position
+}
+
+// Cursor is the decoded form of an inbox next_cursor: a position and the hash
+// of the filters it was issued for.
+type Cursor struct {
+	Position
+	FilterHash string
+}
+
+const cursorVersion = "c1"
+
+// Encode returns the opaque text form of c.
+func (c Cursor) Encode() string {
+	s := fmt.Sprintf("%s|%d|%s|%s", cursorVersion, c.CreatedAt.UnixMicro(), c.ID, c.FilterHash)
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// ParseCursor decodes a cursor made by Cursor.Encode. It returns an EINVALID
+// error naming the cursor parameter for anything else.
+func ParseCursor(s string) (Cursor, error) {
+	bad := InvalidFields(FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
+	if len(s) == 0 || len(s) > 200 {
+		return Cursor{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 4 || parts[0] != cursorVersion {
+		return Cursor{}, bad
+	}
+	us, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || us <= 0 || us > maxMicros {
+		return Cursor{}, bad
+	}
+	if !isUUID(parts[2]) || strings.ToLower(parts[2]) != parts[2] {
+		return Cursor{}, bad
+	}
+	if len(parts[3]) != 12 {
+		return Cursor{}, bad
+	}
+	if _, err := hex.DecodeString(parts[3]); err != nil {
+		return Cursor{}, bad
+	}
+	return Cursor{Position: Position{CreatedAt: time.UnixMicro(us).UTC(), ID: parts[2]}, FilterHash: parts[3]}, nil
+}
+
+// maxMicros is 9999-12-31T23:59:59Z in Unix microseconds: later instants
+// cannot be written as RFC 3339 and are never created.
+const maxMicros = 253402300799_000000
+
+// InboxRequest is a parsed GET /v1/inbox query.
+type InboxRequest struct {
+	Filter InboxFilter
+	Cursor *Cursor
+	Limit  int
+}
+
+// ParseInboxQuery validates the inbox query parameters. Unknown parameters
+// and invalid values are EINVALID errors naming the parameter.
+func ParseInboxQuery(q url.Values) (InboxRequest, error) {
+	req := InboxRequest{Limit: DefaultInboxLimit}
+	var bad []FieldError
+	fail := func(field, msg string) { bad = append(bad, FieldError{Field: field, Message: msg}) }
+	single := func(name string) (string, bool) {
+		vs, ok := q[name]
+		if !ok {
+			return "", false
+		}
+		if len(vs) > 1 {
+			fail(name, "may be given only once")
+		}
+		return vs[0], true
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		switch name {
+		case "limit", "cursor", "source", "event_type":
+		default:
+			fail(name, "unknown query parameter; known: limit, cursor, source, event_type")
+		}
+	}
+	if v, ok := single("limit"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxInboxLimit {
+			fail("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxInboxLimit))
+		} else {
+			req.Limit = n
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"source", &req.Filter.Source}, {"event_type", &req.Filter.EventType}} {
+		if v, ok := single(p.name); ok {
+			v = strings.TrimSpace(v)
+			if v == "" || len(v) > 4*MaxSourceLen {
+				fail(p.name, "must be a non-empty string of at most 100 characters")
+			}
+			*p.dst = v
+		}
+	}
+	if v, ok := single("cursor"); ok {
+		c, err := ParseCursor(v)
+		if err != nil {
+			fail("cursor", "is not a cursor returned by this API")
+		} else {
+			req.Cursor = &c
+		}
+	}
+	if len(bad) == 0 && req.Cursor != nil && req.Cursor.FilterHash != req.Filter.Hash() {
+		fail("cursor", "was issued for other filters; repeat the filters of the request that returned it, or start without a cursor")
+	}
+	if len(bad) > 0 {
+		return InboxRequest{}, InvalidFields(bad...)
+	}
+	return req, nil
+}

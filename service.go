@@ -1,0 +1,303 @@
+package triggers
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Options configure a Service. The zero value of each field means its default.
+type Options struct {
+	// Now is the clock; default time.Now. Tests pass fixed instants.
+	Now func() time.Time
+	// Retention is how long events are kept; default DefaultRetention.
+	Retention time.Duration
+	// KeyCacheTTL is how long an authenticated key is trusted without asking
+	// the store again; default 2s. A revoked or changed key takes effect
+	// within this time (DESIGN §2 asks for 5 s at most).
+	KeyCacheTTL time.Duration
+	// MaxInboxScan bounds the events a store examines for one inbox page;
+	// default 5000.
+	MaxInboxScan int
+}
+
+// Service is the Triggers domain over a Store: validation, ids, the clock,
+// tenancy, idempotency, cursors and key management. It is safe for
+// concurrent use.
+type Service struct {
+	store        Store
+	now          func() time.Time
+	retention    time.Duration
+	keyTTL       time.Duration
+	maxInboxScan int
+
+	keyMu    sync.Mutex
+	keyCache map[string]cachedKey // by hash
+}
+
+type cachedKey struct {
+	key     APIKey
+	err     error
+	fetched time.Time
+}
+
+const maxCachedKeys = 10_000
+
+// NewService returns a Service over store; opts may be nil.
+func NewService(store Store, opts *Options) *Service {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.KeyCacheTTL <= 0 {
+		o.KeyCacheTTL = 2 * time.Second
+	}
+	if o.MaxInboxScan <= 0 {
+		o.MaxInboxScan = 5000
+	}
+	return &Service{store: store, now: o.Now, retention: o.Retention, keyTTL: o.KeyCacheTTL,
+		maxInboxScan: o.MaxInboxScan, keyCache: map[string]cachedKey{}}
+}
+
+// Now returns the service clock's current time, UTC, to the microsecond.
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Retention returns how long events are kept.
+func (s *Service) Retention() time.Duration { return s.retention }
+
+func (s *Service) notBefore(now time.Time) time.Time { return now.Add(-s.retention) }
+
+// CreateResult is the outcome of creating one event.
+type CreateResult struct {
+	Event    Event
+	Replayed bool  // an idempotent replay of an earlier create
+	Err      error // this item failed (EIDEMPOTENCY, EUNAVAILABLE, ...)
+}
+
+// CreateEvent stores one validated event for tenant. On an idempotent replay
+// it returns the original event's ID and CreatedAt with Replayed set; the same
+// idempotency key with a different request is EIDEMPOTENCY.
+func (s *Service) CreateEvent(ctx context.Context, tenant string, ne NewEvent) (CreateResult, error) {
+	res, err := s.CreateEvents(ctx, tenant, []NewEvent{ne})
+	if err != nil {
+		return CreateResult{}, err
+	}
+	return res[0], res[0].Err
+}
+
+// CreateEvents stores validated events for tenant in one store call, applied
+// as if in order; per-item outcomes are in the results, one per input.
+func (s *Service) CreateEvents(ctx context.Context, tenant string, items []NewEvent) ([]CreateResult, error) {
+	now := s.Now()
+	inserts := make([]Insert, len(items))
+	for i, ne := range items {
+		inserts[i] = Insert{
+			Event: Event{
+				ID: NewEventID(now), Tenant: tenant, Source: ne.Source, EventType: ne.EventType,
+				Payload: ne.Payload, Metadata: ne.Metadata, Priority: ne.Priority, CreatedAt: now,
+			},
+			IdempotencyKey:       ne.IdempotencyKey,
+			RequestHash:          ne.RequestHash,
+			IdempotencyNotBefore: now.Add(-IdempotencyWindow),
+		}
+	}
+	results, err := s.store.InsertEvents(ctx, inserts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CreateResult, len(results))
+	for i, r := range results {
+		out[i] = CreateResult{Event: r.Event, Replayed: r.Replayed, Err: r.Err}
+		if r.Replayed && r.RequestHash != items[i].RequestHash {
+			out[i] = CreateResult{Err: Errorf(EIDEMPOTENCY,
+				"idempotency key was used within the last 24 hours for a different request; use a new key for a new event")}
+		}
+	}
+	return out, nil
+}
+
+// GetEvent returns a visible event of tenant; ENOTFOUND otherwise.
+func (s *Service) GetEvent(ctx context.Context, tenant, id string) (Event, error) {
+	return s.store.GetEvent(ctx, tenant, id, s.notBefore(s.Now()))
+}
+
+// AckEvent acknowledges a pending event; ENOTFOUND, ECONFLICT.
+func (s *Service) AckEvent(ctx context.Context, tenant, id string) (Event, error) {
+	now := s.Now()
+	return s.store.AckEvent(ctx, tenant, id, now, s.notBefore(now))
+}
+
+// DeleteEvent deletes an event if it exists; deleting an unknown one is no error.
+func (s *Service) DeleteEvent(ctx context.Context, tenant, id string) (bool, error) {
+	return s.store.DeleteEvent(ctx, tenant, id, s.notBefore(s.Now()))
+}
+
+// InboxPage is one page of an inbox with the cursor of the next.
+type InboxPage struct {
+	Events     []Event
+	NextCursor string // "" when nothing more matches
+}
+
+// Inbox returns a page of tenant's pending events for a parsed query.
+func (s *Service) Inbox(ctx context.Context, tenant string, req InboxRequest) (InboxPage, error) {
+	q := InboxQuery{Tenant: tenant, Filter: req.Filter, NotBefore: s.notBefore(s.Now()),
+		Limit: req.Limit, MaxScan: s.maxInboxScan}
+	if req.Cursor != nil {
+		q.After = &req.Cursor.Position
+	}
+	page, err := s.store.ListPending(ctx, q)
+	if err != nil {
+		return InboxPage{}, err
+	}
+	out := InboxPage{Events: page.Events}
+	if page.Next != nil {
+		out.NextCursor = Cursor{Position: *page.Next, FilterHash: req.Filter.Hash()}.Encode()
+	}
+	return out, nil
+}
+
+// PurgeExpired physically removes expired events and idempotency records.
+func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
+	now := s.Now()
+	return s.store.DeleteExpired(ctx, s.notBefore(now), now.Add(-IdempotencyWindow))
+}
+
+// Ready reports whether the store can answer.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// Authenticate returns the usable key whose raw value is raw; EUNAUTHORIZED
+// for a missing, unknown, revoked or expired key. Answers are cached for
+// KeyCacheTTL, so a revoked key stops working within that time.
+func (s *Service) Authenticate(ctx context.Context, raw string) (APIKey, error) {
+	unauthorized := Errorf(EUNAUTHORIZED, "a valid API key is required in the X-API-Key header (or Authorization: Bearer)")
+	if raw == "" || len(raw) > 1024 {
+		return APIKey{}, unauthorized
+	}
+	hash := HashKey(raw)
+	now := s.now()
+
+	s.keyMu.Lock()
+	c, ok := s.keyCache[hash]
+	s.keyMu.Unlock()
+	if !ok || now.Sub(c.fetched) >= s.keyTTL || now.Before(c.fetched) {
+		k, err := s.store.KeyByHash(ctx, hash)
+		if err != nil && ErrorCode(err) != ENOTFOUND {
+			return APIKey{}, err // store trouble: not the client's fault, not cached
+		}
+		c = cachedKey{key: k, err: err, fetched: now}
+		s.keyMu.Lock()
+		if len(s.keyCache) >= maxCachedKeys {
+			clear(s.keyCache)
+		}
+		s.keyCache[hash] = c
+		s.keyMu.Unlock()
+	}
+	if c.err != nil || !c.key.Usable(now) {
+		return APIKey{}, unauthorized
+	}
+	return c.key, nil
+}
+
+// KeySpec describes a key to create.
+type KeySpec struct {
+	Tenant     string
+	Name       string
+	RateLimit  int            // 0 = server default
+	AllowedIPs []netip.Prefix // empty = all
+	Raw        string         // the secret; "" to generate one
+	ExpiresAt  time.Time      // zero = never
+}
+
+// CreateKey validates spec and stores a new key. It returns the record and
+// the raw key, which is not stored and cannot be shown again.
+func (s *Service) CreateKey(ctx context.Context, spec KeySpec) (APIKey, string, error) {
+	if err := ValidateTenant(spec.Tenant); err != nil {
+		return APIKey{}, "", err
+	}
+	if err := ValidateRateLimit(spec.RateLimit); err != nil {
+		return APIKey{}, "", err
+	}
+	if len(spec.Name) > 100 {
+		return APIKey{}, "", Errorf(EINVALID, "name must be at most 100 characters")
+	}
+	raw := spec.Raw
+	if raw == "" {
+		raw = GenerateKey()
+	} else if err := ValidateRawKey(raw); err != nil {
+		return APIKey{}, "", err
+	}
+	k := APIKey{ID: NewKeyID(), Hash: HashKey(raw), Tenant: spec.Tenant, Name: spec.Name,
+		CreatedAt: s.Now(), Active: true, RateLimit: spec.RateLimit, AllowedIPs: spec.AllowedIPs,
+		ExpiresAt: spec.ExpiresAt}
+	if err := s.store.CreateKey(ctx, k); err != nil {
+		return APIKey{}, "", err
+	}
+	return k, raw, nil
+}
+
+// EnsureKey makes sure a key with the raw value exists and is usable (the
+// --dev-key bootstrap): it creates it for tenant if missing and reactivates
+// it if revoked. It reports whether it changed anything.
+func (s *Service) EnsureKey(ctx context.Context, raw, tenant string) (APIKey, bool, error) {
+	if err := ValidateRawKey(raw); err != nil {
+		return APIKey{}, false, err
+	}
+	k, err := s.store.KeyByHash(ctx, HashKey(raw))
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		k, _, err = s.CreateKey(ctx, KeySpec{Tenant: tenant, Name: "dev key", Raw: raw})
+		if ErrorCode(err) == ECONFLICT { // created concurrently by another process
+			k, err = s.store.KeyByHash(ctx, HashKey(raw))
+			return k, false, err
+		}
+		return k, err == nil, err
+	case err != nil:
+		return APIKey{}, false, err
+	case k.Usable(s.now()):
+		return k, false, nil
+	}
+	k, err = s.store.UpdateKey(ctx, k.ID, func(k *APIKey) error {
+		k.Active, k.ExpiresAt = true, time.Time{}
+		return nil
+	})
+	return k, err == nil, err
+}
+
+// ListKeys returns every key, oldest first.
+func (s *Service) ListKeys(ctx context.Context) ([]APIKey, error) { return s.store.ListKeys(ctx) }
+
+// RevokeKey deactivates a key; ENOTFOUND. Revoking twice is not an error.
+func (s *Service) RevokeKey(ctx context.Context, id string) (APIKey, error) {
+	return s.store.UpdateKey(ctx, id, func(k *APIKey) error { k.Active = false; return nil })
+}
+
+// KeyUpdate holds the changes to a key; a nil field is left as it is.
+type KeyUpdate struct {
+	RateLimit  *int
+	AllowedIPs *[]netip.Prefix // pointer to empty clears the list
+}
+
+// UpdateKey changes a key's limit or allowlist; ENOTFOUND, EINVALID.
+func (s *Service) UpdateKey(ctx context.Context, id string, u KeyUpdate) (APIKey, error) {
+	if u.RateLimit != nil {
+		if err := ValidateRateLimit(*u.RateLimit); err != nil {
+			return APIKey{}, err
+		}
+	}
+	return s.store.UpdateKey(ctx, id, func(k *APIKey) error {
+		if u.RateLimit != nil {
+			k.RateLimit = *u.RateLimit
+		}
+		if u.AllowedIPs != nil {
+			k.AllowedIPs = *u.AllowedIPs
+		}
+		return nil
+	})
+}

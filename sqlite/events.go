@@ -1,0 +1,347 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+// InsertEvents stores the inserts in one group-commit transaction.
+func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	results := make([]triggers.InsertResult, len(inserts))
+	err := db.exec(ctx, func(tx *sql.Tx) error {
+		last := db.lastCreated
+		for i, in := range inserts {
+			r, err := insertOne(tx, in, &last)
+			if err != nil {
+				return err
+			}
+			results[i] = r
+		}
+		db.lastCreated = last
+		return nil
+	})
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return results, nil
+}
+
+func insertOne(tx *sql.Tx, in triggers.Insert, last *int64) (triggers.InsertResult, error) {
+	e := in.Event
+	if in.IdempotencyKey != "" {
+		var hash, id string
+		var created int64
+		err := tx.QueryRow(`SELECT request_hash, event_id, event_created_at FROM idempotency
+			WHERE tenant = ? AND key = ? AND created_at > ?`,
+			e.Tenant, in.IdempotencyKey, micros(in.IdempotencyNotBefore)).Scan(&hash, &id, &created)
+		switch {
+		case err == nil:
+			return triggers.InsertResult{Event: triggers.Event{ID: id, Tenant: e.Tenant, CreatedAt: fromMicros(created)},
+				Replayed: true, RequestHash: hash}, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return triggers.InsertResult{}, fmt.Errorf("sqlite: read idempotency record: %w", err)
+		}
+	}
+	created := micros(e.CreatedAt)
+	if created <= *last {
+		created = *last + 1
+	}
+	*last = created
+	e.CreatedAt = fromMicros(created)
+	if _, err := tx.Exec(`INSERT INTO events (tenant, id, created_at, source, event_type, priority, payload, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
+		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
+	}
+	if in.IdempotencyKey != "" {
+		// REPLACE: an expired record of the same key gives way to the new one.
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			e.Tenant, in.IdempotencyKey, in.RequestHash, e.ID, created, created); err != nil {
+			return triggers.InsertResult{}, fmt.Errorf("sqlite: insert idempotency record: %w", err)
+		}
+	}
+	return triggers.InsertResult{Event: e}, nil
+}
+
+const eventColumns = `id, tenant, created_at, source, event_type, priority, payload, metadata, acked_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row scanner) (triggers.Event, error) {
+	var e triggers.Event
+	var created int64
+	var acked sql.NullInt64
+	var priority, payload, metadata string
+	if err := row.Scan(&e.ID, &e.Tenant, &created, &e.Source, &e.EventType, &priority, &payload, &metadata, &acked); err != nil {
+		return triggers.Event{}, err
+	}
+	e.CreatedAt = fromMicros(created)
+	e.Priority = triggers.Priority(priority)
+	e.Payload = json.RawMessage(payload)
+	e.Metadata = json.RawMessage(metadata)
+	if acked.Valid {
+		e.AcknowledgedAt = fromMicros(acked.Int64)
+	}
+	return e, nil
+}
+
+var errNotFound = triggers.Errorf(triggers.ENOTFOUND, "event not found")
+
+// GetEvent returns a visible event of the tenant.
+func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE tenant = ? AND id = ? AND created_at > ?`, tenant, id, micros(notBefore))
+	e, err := scanEvent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return triggers.Event{}, errNotFound
+	}
+	if err != nil {
+		return triggers.Event{}, formatError(fmt.Errorf("sqlite: get event: %w", err))
+	}
+	return e, nil
+}
+
+// AckEvent acknowledges a pending event. The single writer makes the
+// check-and-set atomic: of concurrent acks exactly one finds it pending.
+func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+	var e triggers.Event
+	err := db.exec(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRow(`UPDATE events SET acked_at = ?
+			WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL
+			RETURNING `+eventColumns, micros(at), tenant, id, micros(notBefore))
+		var err error
+		e, err = scanEvent(row)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var exists int
+		err = tx.QueryRow(`SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`,
+			tenant, id, micros(notBefore)).Scan(&exists)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return errNotFound
+		case err != nil:
+			return err
+		}
+		return triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+	})
+	if err != nil {
+		return triggers.Event{}, formatError(err)
+	}
+	return e, nil
+}
+
+// DeleteEvent deletes a visible event of the tenant.
+func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
+	var n int64
+	err := db.exec(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?`,
+			tenant, id, micros(notBefore))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, formatError(err)
+	}
+	return n > 0, nil
+}
+
+// purgeBatch bounds the rows one retention transaction deletes, so that the
+// writer is never held for long.
+const purgeBatch = 1000
+
+// DeleteExpired removes expired events and idempotency records in small
+// transactions.
+func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := db.exec(ctx, func(tx *sql.Tx) error {
+			res, err := tx.Exec(`DELETE FROM events WHERE seq IN
+				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)`, micros(eventsBefore), purgeBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(`DELETE FROM idempotency WHERE rowid IN
+				(SELECT rowid FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
+			return err
+		})
+		if err != nil {
+			return total, formatError(err)
+		}
+		total += int(n)
+		if n < purgeBatch || ctx.Err() != nil {
+			return total, nil
+		}
+	}
+}
+
+// ListPending reads one inbox page in two steps. The first walks the index
+// that serves the most selective indexed condition, in inbox order, reading
+// only the columns the remaining conditions need, and stops after Limit+1
+// matches or MaxScan rows. The second reads the matched events whole.
+func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	plan := planInbox(q)
+	rows, err := db.read.QueryContext(ctx, plan.sql, plan.args...)
+	if err != nil {
+		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+	}
+	defer rows.Close()
+
+	var matched []triggers.Position
+	var last triggers.Position
+	scanned := 0
+	for rows.Next() {
+		var created int64
+		var id, source, eventType string
+		if err := rows.Scan(&created, &id, &source, &eventType); err != nil {
+			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+		}
+		scanned++
+		last = triggers.Position{CreatedAt: fromMicros(created), ID: id}
+		if (q.Filter.Source == "" || source == q.Filter.Source) && (q.Filter.EventType == "" || eventType == q.Filter.EventType) {
+			matched = append(matched, last)
+			if len(matched) > q.Limit {
+				break
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+	}
+	rows.Close()
+
+	var page triggers.Page
+	switch {
+	case len(matched) > q.Limit:
+		matched = matched[:q.Limit]
+		next := matched[q.Limit-1]
+		page.Next = &next
+	case plan.bounded && scanned == plan.scanLimit:
+		// The scan bound was hit: more may match beyond what was examined.
+		page.Next = &last
+	}
+	if len(matched) == 0 {
+		return page, nil
+	}
+	page.Events, err = db.eventsByID(ctx, q.Tenant, matched)
+	if err != nil {
+		return triggers.Page{}, err
+	}
+	return page, nil
+}
+
+func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Position) ([]triggers.Event, error) {
+	args := make([]any, 0, len(ps)+1)
+	args = append(args, tenant)
+	for _, p := range ps {
+		args = append(args, p.ID)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE tenant = ? AND id IN (`+placeholders(len(ps))+`) ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, formatError(fmt.Errorf("sqlite: read events: %w", err))
+	}
+	defer rows.Close()
+	events := make([]triggers.Event, 0, len(ps))
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, formatError(fmt.Errorf("sqlite: read events: %w", err))
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, formatError(fmt.Errorf("sqlite: read events: %w", err))
+	}
+	// An event acknowledged or deleted between the two steps may be missing
+	// or no longer pending: leave it out, as a read a moment later would.
+	out := events[:0]
+	for _, e := range events {
+		if e.AcknowledgedAt.IsZero() {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// inboxPlan is the first-step query of ListPending.
+type inboxPlan struct {
+	sql       string
+	args      []any
+	bounded   bool // some condition is checked outside the index: the scan is capped
+	scanLimit int
+}
+
+// planInbox picks the index for a query: the source index when a source is
+// given, else the event type index when a type is given, else the plain inbox
+// index. The created_at range (retention, created_after, created_before and
+// the cursor) is always a range on the chosen index. Conditions the index
+// does not serve are checked while scanning, and the scan is capped at MaxScan.
+func planInbox(q triggers.InboxQuery) inboxPlan {
+	var where []string
+	var args []any
+	index := "events_inbox"
+	where = append(where, "tenant = ?", "acked_at IS NULL")
+	args = append(args, q.Tenant)
+	residual := false
+	switch {
+	case q.Filter.Source != "":
+		index = "events_inbox_source"
+		where = append(where, "source = ?")
+		args = append(args, q.Filter.Source)
+		residual = q.Filter.EventType != ""
+	case q.Filter.EventType != "":
+		index = "events_inbox_type"
+		where = append(where, "event_type = ?")
+		args = append(args, q.Filter.EventType)
+	}
+
+	lower := q.NotBefore
+	if q.Filter.CreatedAfter.After(lower) {
+		lower = q.Filter.CreatedAfter
+	}
+	if q.After != nil && !q.After.CreatedAt.Before(lower) {
+		where = append(where, "(created_at, id) > (?, ?)")
+		args = append(args, micros(q.After.CreatedAt), q.After.ID)
+		// Keep a plain lower bound too: it is what SQLite turns into the
+		// index range most reliably.
+		where = append(where, "created_at >= ?")
+		args = append(args, micros(q.After.CreatedAt))
+	} else {
+		where = append(where, "created_at > ?")
+		args = append(args, micros(lower))
+	}
+	if !q.Filter.CreatedBefore.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, micros(q.Filter.CreatedBefore))
+	}
+
+	limit := q.Limit + 1
+	if residual {
+		limit = max(q.MaxScan, q.Limit+1)
+	}
+	args = append(args, limit)
+	return inboxPlan{
+		sql: `SELECT created_at, id, source, event_type FROM events INDEXED BY ` + index +
+			` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at, id LIMIT ?`,
+		args:      args,
+		bounded:   residual,
+		scanLimit: limit,
+	}
+}

@@ -1,0 +1,334 @@
+// Package sqlite is the embedded Triggers store: one SQLite database file in
+// WAL mode, with group commit.
+//
+// # Writes
+//
+// Every write goes through one writer goroutine. It takes all writes queued
+// at that moment, runs them in one transaction (each in its own savepoint, so
+// one failing write does not undo the others) and commits once: concurrent
+// requests share one fsync (synchronous=FULL), and each caller returns only
+// after the commit is on disk.
+//
+// The writer also gives events their inbox order: it moves an event's
+// created_at forward when needed so that created_at order is commit order.
+// A reader's snapshot therefore always holds a prefix of the inbox, and a
+// cursor can never skip an event that commits later.
+//
+// # Reads
+//
+// Reads use a separate pool of read-only connections; WAL lets them run
+// while the writer commits.
+//
+// Other processes (the triggers keys CLI) may write the same file; SQLite's
+// locks serialize them. Two servers on one file are not supported.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	triggers "github.com/triggersapi/triggers"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file's name inside the data directory.
+const FileName = "triggers.db"
+
+// Options configure a DB; the zero value of each field means its default.
+type Options struct {
+	// MaxBatch bounds the writes committed together; default 256.
+	MaxBatch int
+	// ReadConns is the size of the read pool; default 4.
+	ReadConns int
+}
+
+// DB is a triggers.Store on one SQLite database file.
+type DB struct {
+	path   string
+	write  *sql.DB
+	read   *sql.DB
+	queue  chan *writeOp
+	stop   chan struct{}
+	done   chan struct{}
+	maxBat int
+
+	lastCreated int64 // the greatest created_at committed or queued; writer only
+}
+
+var _ triggers.Store = (*DB)(nil)
+
+type writeOp struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database in dir and migrates it.
+func Open(dir string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	path := filepath.Join(dir, FileName)
+	dsn := func(extra ...string) string {
+		v := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+			v.Add("_pragma", p)
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Add(extra[i], extra[i+1])
+		}
+		return "file:" + path + "?" + v.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := migrate(write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(o.ReadConns)
+	read.SetMaxIdleConns(o.ReadConns)
+
+	db := &DB{path: path, write: write, read: read, queue: make(chan *writeOp, 4096),
+		stop: make(chan struct{}), done: make(chan struct{}), maxBat: o.MaxBatch}
+	if err := write.QueryRow(`SELECT coalesce(max(created_at), 0) FROM events`).Scan(&db.lastCreated); err != nil {
+		db.close()
+		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
+	}
+	go db.writer()
+	return db, nil
+}
+
+// migrate applies the embedded migrations not yet applied, each in its own
+// transaction, tracked by PRAGMA user_version.
+func migrate(db *sql.DB) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	for i, name := range names[min(version, len(names)):] {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, version+i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close stops the writer after the writes already queued and closes the file.
+func (db *DB) Close() error {
+	select {
+	case <-db.stop:
+		return nil
+	default:
+	}
+	close(db.stop)
+	<-db.done
+	return db.close()
+}
+
+func (db *DB) close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks that a read connection answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
+
+// exec queues fn to run inside the next group-commit transaction and waits
+// until that transaction is durable. fn's own error undoes only its work.
+func (db *DB) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.queue <- op:
+	case <-db.stop:
+		return errClosed
+	case <-ctx.Done():
+		return triggers.Unavailable(ctx.Err())
+	}
+	// Once queued, the op is committed or refused by the writer; waiting for
+	// its answer even when ctx ends keeps the caller's view truthful.
+	return <-op.done
+}
+
+func (db *DB) writer() {
+	defer close(db.done)
+	batch := make([]*writeOp, 0, db.maxBat)
+	for {
+		batch = batch[:0]
+		select {
+		case op := <-db.queue:
+			batch = append(batch, op)
+		case <-db.stop:
+			// Finish what is queued, then stop.
+			for {
+				select {
+				case op := <-db.queue:
+					batch = append(batch, op)
+					if len(batch) == db.maxBat {
+						db.commit(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						db.commit(batch)
+					}
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < db.maxBat {
+			select {
+			case op := <-db.queue:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+// commit runs a batch of writes in one transaction and answers each op.
+func (db *DB) commit(batch []*writeOp) {
+	ctx := context.Background() // one caller's cancellation must not undo the others
+	errs := make([]error, len(batch))
+	lastCreated := db.lastCreated
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err == nil {
+		for i, op := range batch {
+			if op.ctx.Err() != nil {
+				errs[i] = triggers.Unavailable(op.ctx.Err())
+				continue
+			}
+			errs[i] = db.inSavepoint(ctx, tx, op.fn)
+		}
+		err = tx.Commit()
+	}
+	if err != nil {
+		db.lastCreated = lastCreated
+		err = formatError(fmt.Errorf("sqlite: commit: %w", err))
+		for _, op := range batch {
+			op.done <- err
+		}
+		return
+	}
+	for i, op := range batch {
+		op.done <- errs[i]
+	}
+}
+
+func (db *DB) inSavepoint(ctx context.Context, tx *sql.Tx, fn func(*sql.Tx) error) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+		return formatError(err)
+	}
+	if err := fn(tx); err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO op`); rerr != nil {
+			return formatError(errors.Join(err, rerr))
+		}
+		tx.ExecContext(ctx, `RELEASE op`)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+// formatError maps SQLite failures to domain errors: busy, locked and I/O
+// errors are EUNAVAILABLE (a retry may cure them); *triggers.Error passes
+// through; anything else is internal.
+func formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *triggers.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_CANTOPEN:
+			return triggers.Unavailable(err)
+		case sqlite3lib.SQLITE_CONSTRAINT:
+			return &triggers.Error{Code: triggers.ECONFLICT, Message: "already exists", Err: err}
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return triggers.Unavailable(err)
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
