@@ -177,8 +177,8 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(`DELETE FROM idempotency WHERE rowid IN
-				(SELECT rowid FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
+			_, err = tx.Exec(`DELETE FROM idempotency WHERE (tenant, key) IN
+				(SELECT tenant, key FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
 			return err
 		})
 		if err != nil {
