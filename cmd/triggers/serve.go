@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/triggersapi/triggers/internal/app"
+)
+
+// serve runs the API server until SIGINT or SIGTERM.
+func (m *Main) serve(ctx context.Context, args []string) error {
+	var cfg app.Config
+	fs := m.newFlagSet("serve")
+	m.storeFlags(fs, &cfg)
+	fs.StringVar(&cfg.Addr, "addr", m.env("TRIGGERS_ADDR", ":8080"), "listen address (env TRIGGERS_ADDR)")
+	fs.StringVar(&cfg.DevKey, "dev-key", m.env("TRIGGERS_DEV_KEY", ""), "make sure an API key with this value exists, tenant dev (env TRIGGERS_DEV_KEY)")
+	retention, err := m.durationEnv("TRIGGERS_RETENTION", 0)
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&cfg.Retention, "retention", retention, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")
+	level := fs.String("log-level", m.env("TRIGGERS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TRIGGERS_LOG_LEVEL)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if cfg.Retention < 0 {
+		return usagef("--retention must be positive")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level %q: %v", *level, err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	a, err := app.Open(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Bootstrap(ctx); err != nil {
+		return err
+	}
+	return a.Serve(ctx, nil)
+}

@@ -1,0 +1,77 @@
+package http
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+// codeStatus maps each domain code to its HTTP status and wire code: the one
+// place where the error model meets HTTP (DESIGN §1.2).
+var codeStatus = map[triggers.Code]struct {
+	status int
+	wire   string
+}{
+	triggers.EINVALID:      {http.StatusBadRequest, "VALIDATION_ERROR"},
+	triggers.EINVALIDID:    {http.StatusUnprocessableEntity, "VALIDATION_ERROR"},
+	triggers.EUNAUTHORIZED: {http.StatusUnauthorized, "UNAUTHORIZED"},
+	triggers.EFORBIDDEN:    {http.StatusForbidden, "FORBIDDEN"},
+	triggers.ENOTFOUND:     {http.StatusNotFound, "NOT_FOUND"},
+	triggers.EMETHOD:       {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+	triggers.ECONFLICT:     {http.StatusConflict, "CONFLICT"},
+	triggers.ETOOLARGE:     {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
+	triggers.EMEDIATYPE:    {http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"},
+	triggers.EIDEMPOTENCY:  {http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
+	triggers.ERATELIMITED:  {http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED"},
+	triggers.EUNAVAILABLE:  {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	triggers.EINTERNAL:     {http.StatusInternalServerError, "INTERNAL_ERROR"},
+}
+
+// ErrorStatus returns the HTTP status and wire code for err.
+func ErrorStatus(err error) (int, string) {
+	m, ok := codeStatus[triggers.ErrorCode(err)]
+	if !ok {
+		m = codeStatus[triggers.EINTERNAL]
+	}
+	return m.status, m.wire
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Details   map[string]any `json:"details"`
+	RequestID string         `json:"request_id"`
+}
+
+// writeError writes err in the error envelope. Internal errors are logged
+// with the request ID and shown to the client without their details;
+// unavailability is logged too, since it needs an operator.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, wire := ErrorStatus(err)
+	info := infoFrom(r.Context())
+	info.errCode = wire
+	details := map[string]any{}
+	var te *triggers.Error
+	if errors.As(err, &te) && te.Details != nil && status != http.StatusInternalServerError {
+		details = te.Details
+	}
+	switch status {
+	case http.StatusInternalServerError:
+		s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", info.id), slog.Any("error", err))
+	case http.StatusServiceUnavailable:
+		s.logger.WarnContext(r.Context(), "store unavailable", slog.String("request_id", info.id), slog.Any("error", err))
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	s.metrics.errors.WithLabelValues(wire).Inc()
+	writeJSON(w, status, errorBody{Error: errorDetail{
+		Code: wire, Message: triggers.ErrorMessage(err), Details: details, RequestID: info.id,
+	}})
+}

@@ -1,0 +1,233 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+// timeFormat is the wire form of every timestamp: RFC 3339, UTC, microseconds.
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// eventJSON is an event on the wire.
+type eventJSON struct {
+	EventID        string          `json:"event_id"`
+	CreatedAt      string          `json:"created_at"`
+	Source         string          `json:"source"`
+	EventType      string          `json:"event_type"`
+	Payload        json.RawMessage `json:"payload"`
+	Status         triggers.Status `json:"status"`
+	Metadata       json.RawMessage `json:"metadata"`
+	AcknowledgedAt string          `json:"acknowledged_at,omitempty"`
+	RequestID      string          `json:"request_id,omitempty"`
+}
+
+func toEventJSON(e *triggers.Event) eventJSON {
+	out := eventJSON{EventID: e.ID, CreatedAt: formatTime(e.CreatedAt), Source: e.Source,
+		EventType: e.EventType, Payload: e.Payload, Status: e.Status(), Metadata: e.Metadata}
+	if !e.AcknowledgedAt.IsZero() {
+		out.AcknowledgedAt = formatTime(e.AcknowledgedAt)
+	}
+	return out
+}
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":    "Triggers",
+		"version": s.version,
+		"links": map[string]string{
+			"docs": "/docs", "openapi": "/openapi.json", "health": "/v1/health",
+		},
+		"request_id": infoFrom(r.Context()).id,
+	})
+}
+
+type healthJSON struct {
+	Status    string `json:"status"`
+	Timestamp string `json:"timestamp"`
+	Version   string `json:"version"`
+	RequestID string `json:"request_id"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, healthJSON{Status: "healthy", Timestamp: formatTime(s.svc.Now()),
+		Version: s.version, RequestID: infoFrom(r.Context()).id})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Ready(ctx); err != nil {
+		s.writeError(w, r, triggers.Unavailable(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, healthJSON{Status: "ready", Timestamp: formatTime(s.svc.Now()),
+		Version: s.version, RequestID: infoFrom(r.Context()).id})
+}
+
+// readJSONBody reads a JSON request body of at most limit bytes. It refuses
+// a body that is not application/json (EMEDIATYPE) and stops reading at the
+// limit (ETOOLARGE).
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return nil, triggers.Errorf(triggers.EMEDIATYPE, "the body must be JSON sent with Content-Type: application/json (got %q)", ct)
+	}
+	tooLarge := triggers.Errorf(triggers.ETOOLARGE, "the body is larger than the limit of %d bytes", limit)
+	tooLarge.Details = map[string]any{"limit_bytes": limit}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, triggers.Errorf(triggers.EINVALID, "could not read the request body: %v", err)
+	}
+	return body, nil
+}
+
+type createResponse struct {
+	EventID   string          `json:"event_id"`
+	CreatedAt string          `json:"created_at"`
+	Status    triggers.Status `json:"status"`
+	Message   string          `json:"message"`
+	RequestID string          `json:"request_id"`
+}
+
+func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	body, err := readJSONBody(w, r, triggers.MaxEventBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ne, err := triggers.ParseNewEvent(body, r.Header.Get("Idempotency-Key"), "")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.svc.CreateEvent(r.Context(), key.Tenant, ne)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := "event created"
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		msg = "event already created with this idempotency key; original response replayed"
+	}
+	writeJSON(w, http.StatusCreated, createResponse{EventID: res.Event.ID, CreatedAt: formatTime(res.Event.CreatedAt),
+		Status: triggers.StatusPending, Message: msg, RequestID: infoFrom(r.Context()).id})
+}
+
+// eventID returns the {event_id} path segment, validated.
+func eventID(r *http.Request) (string, error) {
+	return triggers.ParseEventID(r.PathValue("event_id"))
+}
+
+func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	id, err := eventID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.svc.GetEvent(r.Context(), key.Tenant, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := toEventJSON(&e)
+	out.RequestID = infoFrom(r.Context()).id
+	writeJSON(w, http.StatusOK, out)
+}
+
+type ackResponse struct {
+	EventID        string          `json:"event_id"`
+	Status         triggers.Status `json:"status"`
+	AcknowledgedAt string          `json:"acknowledged_at"`
+	Message        string          `json:"message"`
+	RequestID      string          `json:"request_id"`
+}
+
+func (s *Server) handleAckEvent(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	id, err := eventID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.svc.AckEvent(r.Context(), key.Tenant, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ackResponse{EventID: e.ID, Status: triggers.StatusAcknowledged,
+		AcknowledgedAt: formatTime(e.AcknowledgedAt), Message: "event acknowledged", RequestID: infoFrom(r.Context()).id})
+}
+
+type deleteResponse struct {
+	EventID   string `json:"event_id"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+func (s *Server) handleDeleteEvent(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	id, err := eventID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.svc.DeleteEvent(r.Context(), key.Tenant, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The same answer whether or not it existed: deleting is idempotent, and
+	// another tenant's event must look exactly like an unknown one.
+	writeJSON(w, http.StatusOK, deleteResponse{EventID: id, Message: "event deleted", RequestID: infoFrom(r.Context()).id})
+}
+
+type inboxResponse struct {
+	Events     []eventJSON    `json:"events"`
+	Pagination paginationJSON `json:"pagination"`
+	RequestID  string         `json:"request_id"`
+}
+
+type paginationJSON struct {
+	Limit      int    `json:"limit"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, triggers.InvalidFields(triggers.FieldError{Field: "query", Message: "is not a valid URL query string: " + err.Error()}))
+		return
+	}
+	req, err := triggers.ParseInboxQuery(query)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.svc.Inbox(r.Context(), key.Tenant, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	events := make([]eventJSON, len(page.Events))
+	for i := range page.Events {
+		events[i] = toEventJSON(&page.Events[i])
+	}
+	writeJSON(w, http.StatusOK, inboxResponse{Events: events,
+		Pagination: paginationJSON{Limit: req.Limit, NextCursor: page.NextCursor}, RequestID: infoFrom(r.Context()).id})
+}

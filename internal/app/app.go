@@ -1,0 +1,181 @@
+// Package app wires configuration, a store, the service and the HTTP server
+// together for the binaries (cmd/triggers and, later, cmd/triggers-lambda).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	triggers "github.com/triggersapi/triggers"
+	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/sqlite"
+)
+
+// Version is the build's version, set with -ldflags "-X .../internal/app.Version=v1.2.3".
+var Version = "dev"
+
+// Config is everything the binaries can be told, from flags or environment.
+type Config struct {
+	Addr      string        // TRIGGERS_ADDR, default ":8080"
+	DataDir   string        // TRIGGERS_DATA_DIR, default "./data"
+	Store     string        // TRIGGERS_STORE: "sqlite" (default)
+	Retention time.Duration // TRIGGERS_RETENTION, default 168h
+	DevKey    string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
+	// PurgeInterval is how often expired events are removed; default 1m.
+	PurgeInterval time.Duration
+	// ShutdownTimeout bounds the graceful shutdown; default 20s.
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.Store == "" {
+		c.Store = "sqlite"
+	}
+	if c.Retention <= 0 {
+		c.Retention = triggers.DefaultRetention
+	}
+	if c.PurgeInterval <= 0 {
+		c.PurgeInterval = time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 20 * time.Second
+	}
+}
+
+// OpenStore opens the configured store.
+func OpenStore(cfg Config) (triggers.Store, error) {
+	cfg.defaults()
+	switch cfg.Store {
+	case "sqlite":
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("app: create data directory: %w", err)
+		}
+		return sqlite.Open(cfg.DataDir, nil)
+	default:
+		return nil, fmt.Errorf("app: unknown store %q (known: sqlite)", cfg.Store)
+	}
+}
+
+// App is a running configuration: store, service and HTTP API.
+type App struct {
+	Config  Config
+	Store   triggers.Store
+	Service *triggers.Service
+	Server  *triggershttp.Server
+	Logger  *slog.Logger
+}
+
+// Open opens the store and builds the service and the HTTP API.
+func Open(cfg Config, logger *slog.Logger) (*App, error) {
+	cfg.defaults()
+	store, err := OpenStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
+	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger})
+	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
+}
+
+// Close closes the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Bootstrap creates the dev key if configured, and logs how to create a key
+// when the store has none.
+func (a *App) Bootstrap(ctx context.Context) error {
+	if a.Config.DevKey != "" {
+		k, changed, err := a.Service.EnsureKey(ctx, a.Config.DevKey, "dev")
+		if err != nil {
+			return fmt.Errorf("app: dev key: %w", err)
+		}
+		a.Logger.Info("dev key ready", slog.String("key_id", k.ID), slog.String("tenant", k.Tenant), slog.Bool("created", changed))
+		return nil
+	}
+	keys, err := a.Service.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("app: list keys: %w", err)
+	}
+	if len(keys) == 0 {
+		a.Logger.Warn("no API keys yet: create one with `triggers keys create --tenant NAME`, or start with --dev-key VALUE")
+	}
+	return nil
+}
+
+// Serve listens on the configured address (or uses ln when not nil) and
+// serves until ctx ends, then shuts down gracefully: in-flight requests
+// finish, within ShutdownTimeout.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", a.Config.Addr)
+		if err != nil {
+			return fmt.Errorf("app: listen: %w", err)
+		}
+	}
+	hs := &http.Server{
+		Handler:           a.Server.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	purgeCtx, stopPurge := context.WithCancel(context.Background())
+	defer stopPurge()
+	go a.purgeLoop(purgeCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.Logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.Config.Store),
+		slog.String("version", Version))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("app: serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.Logger.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("app: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
+
+// purgeLoop removes expired events periodically. Expired events are hidden
+// at once by every read; this only reclaims their space.
+func (a *App) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(a.Config.PurgeInterval)
+	defer t.Stop()
+	for {
+		n, err := a.Service.PurgeExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.Logger.Warn("purge expired events failed", slog.Any("error", err))
+		case n > 0:
+			a.Logger.Info("purged expired events", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
