@@ -421,16 +421,15 @@ func (r *runner) run(ctx context.Context) *result {
 	start := time.Now()
 	ws := start.Add(cfg.warmup) // window start
 	we := ws.Add(cfg.dur)       // window end: no request starts at or after it
-	windowTimer := time.AfterFunc(cfg.warmup, func() {
-		if watch != nil {
+	var windowTimer *time.Timer
+	if watch != nil {
+		if cfg.warmup > 0 {
+			windowTimer = time.AfterFunc(cfg.warmup, watch.beginWindow)
+		} else {
 			watch.beginWindow()
 		}
-	})
-	selfCPU0, selfErr0 := readProcCPU(os.Getpid())
-	if cfg.warmup == 0 && watch != nil {
-		windowTimer.Stop()
-		watch.beginWindow()
 	}
+	selfCPU0, selfErr0 := readProcCPU(os.Getpid())
 
 	var lastDone atomic.Int64 // UnixNano of the last measured completion
 	var wg sync.WaitGroup
@@ -443,7 +442,9 @@ func (r *runner) run(ctx context.Context) *result {
 	}
 	wg.Wait()
 	end := time.Now()
-	windowTimer.Stop()
+	if windowTimer != nil {
+		windowTimer.Stop()
+	}
 	selfCPU1, selfErr1 := readProcCPU(os.Getpid())
 
 	res := &result{

@@ -98,7 +98,7 @@ type procWatch struct {
 	samples  int
 	gone     error // set when the process could not be read any more
 	hwmReset error // result of resetHWM at the start of the window
-	begun    bool // beginWindow ran
+	begun    bool  // beginWindow ran
 	cpuStart time.Duration
 	cpuErr   error
 }

@@ -275,4 +275,3 @@ func (m *Main) keysUpdate(ctx context.Context, args []string) error {
 		k.ID, k.Tenant, m.effectiveRateLimit(k), triggers.FormatAllowlist(k.AllowedIPs))
 	return nil
 }
-

@@ -1,19 +1,141 @@
 package openapi_test
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/triggersapi/triggers/http/openapi"
 )
 
-func TestDocument(t *testing.T) {
+// MustLoad loads and validates openapi.Document.
+func MustLoad(tb testing.TB) *openapi3.T {
+	tb.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(openapi.Document)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("LoadFromData(openapi.json) = %v", err)
 	}
 	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatal(err)
+		tb.Fatalf("Validate(openapi.json) = %v", err)
+	}
+	return doc
+}
+
+func TestDocument_Validate(t *testing.T) {
+	doc := MustLoad(t)
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	}
+}
+
+// public are the operations that need no API key (DESIGN §1.3).
+var public = map[string]bool{
+	"GET /": true, "GET /v1/health": true, "GET /v1/health/ready": true,
+	"GET /openapi.json": true, "GET /docs": true, "GET /metrics": true,
+}
+
+func TestDocument_Operations(t *testing.T) {
+	doc := MustLoad(t)
+	want := []string{
+		"DELETE /v1/events/{event_id}",
+		"GET /",
+		"GET /docs",
+		"GET /metrics",
+		"GET /openapi.json",
+		"GET /v1/events/{event_id}",
+		"GET /v1/health",
+		"GET /v1/health/ready",
+		"GET /v1/inbox",
+		"POST /v1/events",
+		"POST /v1/events/{event_id}/ack",
+	}
+	var got []string
+	ids := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			got = append(got, name)
+			t.Run(name, func(t *testing.T) {
+				if op.OperationID == "" || ids[op.OperationID] {
+					t.Errorf("operationId %q is empty or not unique", op.OperationID)
+				}
+				ids[op.OperationID] = true
+				if len(op.Tags) != 1 || op.Summary == "" || op.Description == "" {
+					t.Errorf("tags = %v, summary = %q, description = %q; want one tag, a summary and a description",
+						op.Tags, op.Summary, op.Description)
+				}
+				for _, code := range []string{"500", "default"} {
+					ref := op.Responses.Value(code)
+					if ref == nil || !strings.HasPrefix(ref.Ref, "#/components/responses/") {
+						t.Errorf("response %s is missing or not a components/responses reference", code)
+					}
+				}
+				for code, ref := range op.Responses.Map() {
+					h := ref.Value.Headers["X-Request-ID"]
+					if h == nil || !h.Value.Required {
+						t.Errorf("response %s does not document a required X-Request-ID header", code)
+					}
+				}
+				needsKey := op.Security == nil || len(*op.Security) > 0
+				if needsKey == public[name] {
+					t.Errorf("needs an API key = %v, want %v", needsKey, !public[name])
+				}
+			})
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("operations = %q\nwant %q", got, want)
+	}
+
+	var schemes []string
+	for _, req := range doc.Security {
+		for name := range req {
+			schemes = append(schemes, name)
+		}
+	}
+	slices.Sort(schemes)
+	if !slices.Equal(schemes, []string{"ApiKeyAuth", "BearerAuth"}) {
+		t.Errorf("top-level security = %v, want ApiKeyAuth or BearerAuth", schemes)
+	}
+}
+
+func TestDocument_ErrorCodes(t *testing.T) {
+	doc := MustLoad(t)
+	inner := doc.Components.Schemas["Error"].Value.Properties["error"].Value
+	var got []string
+	for _, v := range inner.Properties["code"].Value.Enum {
+		got = append(got, v.(string))
+	}
+	want := []string{ // DESIGN §1.2
+		"VALIDATION_ERROR", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "METHOD_NOT_ALLOWED", "CONFLICT",
+		"PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "IDEMPOTENCY_KEY_REUSED", "RATE_LIMIT_EXCEEDED",
+		"INTERNAL_ERROR", "SERVICE_UNAVAILABLE",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Error code enum = %q\nwant %q", got, want)
+	}
+	if !slices.Equal(inner.Required, []string{"code", "message", "details", "request_id"}) {
+		t.Errorf("Error required = %q", inner.Required)
+	}
+}
+
+func TestDocsPage(t *testing.T) {
+	page := openapi.DocsPage
+	if !bytes.HasPrefix(page, []byte("<!doctype html>")) {
+		t.Fatalf("DocsPage does not start with <!doctype html>")
+	}
+	if !bytes.Contains(page, []byte("'openapi.json'")) {
+		t.Errorf("DocsPage does not fetch openapi.json")
+	}
+	// Self-contained: no external scripts, styles, fonts or images.
+	for _, s := range []string{"http://", "https://", "<script src", "<link", "@import"} {
+		if bytes.Contains(bytes.ToLower(page), []byte(s)) {
+			t.Errorf("DocsPage contains %q; it must load nothing from elsewhere", s)
+		}
 	}
 }

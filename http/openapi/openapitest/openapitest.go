@@ -1,5 +1,11 @@
 // Package openapitest checks HTTP responses against the API's OpenAPI
-// document, so that every HTTP test also tests the contract.
+// document (openapi.Document), so that every HTTP test also tests the contract:
+//
+//	v := openapitest.New(t)
+//	resp, err := client.Do(req)
+//	...
+//	body, _ := io.ReadAll(resp.Body)
+//	v.Check(t, req, reqBody, resp, body)
 package openapitest
 
 import (
@@ -23,9 +29,8 @@ import (
 	"github.com/triggersapi/triggers/http/openapi"
 )
 
-// Validator checks responses against openapi.Document. Create one with New.
-// It only reads the document, but is meant for one test at a time: create one
-// per test rather than sharing it between parallel tests.
+// Validator checks responses against openapi.Document. Create one with New;
+// it is safe for concurrent use, so parallel tests may share one.
 type Validator struct {
 	doc    *openapi3.T
 	router routers.Router
@@ -232,9 +237,9 @@ func mediaTypes(c openapi3.Content) []string {
 
 // excerpt returns b as text, shortened to keep failure messages readable.
 func excerpt(b []byte) string {
-	const max = 2000
-	if len(b) > max {
-		return string(b[:max]) + fmt.Sprintf("... (%d bytes)", len(b))
+	const limit = 2000
+	if len(b) > limit {
+		return string(b[:limit]) + fmt.Sprintf("... (%d bytes)", len(b))
 	}
 	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/triggersapi/triggers/http/openapi/openapitest"
@@ -202,4 +203,35 @@ func (r *recordingTB) Errorf(format string, args ...any) {
 func (r *recordingTB) Fatalf(format string, args ...any) {
 	r.Errorf(format, args...)
 	r.TB.Fatalf(format, args...)
+}
+
+// TestValidator_Check_server checks a real round trip: the client's request
+// has an absolute URL with an arbitrary port. Parallel calls share v.
+func TestValidator_Check_server(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-ID", reqID)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"healthy","timestamp":"`+ts+`","version":"dev","request_id":"`+reqID+`"}`)
+	}))
+	defer srv.Close()
+	v := openapitest.New(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			req, err := http.NewRequest("GET", srv.URL+"/v1/health", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			v.Check(t, req, nil, resp, body)
+		})
+	}
+	wg.Wait()
 }

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the triggers command built once for the tests that run it as a
+// real process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "triggers-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "triggers")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runCLI runs the program in-process and returns its exit code and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	m := &Main{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
+	code := m.Run(context.Background(), args)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestKeysCLI(t *testing.T) {
+	env := map[string]string{"TRIGGERS_DATA_DIR": t.TempDir()}
+	code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "acme", "--name", "ci",
+		"--rate-limit", "120", "--allowed-ips", "10.0.0.0/8, 203.0.113.7,2001:db8::/32,::ffff:192.0.2.1", "--json")
+	if code != 0 {
+		t.Fatalf("keys create = %d: %s", code, errOut)
+	}
+	var created struct {
+		Key, KeyID, Tenant string
+		RateLimit          int      `json:"rate_limit"`
+		AllowedIPs         []string `json:"allowed_ips"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("keys create --json printed %q: %v", out, err)
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(out), &raw)
+	for _, f := range []string{"key", "key_id", "tenant", "rate_limit", "allowed_ips"} {
+		if _, ok := raw[f]; !ok {
+			t.Fatalf("keys create --json lacks %q: %s", f, out)
+		}
+	}
+	if created.Tenant != "acme" || !strings.HasPrefix(created.Key, "tk_") || created.RateLimit != 120 ||
+		fmt.Sprint(created.AllowedIPs) != "[10.0.0.0/8 203.0.113.7 2001:db8::/32 192.0.2.1]" {
+		t.Fatalf("keys create --json = %s", out)
+	}
+	id := raw["key_id"].(string)
+
+	t.Run("ListJSON", func(t *testing.T) {
+		code, out, _ := runCLI(t, env, "keys", "list", "--json")
+		if code != 0 || !strings.Contains(out, id) || strings.Contains(out, created.Key) {
+			t.Fatalf("keys list --json = %d %s (must list the id, never the raw key)", code, out)
+		}
+	})
+	t.Run("Update", func(t *testing.T) {
+		code, out, errOut := runCLI(t, env, "keys", "update", id, "--rate-limit", "60", "--allowed-ips", "", "--json")
+		if code != 0 || !strings.Contains(out, `"rate_limit":60`) || !strings.Contains(out, `"allowed_ips":[]`) {
+			t.Fatalf("keys update = %d %s %s", code, out, errOut)
+		}
+	})
+	t.Run("Revoke", func(t *testing.T) {
+		if code, _, errOut := runCLI(t, env, "keys", "revoke", id); code != 0 {
+			t.Fatalf("keys revoke = %d %s", code, errOut)
+		}
+		_, out, _ := runCLI(t, env, "keys", "list", "--json")
+		if !strings.Contains(out, `"active":false`) {
+			t.Fatalf("revoked key still active: %s", out)
+		}
+	})
+
+	bad := []struct {
+		name  string
+		args  []string
+		code  int
+		needs string
+	}{
+		{"ErrBadIP", []string{"keys", "create", "--tenant", "t", "--allowed-ips", "10.0.0.0/8,300.1.1.1"}, 2, "300.1.1.1"},
+		{"ErrZone", []string{"keys", "create", "--tenant", "t", "--allowed-ips", "fe80::1%eth0"}, 2, "fe80::1%eth0"},
+		{"ErrBadCIDR", []string{"keys", "create", "--tenant", "t", "--allowed-ips", "10.0.0.0/33"}, 2, "10.0.0.0/33"},
+		{"ErrNoTenant", []string{"keys", "create"}, 2, "--tenant"},
+		{"ErrBadTenant", []string{"keys", "create", "--tenant", "a b"}, 2, "tenant"},
+		{"ErrNegativeLimit", []string{"keys", "create", "--tenant", "t", "--rate-limit", "-1"}, 2, "rate-limit"},
+		{"ErrShortKey", []string{"keys", "create", "--tenant", "t", "--key", "short"}, 2, "16 to 256"},
+		{"ErrUpdateUnknown", []string{"keys", "update", "key_nope", "--rate-limit", "5"}, 1, "not found"},
+		{"ErrUpdateNothing", []string{"keys", "update", id}, 2, "nothing to change"},
+		{"ErrUpdateBadIP", []string{"keys", "update", id, "--allowed-ips", "nope"}, 2, "nope"},
+		{"ErrUnknownCommand", []string{"frobnicate"}, 2, "unknown command"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, env, c.args...)
+			if code != c.code || !strings.Contains(errOut, c.needs) {
+				t.Fatalf("%v = exit %d %q, want exit %d naming %q", c.args, code, errOut, c.code, c.needs)
+			}
+		})
+	}
+	_, out, _ = runCLI(t, env, "keys", "list", "--json")
+	if n := strings.Count(out, `"key_id"`); n != 1 {
+		t.Fatalf("refused commands stored keys: %d keys listed", n)
+	}
+}
+
+// server is a triggers serve process.
+type server struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs `triggers serve` on dataDir and waits until it answers.
+func startServer(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--addr", addr}, args...)...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = io.Discard, &lockedBuffer{b: logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.url + "/v1/health"); err == nil {
+			resp.Body.Close()
+			return s
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("server exited: %v\n%s", err, logs)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("server did not answer within 30 s:\n%s", logs)
+	return nil
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func get(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestServe_DevKeyAndCLIWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "--dev-key", "test-api-key-12345")
+	if st := get(t, s.url+"/v1/inbox", "test-api-key-12345"); st != 200 {
+		t.Fatalf("dev key: GET /v1/inbox = %d", st)
+	}
+	env := map[string]string{"TRIGGERS_DATA_DIR": dir}
+	code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "live", "--json")
+	if code != 0 {
+		t.Fatalf("keys create while serving = %d %s", code, errOut)
+	}
+	var k struct {
+		Key   string `json:"key"`
+		KeyID string `json:"key_id"`
+	}
+	json.Unmarshal([]byte(out), &k)
+	if st := get(t, s.url+"/v1/inbox", k.Key); st != 200 {
+		t.Fatalf("key created while serving: GET /v1/inbox = %d", st)
+	}
+	if code, _, errOut := runCLI(t, env, "keys", "revoke", k.KeyID); code != 0 {
+		t.Fatalf("keys revoke while serving = %d %s", code, errOut)
+	}
+	revoked := time.Now()
+	for get(t, s.url+"/v1/inbox", k.Key) != 401 {
+		if time.Since(revoked) > 5*time.Second {
+			t.Fatal("revoked key still works after 5 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("revoked key refused after %v", time.Since(revoked).Round(time.Millisecond))
+}
+
+func TestServe_NoKeysLogsHowToCreateOne(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	time.Sleep(100 * time.Millisecond)
+	if !strings.Contains(s.logs.String(), "triggers keys create") {
+		t.Fatalf("no hint about creating a key in the logs:\n%s", s.logs)
+	}
+}
+
+// TestServe_SIGKILLLosesNoAcknowledgedEvent kills the server with SIGKILL in
+// the middle of concurrent creates, restarts it on the same data directory
+// and checks that every event answered 201 is there.
+func TestServe_SIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
+	dir := t.TempDir()
+	const key = "durability-key-0123456789"
+	s := startServer(t, dir, "--dev-key", key)
+
+	var mu sync.Mutex
+	var acked []string
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				body := fmt.Sprintf(`{"source":"durability","event_type":"w%d","payload":{"i":%d}}`, w, i)
+				req, _ := http.NewRequest("POST", s.url+"/v1/events", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-API-Key", key)
+				resp, err := client.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				var out struct {
+					EventID string `json:"event_id"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if resp.StatusCode == 201 && err == nil {
+					mu.Lock()
+					acked = append(acked, out.EventID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	stop.Store(true)
+	wg.Wait()
+	if len(acked) < 50 {
+		t.Fatalf("only %d events were answered 201 before the kill; the test needs load", len(acked))
+	}
+
+	s2 := startServer(t, dir, "--dev-key", key)
+	for _, id := range acked {
+		if st := get(t, s2.url+"/v1/events/"+id, key); st != 200 {
+			t.Fatalf("event %s was answered 201 before SIGKILL but GET after restart = %d (%d answered)", id, st, len(acked))
+		}
+	}
+	t.Logf("%d events answered 201 before SIGKILL; all present after restart", len(acked))
+}
+
+func TestServe_SIGTERMShutsDownGracefully(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--dev-key", "graceful-key-0123456789")
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logs)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("server did not stop within 25 s of SIGTERM")
+	}
+	if !strings.Contains(s.logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the logs:\n%s", s.logs)
+	}
+	s.done <- nil // for the cleanup's wait
+}
