@@ -12,10 +12,25 @@ import (
 	triggers "github.com/triggersapi/triggers"
 )
 
+// The hot write statements, prepared when the store opens (hotWrites).
+const (
+	qSelectIdem = `SELECT request_hash, event_id, event_created_at FROM idempotency
+		WHERE tenant = ? AND key = ? AND created_at > ?`
+	qInsertEvent = `INSERT INTO events (tenant, id, created_at, source, event_type, priority, payload, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertIdem = `INSERT OR REPLACE INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`
+	qAck = `UPDATE events SET acked_at = ?
+		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL
+		RETURNING ` + eventColumns
+	qAckExists   = `SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
+	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
+)
+
 // InsertEvents stores the inserts in one group-commit transaction.
 func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
 	results := make([]triggers.InsertResult, len(inserts))
-	err := db.exec(ctx, func(tx *sql.Tx) error {
+	err := db.exec(ctx, func(tx *writeTx) error {
 		last := db.lastCreated
 		for i, in := range inserts {
 			r, err := insertOne(tx, in, &last)
@@ -33,14 +48,12 @@ func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]tr
 	return results, nil
 }
 
-func insertOne(tx *sql.Tx, in triggers.Insert, last *int64) (triggers.InsertResult, error) {
+func insertOne(tx *writeTx, in triggers.Insert, last *int64) (triggers.InsertResult, error) {
 	e := in.Event
 	if in.IdempotencyKey != "" {
 		var hash, id string
 		var created int64
-		err := tx.QueryRow(`SELECT request_hash, event_id, event_created_at FROM idempotency
-			WHERE tenant = ? AND key = ? AND created_at > ?`,
-			e.Tenant, in.IdempotencyKey, micros(in.IdempotencyNotBefore)).Scan(&hash, &id, &created)
+		err := tx.QueryRow(qSelectIdem, e.Tenant, in.IdempotencyKey, micros(in.IdempotencyNotBefore)).Scan(&hash, &id, &created)
 		switch {
 		case err == nil:
 			return triggers.InsertResult{Event: triggers.Event{ID: id, Tenant: e.Tenant, CreatedAt: fromMicros(created)},
@@ -55,16 +68,12 @@ func insertOne(tx *sql.Tx, in triggers.Insert, last *int64) (triggers.InsertResu
 	}
 	*last = created
 	e.CreatedAt = fromMicros(created)
-	if _, err := tx.Exec(`INSERT INTO events (tenant, id, created_at, source, event_type, priority, payload, metadata)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
+	if _, err := tx.Exec(qInsertEvent, e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
 		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
 	}
 	if in.IdempotencyKey != "" {
 		// REPLACE: an expired record of the same key gives way to the new one.
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.Tenant, in.IdempotencyKey, in.RequestHash, e.ID, created, created); err != nil {
+		if _, err := tx.Exec(qInsertIdem, e.Tenant, in.IdempotencyKey, in.RequestHash, e.ID, created, created); err != nil {
 			return triggers.InsertResult{}, fmt.Errorf("sqlite: insert idempotency record: %w", err)
 		}
 	}
@@ -97,7 +106,7 @@ var errNotFound = triggers.Errorf(triggers.ENOTFOUND, "event not found")
 
 // GetEvent returns a visible event of the tenant.
 func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
+	row := db.queryRow(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE tenant = ? AND id = ? AND created_at > ?`, tenant, id, micros(notBefore))
 	e, err := scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -113,18 +122,15 @@ func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Ti
 // check-and-set atomic: of concurrent acks exactly one finds it pending.
 func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
 	var e triggers.Event
-	err := db.exec(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRow(`UPDATE events SET acked_at = ?
-			WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL
-			RETURNING `+eventColumns, micros(at), tenant, id, micros(notBefore))
+	err := db.exec(ctx, func(tx *writeTx) error {
+		row := tx.QueryRow(qAck, micros(at), tenant, id, micros(notBefore))
 		var err error
 		e, err = scanEvent(row)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var exists int
-		err = tx.QueryRow(`SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`,
-			tenant, id, micros(notBefore)).Scan(&exists)
+		err = tx.QueryRow(qAckExists, tenant, id, micros(notBefore)).Scan(&exists)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return errNotFound
@@ -142,9 +148,8 @@ func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore tim
 // DeleteEvent deletes a visible event of the tenant.
 func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
 	var n int64
-	err := db.exec(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?`,
-			tenant, id, micros(notBefore))
+	err := db.exec(ctx, func(tx *writeTx) error {
+		res, err := tx.Exec(qDeleteEvent, tenant, id, micros(notBefore))
 		if err != nil {
 			return err
 		}
@@ -167,7 +172,7 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 	total := 0
 	for {
 		var n int64
-		err := db.exec(ctx, func(tx *sql.Tx) error {
+		err := db.exec(ctx, func(tx *writeTx) error {
 			res, err := tx.Exec(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)`, micros(eventsBefore), purgeBatch)
 			if err != nil {
@@ -191,17 +196,39 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 	}
 }
 
-// ListPending reads one inbox page in two steps. The first walks the index
-// that serves the most selective indexed condition, in inbox order, reading
-// only the columns the remaining conditions need, and stops after Limit+1
-// matches or MaxScan rows. The second reads the matched events whole.
+// ListPending reads one inbox page. When the chosen index serves every
+// condition, one query reads the page. Otherwise it goes in two steps: the
+// first walks the index in inbox order, reading only the columns the other
+// conditions need, and stops after Limit+1 matches or MaxScan rows; the
+// second reads the matched events whole.
 func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	plan := planInbox(q)
-	rows, err := db.read.QueryContext(ctx, plan.sql, plan.args...)
+	rows, err := db.query(ctx, plan.sql, plan.args...)
 	if err != nil {
 		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 	}
 	defer rows.Close()
+
+	if !plan.bounded {
+		events := make([]triggers.Event, 0, q.Limit+1)
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+			}
+			events = append(events, e)
+		}
+		if err := rows.Err(); err != nil {
+			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+		}
+		var page triggers.Page
+		if len(events) > q.Limit {
+			events = events[:q.Limit]
+			page.Next = &triggers.Position{CreatedAt: events[q.Limit-1].CreatedAt, ID: events[q.Limit-1].ID}
+		}
+		page.Events = events
+		return page, nil
+	}
 
 	var matched []triggers.Position
 	var last triggers.Position
@@ -232,7 +259,7 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 		matched = matched[:q.Limit]
 		next := matched[q.Limit-1]
 		page.Next = &next
-	case plan.bounded && scanned == plan.scanLimit:
+	case scanned == plan.scanLimit:
 		// The scan bound was hit: more may match beyond what was examined.
 		page.Next = &last
 	}
@@ -252,7 +279,7 @@ func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Posit
 	for _, p := range ps {
 		args = append(args, p.ID)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := db.query(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE tenant = ? AND id IN (`+placeholders(len(ps))+`) ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, formatError(fmt.Errorf("sqlite: read events: %w", err))
@@ -332,13 +359,13 @@ func planInbox(q triggers.InboxQuery) inboxPlan {
 		args = append(args, micros(q.Filter.CreatedBefore))
 	}
 
-	limit := q.Limit + 1
+	limit, columns := q.Limit+1, eventColumns
 	if residual {
-		limit = max(q.MaxScan, q.Limit+1)
+		limit, columns = max(q.MaxScan, q.Limit+1), "created_at, id, source, event_type"
 	}
 	args = append(args, limit)
 	return inboxPlan{
-		sql: `SELECT created_at, id, source, event_type FROM events INDEXED BY ` + index +
+		sql: `SELECT ` + columns + ` FROM events INDEXED BY ` + index +
 			` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at, id LIMIT ?`,
 		args:      args,
 		bounded:   residual,

@@ -59,7 +59,7 @@ func keyArgs(k triggers.APIKey) []any {
 
 // CreateKey stores a new key.
 func (db *DB) CreateKey(ctx context.Context, k triggers.APIKey) error {
-	err := db.exec(ctx, func(tx *sql.Tx) error {
+	err := db.exec(ctx, func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, keyArgs(k)...)
 		return err
 	})
@@ -73,7 +73,7 @@ var errKeyNotFound = triggers.Errorf(triggers.ENOTFOUND, "key not found")
 
 // KeyByHash returns the key with this hash.
 func (db *DB) KeyByHash(ctx context.Context, hash string) (triggers.APIKey, error) {
-	k, err := scanKey(db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(db.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return triggers.APIKey{}, errKeyNotFound
 	}
@@ -85,7 +85,7 @@ func (db *DB) KeyByHash(ctx context.Context, hash string) (triggers.APIKey, erro
 
 // ListKeys returns every key, oldest first.
 func (db *DB) ListKeys(ctx context.Context) ([]triggers.APIKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
+	rows, err := db.query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, formatError(fmt.Errorf("sqlite: list keys: %w", err))
 	}
@@ -104,7 +104,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]triggers.APIKey, error) {
 // UpdateKey applies fn to a key inside the write transaction.
 func (db *DB) UpdateKey(ctx context.Context, id string, fn func(*triggers.APIKey) error) (triggers.APIKey, error) {
 	var k triggers.APIKey
-	err := db.exec(ctx, func(tx *sql.Tx) error {
+	err := db.exec(ctx, func(tx *writeTx) error {
 		var err error
 		k, err = scanKey(tx.QueryRow(`SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -66,14 +67,80 @@ type DB struct {
 	maxBat int
 
 	lastCreated int64 // the greatest created_at committed or queued; writer only
+
+	readStmts  sync.Map // query text -> *sql.Stmt on the read pool
+	writeStmts sync.Map // query text -> *sql.Stmt on the write connection
 }
 
 var _ triggers.Store = (*DB)(nil)
 
 type writeOp struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *writeTx) error
 	done chan error
+}
+
+// writeTx is the group-commit transaction as write functions see it. Its
+// statements are prepared once and reused, since SQL parsing would otherwise
+// be a large part of the single writer's time.
+type writeTx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// hotWrites are the write statements prepared when the store opens. They
+// cannot be prepared later: the one write connection is then busy with the
+// transaction.
+var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckExists, qDeleteEvent}
+
+// Exec runs a statement in the transaction.
+func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
+	if s, ok := w.db.writeStmts.Load(query); ok {
+		return w.tx.Stmt(s.(*sql.Stmt)).Exec(args...)
+	}
+	return w.tx.Exec(query, args...)
+}
+
+// QueryRow runs a query returning at most one row in the transaction.
+func (w *writeTx) QueryRow(query string, args ...any) *sql.Row {
+	if s, ok := w.db.writeStmts.Load(query); ok {
+		return w.tx.Stmt(s.(*sql.Stmt)).QueryRow(args...)
+	}
+	return w.tx.QueryRow(query, args...)
+}
+
+// readStmt returns a prepared statement on the read pool.
+func (db *DB) readStmt(query string) (*sql.Stmt, error) {
+	if s, ok := db.readStmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.read.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.readStmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// query runs a read query with a cached prepared statement.
+func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.readStmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// queryRow runs a read query returning at most one row.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := db.readStmt(query)
+	if err != nil {
+		return db.read.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
 }
 
 // Open opens (creating if needed) the database in dir and migrates it.
@@ -91,7 +158,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	path := filepath.Join(dir, FileName)
 	dsn := func(extra ...string) string {
 		v := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "mmap_size(268435456)"} {
 			v.Add("_pragma", p)
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -123,6 +190,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := write.QueryRow(`SELECT coalesce(max(created_at), 0) FROM events`).Scan(&db.lastCreated); err != nil {
 		db.close()
 		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
+	}
+	for _, q := range hotWrites {
+		s, err := write.Prepare(q)
+		if err != nil {
+			db.close()
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", q, err)
+		}
+		db.writeStmts.Store(q, s)
 	}
 	go db.writer()
 	return db, nil
@@ -177,13 +252,16 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) close() error {
+	for _, m := range []*sync.Map{&db.readStmts, &db.writeStmts} {
+		m.Range(func(_, s any) bool { s.(*sql.Stmt).Close(); return true })
+	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
 // Ping checks that a read connection answers.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+	if err := db.queryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
 		return formatError(err)
 	}
 	return nil
@@ -193,7 +271,7 @@ var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
 
 // exec queues fn to run inside the next group-commit transaction and waits
 // until that transaction is durable. fn's own error undoes only its work.
-func (db *DB) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.queue <- op:
@@ -251,16 +329,17 @@ func (db *DB) commit(batch []*writeOp) {
 	ctx := context.Background() // one caller's cancellation must not undo the others
 	errs := make([]error, len(batch))
 	lastCreated := db.lastCreated
-	tx, err := db.write.BeginTx(ctx, nil)
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	tx := &writeTx{db: db, tx: sqlTx}
 	if err == nil {
 		for i, op := range batch {
 			if op.ctx.Err() != nil {
 				errs[i] = triggers.Unavailable(op.ctx.Err())
 				continue
 			}
-			errs[i] = db.inSavepoint(ctx, tx, op.fn)
+			errs[i] = db.inSavepoint(tx, op.fn)
 		}
-		err = tx.Commit()
+		err = sqlTx.Commit()
 	}
 	if err != nil {
 		db.lastCreated = lastCreated
@@ -275,18 +354,24 @@ func (db *DB) commit(batch []*writeOp) {
 	}
 }
 
-func (db *DB) inSavepoint(ctx context.Context, tx *sql.Tx, fn func(*sql.Tx) error) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+const (
+	qSavepoint  = `SAVEPOINT op`
+	qRelease    = `RELEASE op`
+	qRollbackTo = `ROLLBACK TO op`
+)
+
+func (db *DB) inSavepoint(tx *writeTx, fn func(*writeTx) error) error {
+	if _, err := tx.Exec(qSavepoint); err != nil {
 		return formatError(err)
 	}
 	if err := fn(tx); err != nil {
-		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO op`); rerr != nil {
+		if _, rerr := tx.Exec(qRollbackTo); rerr != nil {
 			return formatError(errors.Join(err, rerr))
 		}
-		tx.ExecContext(ctx, `RELEASE op`)
+		tx.Exec(qRelease)
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+	if _, err := tx.Exec(qRelease); err != nil {
 		return formatError(err)
 	}
 	return nil

@@ -139,7 +139,8 @@ type server struct {
 	cmd  *exec.Cmd
 	url  string
 	logs *bytes.Buffer
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done is closed
 }
 
 func freeAddr(t *testing.T) string {
@@ -162,8 +163,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
+	s := &server{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan struct{})}
+	go func() { s.err = cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-s.done
@@ -175,8 +176,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 			return s
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("server exited: %v\n%s", err, logs)
+		case <-s.done:
+			t.Fatalf("server exited: %v\n%s", s.err, logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -310,9 +311,9 @@ func TestServe_SIGTERMShutsDownGracefully(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logs)
+	case <-s.done:
+		if s.err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", s.err, s.logs)
 		}
 	case <-time.After(25 * time.Second):
 		t.Fatal("server did not stop within 25 s of SIGTERM")
@@ -320,5 +321,4 @@ func TestServe_SIGTERMShutsDownGracefully(t *testing.T) {
 	if !strings.Contains(s.logs.String(), `"msg":"stopped"`) {
 		t.Fatalf("no clean stop in the logs:\n%s", s.logs)
 	}
-	s.done <- nil // for the cleanup's wait
 }
