@@ -271,6 +271,8 @@ var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
 
 // exec queues fn to run inside the next group-commit transaction and waits
 // until that transaction is durable. fn's own error undoes only its work.
+// fn may run twice (see commit), and must return domain errors
+// (*triggers.Error) only before it has written anything.
 func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -325,21 +327,19 @@ func (db *DB) writer() {
 }
 
 // commit runs a batch of writes in one transaction and answers each op.
+//
+// Ops run back to back without savepoints: a write function that fails with
+// a domain error (ENOTFOUND, ECONFLICT, ...) has written nothing. Any other
+// failure may have left half an op written, so the batch is rolled back and
+// run again with each op in its own savepoint, where one failing op undoes
+// only its own work. Savepoints cost two statements per op, which is why
+// they are kept for that rare path.
 func (db *DB) commit(batch []*writeOp) {
-	ctx := context.Background() // one caller's cancellation must not undo the others
-	errs := make([]error, len(batch))
 	lastCreated := db.lastCreated
-	sqlTx, err := db.write.BeginTx(ctx, nil)
-	tx := &writeTx{db: db, tx: sqlTx}
-	if err == nil {
-		for i, op := range batch {
-			if op.ctx.Err() != nil {
-				errs[i] = triggers.Unavailable(op.ctx.Err())
-				continue
-			}
-			errs[i] = db.inSavepoint(tx, op.fn)
-		}
-		err = sqlTx.Commit()
+	errs, err := db.runBatch(batch, false)
+	if errors.Is(err, errNeedSavepoints) {
+		db.lastCreated = lastCreated
+		errs, err = db.runBatch(batch, true)
 	}
 	if err != nil {
 		db.lastCreated = lastCreated
@@ -352,6 +352,43 @@ func (db *DB) commit(batch []*writeOp) {
 	for i, op := range batch {
 		op.done <- errs[i]
 	}
+}
+
+var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch with savepoints")
+
+func (db *DB) runBatch(batch []*writeOp, savepoints bool) ([]error, error) {
+	ctx := context.Background() // one caller's cancellation must not undo the others
+	errs := make([]error, len(batch))
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	tx := &writeTx{db: db, tx: sqlTx}
+	for i, op := range batch {
+		switch {
+		case op.ctx.Err() != nil:
+			errs[i] = triggers.Unavailable(op.ctx.Err())
+		case savepoints:
+			errs[i] = db.inSavepoint(tx, op.fn)
+		default:
+			errs[i] = op.fn(tx)
+			if errs[i] != nil && !cleanFailure(errs[i]) {
+				sqlTx.Rollback()
+				return nil, errNeedSavepoints
+			}
+		}
+	}
+	return errs, sqlTx.Commit()
+}
+
+// cleanFailure reports whether a write function's error is one that, by the
+// write functions' contract, leaves nothing written: a domain error.
+func cleanFailure(err error) bool {
+	switch triggers.ErrorCode(err) {
+	case triggers.EINTERNAL, triggers.EUNAVAILABLE:
+		return false
+	}
+	return true
 }
 
 const (

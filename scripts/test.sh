@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and vet, the whole suite under
+# the race detector (SQLite on real files, HTTP against real listening
+# servers, the CLI as a real process), then each fuzz target briefly.
+#
+#   FUZZTIME=10s scripts/test.sh   # longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+FUZZTIME="${FUZZTIME:-3s}"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (${FUZZTIME} each)"
+# Every Fuzz function, run from its package's seed corpus plus FUZZTIME of
+# new inputs.
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
+  dir=$(dirname "$file")
+  for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "-- $dir $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$dir" > /tmp/fuzz-$$.log 2>&1 || {
+      cat /tmp/fuzz-$$.log; rm -f /tmp/fuzz-$$.log; exit 1; }
+    tail -n 1 /tmp/fuzz-$$.log
+  done
+done
+rm -f /tmp/fuzz-$$.log
+echo "== all tests passed"
