@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -197,17 +198,6 @@ func (s *Server) handleDeleteEvent(w http.ResponseWriter, r *http.Request, key t
 	writeJSON(w, http.StatusOK, deleteResponse{EventID: id, Message: "event deleted", RequestID: infoFrom(r.Context()).id})
 }
 
-type inboxResponse struct {
-	Events     []eventJSON    `json:"events"`
-	Pagination paginationJSON `json:"pagination"`
-	RequestID  string         `json:"request_id"`
-}
-
-type paginationJSON struct {
-	Limit      int    `json:"limit"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -224,10 +214,58 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 		s.writeError(w, r, err)
 		return
 	}
-	events := make([]eventJSON, len(page.Events))
+	// Written by hand rather than with json.Marshal: the stored payload and
+	// metadata are compact JSON already, and encoding/json would validate and
+	// compact every byte of them again (a sixth of the inbox's CPU time).
+	buf := make([]byte, 0, 512*len(page.Events)+256)
+	buf = append(buf, `{"events":[`...)
 	for i := range page.Events {
-		events[i] = toEventJSON(&page.Events[i])
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendEvent(buf, &page.Events[i])
 	}
-	writeJSON(w, http.StatusOK, inboxResponse{Events: events,
-		Pagination: paginationJSON{Limit: req.Limit, NextCursor: page.NextCursor}, RequestID: infoFrom(r.Context()).id})
+	buf = append(buf, `],"pagination":{"limit":`...)
+	buf = strconv.AppendInt(buf, int64(req.Limit), 10)
+	if page.NextCursor != "" {
+		buf = append(buf, `,"next_cursor":`...)
+		buf = appendString(buf, page.NextCursor)
+	}
+	buf = append(buf, `},"request_id":`...)
+	buf = appendString(buf, infoFrom(r.Context()).id)
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
+}
+
+// appendEvent appends the wire form of e (as eventJSON, without request_id).
+// e.Payload and e.Metadata must be compact JSON, as stores return them.
+func appendEvent(buf []byte, e *triggers.Event) []byte {
+	buf = append(buf, `{"event_id":`...)
+	buf = appendString(buf, e.ID)
+	buf = append(buf, `,"created_at":"`...)
+	buf = e.CreatedAt.UTC().AppendFormat(buf, timeFormat)
+	buf = append(buf, `","source":`...)
+	buf = appendString(buf, e.Source)
+	buf = append(buf, `,"event_type":`...)
+	buf = appendString(buf, e.EventType)
+	buf = append(buf, `,"payload":`...)
+	buf = append(buf, e.Payload...)
+	buf = append(buf, `,"status":"`...)
+	buf = append(buf, e.Status()...)
+	buf = append(buf, `","metadata":`...)
+	buf = append(buf, e.Metadata...)
+	if !e.AcknowledgedAt.IsZero() {
+		buf = append(buf, `,"acknowledged_at":"`...)
+		buf = e.AcknowledgedAt.UTC().AppendFormat(buf, timeFormat)
+		buf = append(buf, '"')
+	}
+	return append(buf, '}')
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does.
+func appendString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(buf, b...)
 }
