@@ -147,7 +147,7 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 
 	if headerKey != "" {
 		switch {
-		case len(headerKey) > MaxIdempotencyKeyLen:
+		case utf8.RuneCountInString(headerKey) > MaxIdempotencyKeyLen:
 			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKeyLen)})
 		case ne.IdempotencyKey != "" && ne.IdempotencyKey != headerKey:
 			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: "differs from metadata.idempotency_key; send one or make them equal"})
@@ -179,13 +179,13 @@ func parseMetadata(raw json.RawMessage, md map[string]json.RawMessage, prefix st
 	}
 	if v, ok := md["correlation_id"]; ok {
 		var s string
-		if json.Unmarshal(v, &s) != nil || utf8.RuneCountInString(s) > MaxCorrelationIDLen {
+		if isNull(v) || json.Unmarshal(v, &s) != nil || utf8.RuneCountInString(s) > MaxCorrelationIDLen {
 			fail("correlation_id", fmt.Sprintf("must be a string of at most %d characters", MaxCorrelationIDLen))
 		}
 	}
 	var idemKey string
 	if v, ok := md["idempotency_key"]; ok {
-		if json.Unmarshal(v, &idemKey) != nil || idemKey == "" || len(idemKey) > MaxIdempotencyKeyLen {
+		if isNull(v) || json.Unmarshal(v, &idemKey) != nil || idemKey == "" || utf8.RuneCountInString(idemKey) > MaxIdempotencyKeyLen {
 			fail("idempotency_key", fmt.Sprintf("must be a string of 1 to %d characters", MaxIdempotencyKeyLen))
 			idemKey = ""
 		}
@@ -227,20 +227,58 @@ func parseName(raw json.RawMessage, maxLen int) (string, error) {
 	return s, nil
 }
 
-// decodeObject decodes exactly one JSON object, refusing trailing data.
+// decodeObject decodes exactly one JSON object into its members, refusing
+// trailing data and duplicate member names (which JSON parsers resolve
+// differently, so a duplicate would mean different things to different
+// readers of the stored event).
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
+	tok, err := dec.Token()
+	if err != nil {
 		return nil, describeJSONError(err)
 	}
-	if obj == nil {
-		return nil, errors.New("must be a JSON object, not null")
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		if tok == nil {
+			return nil, errors.New("must be a JSON object, not null")
+		}
+		return nil, fmt.Errorf("must be a JSON object, not %s", jsonTypeOf(tok))
 	}
-	if _, err := dec.Token(); err == nil {
+	obj := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, describeJSONError(err)
+		}
+		name, _ := tok.(string) // object keys are always strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, describeJSONError(err)
+		}
+		if _, dup := obj[name]; dup {
+			return nil, fmt.Errorf("has the member %q twice", name)
+		}
+		obj[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, describeJSONError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("has data after the JSON object")
 	}
 	return obj, nil
+}
+
+func jsonTypeOf(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }
 
 // DecodeStrict decodes data, a JSON object, into v (a pointer to a struct),
@@ -306,13 +344,42 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return buf.Bytes()
 }
 
+// requestHash identifies what a create asks for, so that a retry can be told
+// from a different request under the same idempotency key. It covers the
+// trimmed source and event type and the payload and metadata as JSON values:
+// member order and whitespace do not count, the idempotency key itself does
+// not (it may come in a header or in metadata), and a priority left out
+// counts as "normal".
 func requestHash(ne NewEvent) string {
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(ne.Source), []byte(ne.EventType), ne.Payload, ne.Metadata} {
+	md := map[string]json.RawMessage{}
+	json.Unmarshal(ne.Metadata, &md) // validated: an object
+	delete(md, "idempotency_key")
+	for _, part := range [][]byte{[]byte(ne.Source), []byte(ne.EventType), canonicalJSON(ne.Payload), canonicalJSON(mustMarshal(md))} {
 		fmt.Fprintf(h, "%d:", len(part))
 		h.Write(part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalJSON re-encodes a JSON value with object members sorted by name
+// and numbers kept digit for digit.
+func canonicalJSON(raw []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	return mustMarshal(v)
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("triggers: marshal of decoded JSON failed: " + err.Error())
+	}
+	return b
 }
 
 func sortedKeys(m map[string]json.RawMessage) []string {

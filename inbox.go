@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Inbox page sizes (DESIGN §4).
@@ -207,8 +208,8 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 	}{{"source", &req.Filter.Source}, {"event_type", &req.Filter.EventType}} {
 		if v, ok := single(p.name); ok {
 			v = strings.TrimSpace(v)
-			if v == "" || len(v) > 4*MaxSourceLen {
-				fail(p.name, "must be a non-empty string of at most 100 characters")
+			if v == "" || utf8.RuneCountInString(v) > MaxSourceLen {
+				fail(p.name, fmt.Sprintf("must be a non-empty string of at most %d characters", MaxSourceLen))
 			}
 			*p.dst = v
 		}

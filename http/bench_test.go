@@ -89,4 +89,3 @@ func BenchmarkInbox(b *testing.B) {
 		}
 	})
 }
-

@@ -87,6 +87,9 @@ func TestCreateEvent_Invalid(t *testing.T) {
 		{"empty idempotency key", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"idempotency_key":""}}`, "metadata.idempotency_key"},
 		{"idempotency key not a string", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"idempotency_key":7}}`, "metadata.idempotency_key"},
 		{"idempotency key too long", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"idempotency_key":"` + strings.Repeat("k", 256) + `"}}`, "metadata.idempotency_key"},
+		{"duplicate member", `{"source":"a","event_type":"b","payload":{"x":1},"source":"c"}`, "body"},
+		{"duplicate metadata member", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"priority":"low","priority":"high"}}`, "metadata"},
+		{"null correlation_id", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"correlation_id":null}}`, "metadata.correlation_id"},
 		{"invalid UTF-8", "{\"source\":\"a\xff\",\"event_type\":\"b\",\"payload\":{\"x\":1}}", "body"},
 	}
 	for _, c := range cases {
@@ -166,6 +169,18 @@ func TestCreateEvent_Idempotency(t *testing.T) {
 		b := s.Do(t, Req{Method: "POST", Path: "/v1/events", Key: keyA, Body: `{"source":"a","event_type":"b","payload":{"x":1}}`, Header: h})
 		if b.Header.Get("Idempotent-Replayed") != "true" || a.JSON(t)["event_id"] != b.JSON(t)["event_id"] {
 			t.Fatalf("Idempotency-Key header replay = %s, want %s", b.Body, a.Body)
+		}
+	})
+	t.Run("SameRequestWrittenDifferently", func(t *testing.T) {
+		// Member order, whitespace, an explicit default priority and the key's
+		// place (header or metadata) do not make a different request.
+		h := map[string]string{"Idempotency-Key": "order-43"}
+		a := s.Do(t, Req{Method: "POST", Path: "/v1/events", Key: keyA, Header: h,
+			Body: `{"source":"a","event_type":"b","payload":{"x":1,"y":[2]}}`})
+		b := s.Do(t, Req{Method: "POST", Path: "/v1/events", Key: keyA,
+			Body: `{ "payload": {"y":[2], "x":1}, "event_type":"b", "source":"a", "metadata":{"idempotency_key":"order-43","priority":"normal"}}`})
+		if a.StatusCode != 201 || b.StatusCode != 201 || b.Header.Get("Idempotent-Replayed") != "true" || a.JSON(t)["event_id"] != b.JSON(t)["event_id"] {
+			t.Fatalf("the same request written differently = %d %s, want a replay of %s", b.StatusCode, b.Body, a.Body)
 		}
 	})
 	t.Run("ErrHeaderDisagrees", func(t *testing.T) {
@@ -434,6 +449,7 @@ func TestInbox(t *testing.T) {
 		{"cursor of other filters", "?cursor=" + cursor + "&source=shop", "cursor"},
 		{"cursor without its filters", "?cursor=" + cursor, "cursor"},
 		{"blank source", "?source=", "source"},
+		{"source too long", "?source=" + strings.Repeat("s", 101), "source"},
 		{"repeated limit", "?limit=1&limit=2", "limit"},
 		{"bad escape", "?limit=%zz", "query"},
 	}

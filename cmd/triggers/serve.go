@@ -15,17 +15,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	m.storeFlags(fs, &cfg)
 	fs.StringVar(&cfg.Addr, "addr", m.env("TRIGGERS_ADDR", ":8080"), "listen address (env TRIGGERS_ADDR)")
 	fs.StringVar(&cfg.DevKey, "dev-key", m.env("TRIGGERS_DEV_KEY", ""), "make sure an API key with this value exists, tenant dev (env TRIGGERS_DEV_KEY)")
-	retention, err := m.durationEnv("TRIGGERS_RETENTION", 0)
-	if err != nil {
-		return err
-	}
-	fs.DurationVar(&cfg.Retention, "retention", retention, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")
+	fs.DurationVar(&cfg.Retention, "retention", 0, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")
 	level := fs.String("log-level", m.env("TRIGGERS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TRIGGERS_LOG_LEVEL)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if !flagSet(fs, "retention") {
+		var err error
+		if cfg.Retention, err = m.durationEnv("TRIGGERS_RETENTION", 0); err != nil {
+			return err
+		}
 	}
 	if cfg.Retention < 0 {
 		return usagef("--retention must be positive")
