@@ -62,6 +62,9 @@ type FieldError struct {
 // InvalidFields returns an EINVALID error whose details list the fields, as
 // DESIGN §1.2 asks: {"fields": [{"field": ..., "message": ...}]}.
 func InvalidFields(fields ...FieldError) *Error {
+	if fields == nil {
+		fields = []FieldError{}
+	}
 	msg := "request is invalid"
 	if len(fields) > 0 {
 		msg = fields[0].Field + ": " + fields[0].Message

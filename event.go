@@ -128,7 +128,9 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 
 	if raw, ok := top["payload"]; !ok || isNull(raw) {
 		fail("payload", "is required: a non-empty JSON object")
-	} else if obj, err := decodeObject(raw); err != nil || len(obj) == 0 {
+	} else if obj, err := decodeObject(raw); err != nil {
+		fail("payload", "must be a non-empty JSON object: it "+err.Error())
+	} else if len(obj) == 0 {
 		fail("payload", "must be a non-empty JSON object")
 	} else {
 		ne.Payload = compact(raw)
@@ -139,7 +141,7 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 	if raw, ok := top["metadata"]; ok && !isNull(raw) {
 		md, err := decodeObject(raw)
 		if err != nil {
-			fail("metadata", "must be a JSON object")
+			fail("metadata", "must be a JSON object: it "+err.Error())
 		} else {
 			ne.Metadata, ne.Priority, ne.IdempotencyKey = parseMetadata(raw, md, prefix, &bad)
 		}
@@ -292,7 +294,7 @@ func DecodeStrict(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return describeJSONError(err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("body has data after the JSON object")
 	}
 	return nil

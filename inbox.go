@@ -178,7 +178,7 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 	fail := func(field, msg string) { bad = append(bad, FieldError{Field: field, Message: msg}) }
 	single := func(name string) (string, bool) {
 		vs, ok := q[name]
-		if !ok {
+		if !ok || len(vs) == 0 {
 			return "", false
 		}
 		if len(vs) > 1 {

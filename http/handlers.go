@@ -15,9 +15,9 @@ import (
 )
 
 // timeFormat is the wire form of every timestamp: RFC 3339, UTC, microseconds.
-const timeFormat = "2006-01-02T15:04:05.000000Z"
+const timeFormat = "2006-01-02T15:04:05.000000Z" // as triggers.FormatTimestamp; kept for AppendFormat
 
-func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+func formatTime(t time.Time) string { return triggers.FormatTimestamp(t) }
 
 // eventJSON is an event on the wire.
 type eventJSON struct {

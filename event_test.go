@@ -1,0 +1,377 @@
+package triggers_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/triggersapi/triggers"
+)
+
+// parseNewEventTests are the cases of TestParseNewEvent; they also seed
+// FuzzParseNewEvent. For a case with fields set, the body must be refused
+// with exactly those invalid fields, in order; otherwise it must give want
+// (whose RequestHash is not compared).
+var parseNewEventTests = []struct {
+	name   string
+	body   string
+	header string // Idempotency-Key header
+	prefix string
+	want   triggers.NewEvent
+	fields []string
+}{
+	{
+		name: "OK",
+		body: `{"source":"billing","event_type":"invoice.paid","payload":{"id":1}}`,
+		want: triggers.NewEvent{Source: "billing", EventType: "invoice.paid", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKTrimmed",
+		body: `{"source":"  billing\t","event_type":"\n invoice.paid\u00a0","payload":{"id":1}}`,
+		want: triggers.NewEvent{Source: "billing", EventType: "invoice.paid", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKFieldOrder",
+		body: `{"payload":{"id":1},"metadata":{},"event_type":"e","source":"s"}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKMetadataNull",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":null}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKMetadataPriorityAddedFirst",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"b":"x", "a":[1, 2],"correlation_id":"c-1"}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal","b":"x","a":[1,2],"correlation_id":"c-1"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKPriorityHigh",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"x":true,"priority":"high"}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"x":true,"priority":"high"}`), Priority: triggers.PriorityHigh},
+	},
+	{
+		name: "OKPriorityLow",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low"}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"low"}`), Priority: triggers.PriorityLow},
+	},
+	{
+		name: "OKPriorityNormalExplicit",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"normal","n":null}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal","n":null}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKWhitespaceCompacted",
+		body: "{ \"source\" : \"s\" ,\n\t\"event_type\":\"e\",\r\n \"payload\" : { \"a\" : [ 1 , { \"b\" : \"c d\" } ] , \"z\" : { } } ,\n\"metadata\": { \"k\" : \" v \" } }\n",
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":[1,{"b":"c d"}],"z":{}}`),
+			Metadata: raw(`{"priority":"normal","k":" v "}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKNumbersKeepDigits",
+		body: `{"source":"s","event_type":"e","payload":{"big":123456789012345678901234567890,"max":9007199254740993,"f":0.1000000000000000055511151231257827,"e":1.5E+300,"neg":-0.0,"tiny":1e-400},"metadata":{"order":18446744073709551617}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e",
+			Payload:  raw(`{"big":123456789012345678901234567890,"max":9007199254740993,"f":0.1000000000000000055511151231257827,"e":1.5E+300,"neg":-0.0,"tiny":1e-400}`),
+			Metadata: raw(`{"priority":"normal","order":18446744073709551617}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKStringsAsSent",
+		body: `{"source":"caf\u00e9","event_type":"日本","payload":{"s":"h\u00e9llo é 😀 \"q\" \\ \/ \ud83d\ude00 <&>","":"empty key"}}`,
+		want: triggers.NewEvent{Source: "café", EventType: "日本",
+			Payload:  raw(`{"s":"h\u00e9llo é 😀 \"q\" \\ \/ \ud83d\ude00 <&>","":"empty key"}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKNested",
+		body: `{"source":"s","event_type":"e","payload":{"a":{"b":{"c":[[[{"d":[true,false,null]}]]]}}}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":{"b":{"c":[[[{"d":[true,false,null]}]]]}}}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKLongest",
+		body: `{"source":"` + strings.Repeat("é", 100) + `","event_type":"` + strings.Repeat("x", 100) + `","payload":{"id":1},"metadata":{"correlation_id":"` + strings.Repeat("ü", 255) + `","idempotency_key":"` + strings.Repeat("k", 255) + `"}}`,
+		want: triggers.NewEvent{Source: strings.Repeat("é", 100), EventType: strings.Repeat("x", 100), Payload: raw(`{"id":1}`),
+			Metadata:       raw(`{"priority":"normal","correlation_id":"` + strings.Repeat("ü", 255) + `","idempotency_key":"` + strings.Repeat("k", 255) + `"}`),
+			Priority:       triggers.PriorityNormal,
+			IdempotencyKey: strings.Repeat("k", 255)},
+	},
+	{
+		name: "OKIdempotencyKeyInMetadata",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"k-1"}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal","idempotency_key":"k-1"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "k-1"},
+	},
+	{
+		name:   "OKIdempotencyKeyHeader",
+		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
+		header: "h-1",
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "h-1"},
+	},
+	{
+		name:   "OKIdempotencyKeyHeaderLongest",
+		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
+		header: strings.Repeat("h", 255),
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal, IdempotencyKey: strings.Repeat("h", 255)},
+	},
+	{
+		name:   "OKIdempotencyKeysOf255Runes",
+		body:   `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"` + strings.Repeat("ö", 255) + `"}}`,
+		header: strings.Repeat("ö", 255),
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal","idempotency_key":"` + strings.Repeat("ö", 255) + `"}`), Priority: triggers.PriorityNormal, IdempotencyKey: strings.Repeat("ö", 255)},
+	},
+	{
+		name: "OKNestedDuplicatesKept",
+		body: `{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":2}},"metadata":{"x":{"y":1,"y":1}}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":{"b":1,"b":2}}`),
+			Metadata: raw(`{"priority":"normal","x":{"y":1,"y":1}}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name:   "OKIdempotencyKeyBothEqual",
+		body:   `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"k-1"}}`,
+		header: "k-1",
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal","idempotency_key":"k-1"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "k-1"},
+	},
+	{
+		name:   "OKBulkItem",
+		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
+		prefix: "items[3].",
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+
+	{name: "ErrInvalidUTF8", body: "{\"source\":\"\xff\",\"event_type\":\"e\",\"payload\":{\"id\":1}}", fields: []string{"body"}},
+	{name: "ErrEmptyBody", body: ``, fields: []string{"body"}},
+	{name: "ErrNotJSON", body: `source=s`, fields: []string{"body"}},
+	{name: "ErrTruncated", body: `{"source":"s","event_type":"e","payload":{"id":1}`, fields: []string{"body"}},
+	{name: "ErrNull", body: `null`, fields: []string{"body"}},
+	{name: "ErrArray", body: `[{"source":"s","event_type":"e","payload":{"id":1}}]`, fields: []string{"body"}},
+	{name: "ErrString", body: `"s"`, fields: []string{"body"}},
+	{name: "ErrSecondObject", body: `{"source":"s","event_type":"e","payload":{"id":1}} {}`, fields: []string{"body"}},
+	{name: "ErrDuplicateField", body: `{"source":"a","source":"b","event_type":"e","payload":{"id":1}}`, fields: []string{"body"}},
+	{name: "ErrDuplicatePayloadMember", body: `{"source":"s","event_type":"e","payload":{"id":1,"id":2}}`, fields: []string{"payload"}},
+	{name: "ErrDuplicateMetadataMember", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low","priority":"high"}}`, fields: []string{"metadata"}},
+	{name: "ErrUnknownField", body: `{"source":"s","event_type":"e","payload":{"id":1},"extra":1}`, fields: []string{"extra"}},
+	{name: "ErrUnknownFieldEmptyName", body: `{"":"","source":"s","event_type":"e","payload":{"id":1}}`, fields: []string{""}},
+	{name: "ErrUnknownFieldCase", body: `{"Source":"s","source":"s","event_type":"e","payload":{"id":1}}`, fields: []string{"Source"}},
+	{name: "ErrUnknownFields", body: `{"source":"s","event_type":"e","payload":{"id":1},"zz":1,"aa":null,"status":"pending"}`, fields: []string{"aa", "status", "zz"}},
+	{name: "ErrSourceRequired", body: `{"event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceNull", body: `{"source":null,"event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceBlank", body: `{"source":" \t\n\u3000","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceEmpty", body: `{"source":"","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceNotString", body: `{"source":5,"event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceObject", body: `{"source":{},"event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceTooLong", body: `{"source":"` + strings.Repeat("é", 101) + `","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrEventTypeRequired", body: `{"source":"s","payload":{"id":1}}`, fields: []string{"event_type"}},
+	{name: "ErrEventTypeBlank", body: `{"source":"s","event_type":"  ","payload":{"id":1}}`, fields: []string{"event_type"}},
+	{name: "ErrEventTypeTooLong", body: `{"source":"s","event_type":"` + strings.Repeat("x", 101) + `","payload":{"id":1}}`, fields: []string{"event_type"}},
+	{name: "ErrPayloadRequired", body: `{"source":"s","event_type":"e"}`, fields: []string{"payload"}},
+	{name: "ErrPayloadNull", body: `{"source":"s","event_type":"e","payload":null}`, fields: []string{"payload"}},
+	{name: "ErrPayloadEmpty", body: `{"source":"s","event_type":"e","payload":{ }}`, fields: []string{"payload"}},
+	{name: "ErrPayloadArray", body: `{"source":"s","event_type":"e","payload":[1]}`, fields: []string{"payload"}},
+	{name: "ErrPayloadString", body: `{"source":"s","event_type":"e","payload":"{\"id\":1}"}`, fields: []string{"payload"}},
+	{name: "ErrPayloadNumber", body: `{"source":"s","event_type":"e","payload":1}`, fields: []string{"payload"}},
+	{name: "ErrMetadataArray", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":[]}`, fields: []string{"metadata"}},
+	{name: "ErrMetadataString", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":"high"}`, fields: []string{"metadata"}},
+	{name: "ErrPriorityUnknown", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"urgent"}}`, fields: []string{"metadata.priority"}},
+	{name: "ErrPriorityCase", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"HIGH"}}`, fields: []string{"metadata.priority"}},
+	{name: "ErrPriorityEmpty", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":""}}`, fields: []string{"metadata.priority"}},
+	{name: "ErrPriorityNull", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":null}}`, fields: []string{"metadata.priority"}},
+	{name: "ErrPriorityNumber", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":1}}`, fields: []string{"metadata.priority"}},
+	{name: "ErrCorrelationIDNotString", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"correlation_id":42}}`, fields: []string{"metadata.correlation_id"}},
+	{name: "ErrCorrelationIDNull", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"correlation_id":null}}`, fields: []string{"metadata.correlation_id"}},
+	{name: "ErrCorrelationIDTooLong", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"correlation_id":"` + strings.Repeat("ü", 256) + `"}}`, fields: []string{"metadata.correlation_id"}},
+	{name: "ErrIdempotencyKeyEmpty", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":""}}`, fields: []string{"metadata.idempotency_key"}},
+	{name: "ErrIdempotencyKeyNull", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":null}}`, fields: []string{"metadata.idempotency_key"}},
+	{name: "ErrIdempotencyKeyNotString", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":7}}`, fields: []string{"metadata.idempotency_key"}},
+	{name: "ErrIdempotencyKeyTooLong", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"` + strings.Repeat("k", 256) + `"}}`, fields: []string{"metadata.idempotency_key"}},
+	{name: "ErrIdempotencyKeyTooManyRunes", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"` + strings.Repeat("ö", 256) + `"}}`, fields: []string{"metadata.idempotency_key"}},
+	{name: "ErrIdempotencyHeaderTooLong", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: strings.Repeat("h", 256), fields: []string{"Idempotency-Key"}},
+	{name: "ErrIdempotencyHeaderTooManyRunes", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: strings.Repeat("ö", 256), fields: []string{"Idempotency-Key"}},
+	{name: "ErrIdempotencyHeaderDiffers", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"a"}}`, header: "b", fields: []string{"Idempotency-Key"}},
+	{name: "ErrEmptyObject", body: `{}`, fields: []string{"source", "event_type", "payload"}},
+	{
+		name:   "ErrEverything",
+		body:   `{"x":1,"source":1,"event_type":"","payload":[],"metadata":{"priority":"p","correlation_id":[],"idempotency_key":""}}`,
+		header: "h",
+		fields: []string{"x", "source", "event_type", "payload", "metadata.priority", "metadata.correlation_id", "metadata.idempotency_key"},
+	},
+	{name: "ErrBulkItemBody", body: `[]`, prefix: "items[3].", fields: []string{"items[3]"}},
+	{
+		name:   "ErrBulkItemFields",
+		body:   `{"extra":1,"source":" ","event_type":"e","payload":{"id":1},"metadata":{"priority":"p"}}`,
+		prefix: "items[3].",
+		fields: []string{"items[3].extra", "items[3].source", "items[3].metadata.priority"},
+	},
+}
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+func TestParseNewEvent(t *testing.T) {
+	for _, tt := range parseNewEventTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := triggers.ParseNewEvent([]byte(tt.body), tt.header, tt.prefix)
+			if tt.fields != nil {
+				checkInvalidFields(t, "ParseNewEvent", err, tt.fields...)
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseNewEvent(%q, %q, %q) error = %v", tt.body, tt.header, tt.prefix, err)
+			}
+			if len(got.RequestHash) != 64 {
+				t.Errorf("RequestHash = %q, want 64 hex digits", got.RequestHash)
+			}
+			got.RequestHash = ""
+			if got.Source != tt.want.Source || got.EventType != tt.want.EventType ||
+				string(got.Payload) != string(tt.want.Payload) || string(got.Metadata) != string(tt.want.Metadata) ||
+				got.Priority != tt.want.Priority || got.IdempotencyKey != tt.want.IdempotencyKey {
+				t.Errorf("ParseNewEvent(%q, %q, %q) =\n%s\nwant\n%s", tt.body, tt.header, tt.prefix, describeNewEvent(got), describeNewEvent(tt.want))
+			}
+		})
+	}
+}
+
+func describeNewEvent(ne triggers.NewEvent) string {
+	return "source=" + ne.Source + " event_type=" + ne.EventType + " payload=" + string(ne.Payload) +
+		" metadata=" + string(ne.Metadata) + " priority=" + string(ne.Priority) + " idempotency_key=" + ne.IdempotencyKey
+}
+
+// TestParseNewEvent_trailingGarbage is a regression test: data after the
+// body's object that is not itself a JSON value ("}garbage", "}]") was
+// accepted, because only trailing data that json.Decoder.Token could read
+// was refused.
+func TestParseNewEvent_trailingGarbage(t *testing.T) {
+	for _, body := range []string{
+		`{"source":"s","event_type":"e","payload":{"id":1}}garbage`,
+		`{"source":"s","event_type":"e","payload":{"id":1}}}`,
+		`{"source":"s","event_type":"e","payload":{"id":1}}]`,
+		`{"source":"s","event_type":"e","payload":{"id":1}},`,
+		`{"source":"s","event_type":"e","payload":{"id":1}}:`,
+	} {
+		_, err := triggers.ParseNewEvent([]byte(body), "", "")
+		checkInvalidFields(t, "ParseNewEvent("+body+")", err, "body")
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	type item struct {
+		EventIDs []string `json:"event_ids"`
+	}
+	t.Run("OK", func(t *testing.T) {
+		var v item
+		if err := triggers.DecodeStrict([]byte(` {"event_ids":["a","b"]} `+"\n"), &v); err != nil || len(v.EventIDs) != 2 {
+			t.Fatalf("DecodeStrict() = %v, %v, want 2 ids", v, err)
+		}
+	})
+	for name, body := range map[string]string{
+		"ErrUnknownField":  `{"event_ids":[],"x":1}`,
+		"ErrWrongType":     `{"event_ids":"a"}`,
+		"ErrNotJSON":       `event_ids=a`,
+		"ErrEmpty":         ``,
+		"ErrTruncated":     `{"event_ids":[`,
+		"ErrSecondObject":  `{"event_ids":[]} {}`,
+		"ErrInvalidUTF8":   "{\"event_ids\":[\"\xff\"]}",
+		"ErrTrailingValue": `{"event_ids":[]} 1`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var v item
+			if err := triggers.DecodeStrict([]byte(body), &v); err == nil {
+				t.Fatalf("DecodeStrict(%q) = nil, want an error", body)
+			}
+		})
+	}
+	t.Run("ErrTrailingGarbage", func(t *testing.T) {
+		for _, body := range []string{`{"event_ids":[]}garbage`, `{"event_ids":[]}}`, `{"event_ids":[]}]`} {
+			var v item
+			if err := triggers.DecodeStrict([]byte(body), &v); err == nil {
+				t.Errorf("DecodeStrict(%q) = nil, want an error", body)
+			}
+		}
+	})
+}
+
+func TestParseNewEvent_RequestHash(t *testing.T) {
+	const base = `{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`
+	hash := func(t *testing.T, body, header string) string {
+		t.Helper()
+		ne, err := triggers.ParseNewEvent([]byte(body), header, "")
+		if err != nil {
+			t.Fatalf("ParseNewEvent(%q) error = %v", body, err)
+		}
+		return ne.RequestHash
+	}
+	want := hash(t, base, "")
+
+	// The same request: the same JSON values, whatever their layout, member
+	// order and escapes, wherever the idempotency key comes, and with or
+	// without the default priority.
+	t.Run("OKEqual", func(t *testing.T) {
+		for _, tt := range []struct{ body, header string }{
+			{base, ""},
+			{"{\n  \"source\": \"s\",\n  \"event_type\": \"e\",\n  \"payload\": {\"a\": 1, \"b\": [1, {\"c\": \"d\", \"e\": 2.50}]},\n  \"metadata\": {\"correlation_id\": \"c\", \"x\": {\"y\": 1, \"z\": 2}}\n}", ""},
+			{`{"metadata":{"x":{"z":2,"y":1},"correlation_id":"c"},"payload":{"b":[1,{"e":2.50,"c":"d"}],"a":1},"event_type":"e","source":"s"}`, ""},
+			{`{"source":" s ","event_type":"e\t","payload":{"a":1,"b":[1,{"c":"\u0064","e":2.50}]},"metadata":{"correlation_id":"\u0063","x":{"y":1,"z":2}}}`, ""},
+			{`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"priority":"normal","correlation_id":"c","x":{"y":1,"z":2}}}`, ""},
+			{`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2},"priority":"normal"}}`, ""},
+			{`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2},"idempotency_key":"k"}}`, ""},
+			{`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2},"idempotency_key":"k"}}`, "k"},
+			{base, "k"},
+		} {
+			if got := hash(t, tt.body, tt.header); got != want {
+				t.Errorf("RequestHash(%q, header %q) = %s, want %s (as for %q)", tt.body, tt.header, got, want, base)
+			}
+		}
+	})
+	t.Run("OKEqualDefaultMetadata", func(t *testing.T) {
+		want := hash(t, `{"source":"s","event_type":"e","payload":{"a":1}}`, "")
+		for _, body := range []string{
+			`{"source":"s","event_type":"e","payload":{"a":1},"metadata":null}`,
+			`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"priority":"normal"}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k"}}`,
+		} {
+			if got := hash(t, body, ""); got != want {
+				t.Errorf("RequestHash(%q) = %s, want %s", body, got, want)
+			}
+		}
+	})
+	t.Run("OKDifferent", func(t *testing.T) {
+		seen := map[string]string{want: base}
+		for _, body := range []string{
+			`{"source":"s2","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e2","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":2,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[{"c":"d","e":2.50},1]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			// Numbers count as written: 2.5 is not 2.50, 1.0 is not 1.
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.5}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1.0,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":"1","b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}],"f":null},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"C","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":3}}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2},"priority":"high"}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2},"idempotency_keys":"k"}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c"}}`,
+			`{"source":"s","event_type":"e","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]}}`,
+			// Field boundaries count: "s" + "ex" is not "se" + "x".
+			`{"source":"se","event_type":"x","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+			`{"source":"s","event_type":"ex","payload":{"a":1,"b":[1,{"c":"d","e":2.50}]},"metadata":{"correlation_id":"c","x":{"y":1,"z":2}}}`,
+		} {
+			got := hash(t, body, "")
+			if prev, ok := seen[got]; ok {
+				t.Errorf("RequestHash(%q) = RequestHash(%q) = %s, want them different", body, prev, got)
+			}
+			seen[got] = body
+		}
+	})
+}

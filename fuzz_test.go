@@ -1,0 +1,492 @@
+package triggers_test
+
+// Fuzz targets for the parsers of client input, after golang/go's
+// src/net/netip/fuzz_test.go: a commented seed corpus (plus every case of the
+// table tests), then properties every input must satisfy: no panics,
+// results that round-trip through their text form, and agreement with the
+// standard library where our grammar and the stdlib's coincide.
+//
+// Run one with, for example:
+//
+//	go test -run XXX -fuzz FuzzParseTimestamp -fuzztime 10s .
+//
+// Crashers the fuzzer finds go under testdata/fuzz/FuzzName/ and then run
+// with every go test.
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/triggersapi/triggers"
+)
+
+// Seed corpora beyond the table cases.
+var (
+	newEventSeeds = []struct{ body, header string }{
+		// Metadata with every known field, and any other value.
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"priority":"low","correlation_id":"c","idempotency_key":"k","x":[1,{"y":null}]}}`, ""},
+		// Header and metadata keys, equal and different.
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k"}}`, "k"},
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k"}}`, "other"},
+		// Duplicate members, refused at the top of the body, payload and
+		// metadata, kept as sent deeper down.
+		{`{"source":"a","source":"b","event_type":"e","payload":{"a":1,"a":2},"metadata":{"priority":"bogus","priority":"high"}}`, ""},
+		{`{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":[]}},"metadata":{"x":{"priority":"no","priority":"no"}}}`, ""},
+		// Escapes that decode to whitespace, to nothing printable, or to a
+		// lone surrogate (which decodes to U+FFFD).
+		{`{"source":"\u0020s\u2003","event_type":"\u0000","payload":{"\ud800":"\udfff"}}`, ""},
+		// Deep nesting, long numbers, exponents.
+		{`{"source":"s","event_type":"e","payload":{"a":[[[[[[[[[[{}]]]]]]]]]],"n":-1.0e-999999,"m":1E+9999999999}}`, ""},
+		// Trailing data of several kinds.
+		{`{"source":"s","event_type":"e","payload":{"a":1}} `, ""},
+		{`{"source":"s","event_type":"e","payload":{"a":1}}{"source":"s"}`, ""},
+		{`{"source":"s","event_type":"e","payload":{"a":1}}x`, ""},
+		// HTML-sensitive characters, which json.Marshal would escape.
+		{`{"source":"<s>","event_type":"a&b","payload":{"h":"<script>&amp;</script>","l":"\u2028"}}`, ""},
+		// A byte-order mark, invalid UTF-8 in a header.
+		{"\ufeff{\"source\":\"s\",\"event_type\":\"e\",\"payload\":{\"a\":1}}", "\xff"},
+	}
+
+	cursorSeeds = []string{
+		// A "+" sign and leading zeros that strconv.ParseInt accepts.
+		cursorText("c1|+0001762776000123456|0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6|0123456789ab"),
+		// Uppercase hex in the filter hash.
+		cursorText("c1|1762776000123456|0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6|0123456789AB"),
+		// Non-zero trailing bits in the last base64 character.
+		testCursorText[:len(testCursorText)-1] + "b",
+		// Newlines, which base64 decoding skips.
+		testCursorText[:10] + "\r\n" + testCursorText[10:],
+		// Separators inside fields.
+		cursorText("c1||0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6|0123456789ab|"),
+	}
+
+	timestampSeeds = []string{
+		// Forms time.Parse accepts and RFC 3339 does not (go.dev/issue/54580).
+		"2025-11-10T1:02:03Z",
+		"2025-11-10T12:00:00,123Z",
+		"2025-11-10T12:00:00.1234567891234Z",
+		"2025-11-10T12:00:00-24:00",
+		"2025-11-10T12:00:00+00:60",
+		"0000-01-01T00:00:00Z",
+		// Boundaries of the year range, with offsets.
+		"0001-01-01T00:00:00+00:00",
+		"0001-01-01T00:00:00-00:01",
+		"9999-12-31T23:59:59.999999999-00:00",
+		"9999-12-31T23:59:59.999999999+00:01",
+		// February in leap and common years.
+		"2100-02-29",
+		"2400-02-29",
+		// Mixed case and signs.
+		"2025-11-10t12:00:00Z",
+		"2025-11-10T12:00:00z",
+		"2025-11-10T12:00:00+-1:00",
+	}
+
+	inboxQuerySeeds = []string{
+		// Invalid escapes and separators that url.ParseQuery reports.
+		"limit=%zz",
+		"limit=1;source=s",
+		"source=%00&event_type=%ff",
+		// Repeats of every parameter, and values that are empty.
+		"limit&cursor&source&event_type",
+		"source=a&source=b&event_type=c&event_type=d&cursor=x&cursor=y",
+		// Parameters of DESIGN §4 and unknown ones.
+		"created_after=2025-11-10T12:00:00Z&created_before=2025-11-11&priority=high&metadata.tenant_ref=42&metadata_key=a&metadata_value=b",
+		"limit=+5",
+		"limit=0x10",
+	}
+
+	allowlistSeeds = []string{
+		// Forms of IPv4 that some parsers accept and netip refuses.
+		"1.2.3",
+		"0x7f.0.0.1",
+		"127.1",
+		"3232235777",
+		// IPv4 embedded in IPv6 in several ways.
+		"::1.2.3.4",
+		"::ffff:1.2.3.4/95",
+		"::ffff:1.2.3.4/96",
+		"64:ff9b::192.0.2.33",
+		"2001:db8::ffff:1.2.3.4/128",
+		// Long IPv6 forms.
+		"0000:0000:0000:0000:0000:0000:0000:0001/127",
+		"2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+		// Prefix lengths with leading zeros or signs.
+		"10.0.0.0/08",
+		"10.0.0.0/+8",
+		// Zones in odd places.
+		"fe80::1%25eth0",
+		"%",
+	}
+)
+
+// FuzzParseNewEvent checks that ParseNewEvent never panics, that what it
+// accepts is well formed and what it refuses names fields, and that a body
+// rebuilt from an accepted event parses to the same event (round trip).
+func FuzzParseNewEvent(f *testing.F) {
+	for _, tt := range parseNewEventTests {
+		f.Add(tt.body, tt.header)
+	}
+	for _, s := range newEventSeeds {
+		f.Add(s.body, s.header)
+	}
+
+	f.Fuzz(func(t *testing.T, body, header string) {
+		ne, err := triggers.ParseNewEvent([]byte(body), header, "")
+		if err != nil {
+			checkFieldDetails(t, "ParseNewEvent", err, triggers.EINVALID)
+			return
+		}
+		checkNewEvent(t, ne)
+		if header == "" && ne.IdempotencyKey != "" && !strings.Contains(string(ne.Metadata), "idempotency_key") {
+			t.Fatalf("IdempotencyKey = %q without a header or metadata.idempotency_key", ne.IdempotencyKey)
+		}
+
+		// Round trip: source, event_type, payload and metadata as stored make
+		// a request that parses to the same event. The raw JSON is spliced in
+		// as is: json.Marshal would escape <, > and & and change the bytes.
+		rebuilt := fmt.Sprintf(`{"source":%s,"event_type":%s,"payload":%s,"metadata":%s}`,
+			mustMarshal(t, ne.Source), mustMarshal(t, ne.EventType), ne.Payload, ne.Metadata)
+		ne2, err := triggers.ParseNewEvent([]byte(rebuilt), header, "")
+		if err != nil {
+			t.Fatalf("ParseNewEvent(%q) of the accepted %q error = %v", rebuilt, body, err)
+		}
+		if ne2.Source != ne.Source || ne2.EventType != ne.EventType || !bytes.Equal(ne2.Payload, ne.Payload) ||
+			!bytes.Equal(ne2.Metadata, ne.Metadata) || ne2.Priority != ne.Priority ||
+			ne2.IdempotencyKey != ne.IdempotencyKey || ne2.RequestHash != ne.RequestHash {
+			t.Fatalf("ParseNewEvent(%q) =\n%s\nwant, as for %q,\n%s", rebuilt, describeNewEvent(ne2), body, describeNewEvent(ne))
+		}
+
+		// The same JSON values re-encoded (members sorted, escapes and
+		// white space changed, the key moved to the header) are the same
+		// request: the RequestHash does not change.
+		reencoded := fmt.Sprintf(`{"event_type":%s,"metadata":%s,"payload":%s,"source":%s}`,
+			mustMarshal(t, ne.EventType), reencodeJSON(t, ne.Metadata, "idempotency_key"), reencodeJSON(t, ne.Payload, ""), mustMarshal(t, " "+ne.Source+"\t"))
+		ne3, err := triggers.ParseNewEvent([]byte(reencoded), ne.IdempotencyKey, "")
+		if err != nil {
+			t.Fatalf("ParseNewEvent(%q) of the accepted %q error = %v", reencoded, body, err)
+		}
+		if ne3.RequestHash != ne.RequestHash || ne3.Priority != ne.Priority || ne3.IdempotencyKey != ne.IdempotencyKey {
+			t.Fatalf("ParseNewEvent(%q) =\n%s\nwant the RequestHash, priority and key, as for %q,\n%s", reencoded, describeNewEvent(ne3), body, describeNewEvent(ne))
+		}
+	})
+}
+
+// checkNewEvent checks the invariants of an accepted create request.
+func checkNewEvent(t *testing.T, ne triggers.NewEvent) {
+	t.Helper()
+	for name, s := range map[string]string{"Source": ne.Source, "EventType": ne.EventType} {
+		if s == "" || s != strings.TrimSpace(s) || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) {
+			t.Fatalf("%s = %q, want trimmed, valid UTF-8, 1 to 100 runes", name, s)
+		}
+	}
+	var payload map[string]json.RawMessage
+	if !json.Valid(ne.Payload) || json.Unmarshal(ne.Payload, &payload) != nil || len(payload) == 0 {
+		t.Fatalf("Payload = %s, want a non-empty JSON object", ne.Payload)
+	}
+	var metadata map[string]json.RawMessage
+	if !json.Valid(ne.Metadata) || json.Unmarshal(ne.Metadata, &metadata) != nil || metadata == nil {
+		t.Fatalf("Metadata = %s, want a JSON object", ne.Metadata)
+	}
+	for name, raw := range map[string]json.RawMessage{"Payload": ne.Payload, "Metadata": ne.Metadata} {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) != nil || !bytes.Equal(buf.Bytes(), raw) {
+			t.Fatalf("%s = %s, want it compact", name, raw)
+		}
+	}
+	var priority string
+	if err := json.Unmarshal(metadata["priority"], &priority); err != nil || !triggers.Priority(priority).Valid() {
+		t.Fatalf("Metadata = %s, want a string priority of low, normal or high", ne.Metadata)
+	}
+	if triggers.Priority(priority) != ne.Priority {
+		t.Fatalf("Priority = %q, want %q as in Metadata %s", ne.Priority, priority, ne.Metadata)
+	}
+	if n := utf8.RuneCountInString(ne.IdempotencyKey); n > 255 {
+		t.Fatalf("IdempotencyKey has %d characters, want at most 255", n)
+	}
+	if _, err := hex.DecodeString(ne.RequestHash); err != nil || len(ne.RequestHash) != 64 {
+		t.Fatalf("RequestHash = %q, want 64 hex digits", ne.RequestHash)
+	}
+}
+
+// reencodeJSON decodes a JSON object and encodes it again with members
+// sorted, numbers as written and encoding/json's escapes, without the member
+// drop ("" for none).
+func reencodeJSON(t *testing.T, raw json.RawMessage, drop string) []byte {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decoding %s: %v", raw, err)
+	}
+	if drop != "" {
+		delete(v, drop)
+	}
+	return mustMarshal(t, v)
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("json.Marshal(%#v) error = %v", v, err)
+	}
+	return b
+}
+
+// FuzzParseCursor checks that ParseCursor never panics and that a cursor it
+// accepts encodes to a text that parses back to the same cursor.
+func FuzzParseCursor(f *testing.F) {
+	for _, tt := range parseCursorTests {
+		f.Add(tt.in)
+	}
+	for _, s := range cursorSeeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := triggers.ParseCursor(s)
+		if err != nil {
+			checkInvalidFields(t, "ParseCursor", err, "cursor")
+			return
+		}
+		checkCursor(t, c)
+	})
+}
+
+// FuzzCursorRoundTrip checks that every valid cursor (a time after 1970 to
+// the microsecond and no later than year 9999, a lowercase UUID, 12 lowercase
+// hex digits) encodes to a text that parses back to it.
+func FuzzCursorRoundTrip(f *testing.F) {
+	// time in Unix microseconds, 16 bytes of id, 6 bytes of filter hash
+	f.Add(testCursor.CreatedAt.UnixMicro(), []byte("0123456789abcdef"), []byte{1, 2, 3, 4, 5, 6})
+	f.Add(int64(1), make([]byte, 16), make([]byte, 6))
+	f.Add(int64(-1), bytes.Repeat([]byte{0xff}, 16), bytes.Repeat([]byte{0xff}, 6))
+	f.Add(int64(maxCursorMicros), []byte{}, []byte{})
+
+	f.Fuzz(func(t *testing.T, us int64, id, hash []byte) {
+		// Map any input onto a valid cursor.
+		us = int64(uint64(us)%maxCursorMicros) + 1
+		var u [16]byte
+		var h [6]byte
+		copy(u[:], id)
+		copy(h[:], hash)
+		x := hex.EncodeToString(u[:])
+		c := triggers.Cursor{
+			Position: triggers.Position{
+				CreatedAt: time.UnixMicro(us).In(time.FixedZone("", int(us%86400))),
+				ID:        x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:],
+			},
+			FilterHash: hex.EncodeToString(h[:]),
+		}
+		got, err := triggers.ParseCursor(c.Encode())
+		if err != nil || !equalCursors(got, c) {
+			t.Fatalf("ParseCursor(%q) = %+v, %v, want %+v", c.Encode(), got, err, c)
+		}
+		checkCursor(t, got)
+	})
+}
+
+// maxCursorMicros is 9999-12-31T23:59:59Z in Unix microseconds, the latest
+// time a cursor may hold.
+var maxCursorMicros = uint64(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).UnixMicro())
+
+// checkCursor checks that c encodes to a text that parses back to c, and
+// that encoding is then stable.
+func checkCursor(t *testing.T, c triggers.Cursor) {
+	t.Helper()
+	if c.CreatedAt.Location() != time.UTC || c.CreatedAt.Nanosecond()%1000 != 0 {
+		t.Fatalf("CreatedAt = %v, want UTC to the microsecond", c.CreatedAt)
+	}
+	enc := c.Encode()
+	c2, err := triggers.ParseCursor(enc)
+	if err != nil || !equalCursors(c, c2) {
+		t.Fatalf("ParseCursor(%q) = %+v, %v, want %+v", enc, c2, err, c)
+	}
+	if enc2 := c2.Encode(); enc2 != enc {
+		t.Fatalf("Encode() = %q, then %q after a round trip", enc, enc2)
+	}
+}
+
+// rfc3339 is the shape of an RFC 3339 date-time (section 5.6) with at most 9
+// fraction digits. time.Parse(time.RFC3339Nano, ...) accepts more than this
+// (go.dev/issue/54580): a one-digit hour, a comma before the fraction, more
+// than 9 fraction digits, and offsets of +24:00 or +hh:60. ParseTimestamp
+// refuses those, so they are left out of the agreement check.
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
+// timestampGrammar is what ParseTimestamp accepts, at the level of
+// characters: a date, or a date-time with 't' and 'z' in either case and an
+// optional offset.
+var timestampGrammar = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}([Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?)?$`)
+
+// FuzzParseTimestamp checks that ParseTimestamp never panics, returns UTC
+// instants that round-trip through RFC 3339, and agrees with time.Parse on
+// RFC 3339 both ways: what it accepts, written as strict RFC 3339, time.Parse
+// accepts as the same instant; what time.Parse accepts in the shape of RFC
+// 3339 within years 1 to 9999, it accepts as the same instant.
+func FuzzParseTimestamp(f *testing.F) {
+	for _, tt := range parseTimestampTests {
+		f.Add(tt.in)
+	}
+	for _, s := range timestampSeeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := triggers.ParseTimestamp(s)
+		if err != nil {
+			checkCode(t, "ParseTimestamp", err, triggers.EINVALID)
+		} else {
+			if got.Location() != time.UTC {
+				t.Fatalf("ParseTimestamp(%q) = %v, want UTC", s, got)
+			}
+			if y := got.Year(); y < 1 || y > 9999 {
+				t.Fatalf("ParseTimestamp(%q) = %v, want a year from 1 to 9999", s, got)
+			}
+			if !timestampGrammar.MatchString(s) {
+				t.Fatalf("ParseTimestamp(%q) = %v, want an error: not a timestamp form", s, got)
+			}
+			for _, text := range []string{got.Format(time.RFC3339Nano), strings.ToUpper(s), normalizeTimestamp(s)} {
+				back, err := triggers.ParseTimestamp(text)
+				if err != nil || !back.Equal(got) {
+					t.Fatalf("ParseTimestamp(%q) = %v, %v, want %v as for %q", text, back, err, got, s)
+				}
+			}
+			if back, err := triggers.ParseTimestamp(triggers.FormatTimestamp(got)); err != nil || !back.Equal(got.Truncate(time.Microsecond)) {
+				t.Fatalf("ParseTimestamp(FormatTimestamp(%v)) = %v, %v", got, back, err)
+			}
+			norm := normalizeTimestamp(s)
+			std, err := time.Parse(time.RFC3339Nano, norm)
+			if err != nil || !std.Equal(got) {
+				t.Fatalf("time.Parse(RFC3339Nano, %q) = %v, %v, want %v as ParseTimestamp(%q)", norm, std, err, got, s)
+			}
+		}
+
+		std, stdErr := time.Parse(time.RFC3339Nano, s)
+		if stdErr != nil || !rfc3339.MatchString(s) {
+			return
+		}
+		if y := std.UTC().Year(); y < 1 || y > 9999 {
+			return
+		}
+		if err != nil || !got.Equal(std) {
+			t.Fatalf("ParseTimestamp(%q) = %v, %v, want %v as time.Parse(RFC3339Nano)", s, got, err, std)
+		}
+	})
+}
+
+// normalizeTimestamp writes an accepted timestamp in strict RFC 3339:
+// uppercase, with a time and an offset.
+func normalizeTimestamp(s string) string {
+	s = strings.ToUpper(s)
+	if len(s) == len("2006-01-02") {
+		return s + "T00:00:00Z"
+	}
+	if !strings.HasSuffix(s, "Z") && !strings.ContainsAny(s[len("2006-01-02T15:04:05"):], "+-") {
+		return s + "Z"
+	}
+	return s
+}
+
+// FuzzParseInboxQuery checks that ParseInboxQuery never panics on any query
+// a client can send, and that its answers are consistent.
+func FuzzParseInboxQuery(f *testing.F) {
+	for _, tt := range parseInboxQueryTests {
+		f.Add(tt.query)
+	}
+	for _, s := range inboxQuerySeeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		// Like http.Request.URL.Query: malformed pairs are dropped, the rest kept.
+		q, _ := url.ParseQuery(rawQuery)
+		req, err := triggers.ParseInboxQuery(q)
+		if err != nil {
+			checkFieldDetails(t, "ParseInboxQuery", err, triggers.EINVALID)
+			return
+		}
+		if req.Limit < 1 || req.Limit > triggers.MaxInboxLimit {
+			t.Fatalf("ParseInboxQuery(%q).Limit = %d, want 1 to %d", rawQuery, req.Limit, triggers.MaxInboxLimit)
+		}
+		if req.Cursor != nil && req.Cursor.FilterHash != req.Filter.Hash() {
+			t.Fatalf("ParseInboxQuery(%q) accepted a cursor for filters %s, want it refused for filters %s",
+				rawQuery, req.Cursor.FilterHash, req.Filter.Hash())
+		}
+		if req.Cursor == nil && q.Has("cursor") {
+			t.Fatalf("ParseInboxQuery(%q) dropped the cursor", rawQuery)
+		}
+		for _, v := range []string{req.Filter.Source, req.Filter.EventType} {
+			if v != strings.TrimSpace(v) {
+				t.Fatalf("ParseInboxQuery(%q) filter %q, want it trimmed", rawQuery, v)
+			}
+		}
+	})
+}
+
+// FuzzParseAllowlist checks that ParseAllowlist never panics, that its
+// prefixes are normalized and round-trip through FormatAllowlist, and that
+// it accepts every address and prefix net/netip accepts (without a zone).
+func FuzzParseAllowlist(f *testing.F) {
+	for _, tt := range parseAllowlistTests {
+		f.Add(tt.in)
+	}
+	for _, s := range allowlistSeeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, list string) {
+		got, err := triggers.ParseAllowlist(list)
+		if err != nil {
+			checkCode(t, "ParseAllowlist", err, triggers.EINVALID)
+		} else {
+			seen := map[netip.Prefix]bool{}
+			for _, p := range got {
+				if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+					t.Fatalf("ParseAllowlist(%q) holds %v, want a valid masked prefix, no IPv4-mapped address, no zone", list, p)
+				}
+				if seen[p] {
+					t.Fatalf("ParseAllowlist(%q) holds %v twice", list, p)
+				}
+				seen[p] = true
+			}
+			text := strings.Join(triggers.FormatAllowlist(got), ",")
+			again, err := triggers.ParseAllowlist(text)
+			if err != nil || !slices.Equal(again, got) {
+				t.Fatalf("ParseAllowlist(%q) = %v, %v, want %v as for %q", text, again, err, got, list)
+			}
+			if len(got) == 0 && got != nil {
+				t.Fatalf("ParseAllowlist(%q) = %#v, want nil", list, got)
+			}
+		}
+
+		// Agreement with net/netip for a single entry.
+		var want netip.Prefix
+		if p, err := netip.ParsePrefix(list); err == nil {
+			want = p
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				want = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
+			want = want.Masked()
+		} else if a, err := netip.ParseAddr(list); err == nil && a.Zone() == "" {
+			want = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		} else {
+			return
+		}
+		if err != nil || len(got) != 1 || got[0] != want {
+			t.Fatalf("ParseAllowlist(%q) = %v, %v, want [%v] as net/netip reads it", list, got, err, want)
+		}
+	})
+}

@@ -1,0 +1,505 @@
+package triggers_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/triggersapi/triggers"
+)
+
+// fakeStore is an in-memory triggers.Store with just enough behaviour for
+// the Service tests: keys, and inserts with idempotency records. The other
+// methods fail with errNotImplemented.
+type fakeStore struct {
+	mu     sync.Mutex
+	keys   []triggers.APIKey // oldest first
+	events map[string]triggers.Event
+	idem   map[[2]string]idemRecord // by tenant and idempotency key
+
+	// keyByHashCalls counts KeyByHash calls; keyByHashErr, if set, is what
+	// KeyByHash returns.
+	keyByHashCalls int
+	keyByHashErr   error
+}
+
+type idemRecord struct {
+	event       triggers.Event
+	requestHash string
+}
+
+var _ triggers.Store = (*fakeStore)(nil)
+
+var errNotImplemented = errors.New("fakeStore: not implemented")
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{events: map[string]triggers.Event{}, idem: map[[2]string]idemRecord{}}
+}
+
+func (s *fakeStore) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]triggers.InsertResult, len(inserts))
+	for i, in := range inserts {
+		k := [2]string{in.Event.Tenant, in.IdempotencyKey}
+		if r, ok := s.idem[k]; ok && in.IdempotencyKey != "" && r.event.CreatedAt.After(in.IdempotencyNotBefore) {
+			out[i] = triggers.InsertResult{Event: triggers.Event{ID: r.event.ID, CreatedAt: r.event.CreatedAt},
+				Replayed: true, RequestHash: r.requestHash}
+			continue
+		}
+		s.events[in.Event.ID] = in.Event
+		if in.IdempotencyKey != "" {
+			s.idem[k] = idemRecord{event: in.Event, requestHash: in.RequestHash}
+		}
+		out[i] = triggers.InsertResult{Event: in.Event}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error) {
+	return triggers.Event{}, errNotImplemented
+}
+
+func (s *fakeStore) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+	return triggers.Event{}, errNotImplemented
+}
+
+func (s *fakeStore) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
+	return false, errNotImplemented
+}
+
+func (s *fakeStore) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	return triggers.Page{}, errNotImplemented
+}
+
+func (s *fakeStore) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
+	return 0, errNotImplemented
+}
+
+func (s *fakeStore) CreateKey(ctx context.Context, k triggers.APIKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, old := range s.keys {
+		if old.ID == k.ID || old.Hash == k.Hash {
+			return triggers.Errorf(triggers.ECONFLICT, "key exists")
+		}
+	}
+	s.keys = append(s.keys, k)
+	return nil
+}
+
+func (s *fakeStore) KeyByHash(ctx context.Context, hash string) (triggers.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keyByHashCalls++
+	if s.keyByHashErr != nil {
+		return triggers.APIKey{}, s.keyByHashErr
+	}
+	for _, k := range s.keys {
+		if k.Hash == hash {
+			return k, nil
+		}
+	}
+	return triggers.APIKey{}, triggers.Errorf(triggers.ENOTFOUND, "no such key")
+}
+
+func (s *fakeStore) ListKeys(ctx context.Context) ([]triggers.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.keys), nil
+}
+
+func (s *fakeStore) UpdateKey(ctx context.Context, id string, fn func(*triggers.APIKey) error) (triggers.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.keys {
+		if k.ID == id {
+			if err := fn(&k); err != nil {
+				return triggers.APIKey{}, err
+			}
+			s.keys[i] = k
+			return k, nil
+		}
+	}
+	return triggers.APIKey{}, triggers.Errorf(triggers.ENOTFOUND, "no such key")
+}
+
+func (s *fakeStore) Ping(ctx context.Context) error { return nil }
+func (s *fakeStore) Close() error                   { return nil }
+
+func (s *fakeStore) calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keyByHashCalls
+}
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// t0 is the instant service tests start at.
+var t0 = time.Date(2025, 11, 10, 12, 0, 0, 0, time.UTC)
+
+const testKeyTTL = 2 * time.Second
+
+// MustNewService returns a Service over a fresh fakeStore with a fake clock
+// at t0 and a key cache TTL of testKeyTTL.
+func MustNewService(tb testing.TB) (*triggers.Service, *fakeStore, *fakeClock) {
+	tb.Helper()
+	store, clock := newFakeStore(), &fakeClock{t: t0}
+	return triggers.NewService(store, &triggers.Options{Now: clock.Now, KeyCacheTTL: testKeyTTL}), store, clock
+}
+
+// MustCreateKey creates a key with the raw value for tenant "acme".
+func MustCreateKey(tb testing.TB, svc *triggers.Service, spec triggers.KeySpec) triggers.APIKey {
+	tb.Helper()
+	if spec.Tenant == "" {
+		spec.Tenant = "acme"
+	}
+	k, _, err := svc.CreateKey(context.Background(), spec)
+	if err != nil {
+		tb.Fatalf("CreateKey(%+v) error = %v", spec, err)
+	}
+	return k
+}
+
+const testRawKey = "test-api-key-12345"
+
+func TestService_Authenticate(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		want := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		got, err := svc.Authenticate(ctx, testRawKey)
+		if err != nil || got.ID != want.ID || got.Tenant != "acme" {
+			t.Fatalf("Authenticate(%q) = %+v, %v, want key %s of tenant acme", testRawKey, got, err, want.ID)
+		}
+	})
+
+	t.Run("OKCached", func(t *testing.T) {
+		svc, store, clock := MustNewService(t)
+		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		for range 3 {
+			if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+				t.Fatalf("Authenticate() error = %v", err)
+			}
+			clock.Add(testKeyTTL / 4)
+		}
+		if n := store.calls(); n != 1 {
+			t.Fatalf("KeyByHash calls within KeyCacheTTL = %d, want 1", n)
+		}
+		clock.Add(testKeyTTL)
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() error = %v", err)
+		}
+		if n := store.calls(); n != 2 {
+			t.Fatalf("KeyByHash calls after KeyCacheTTL = %d, want 2", n)
+		}
+	})
+
+	t.Run("RevokedKeyRefusedAfterTTL", func(t *testing.T) {
+		svc, _, clock := MustNewService(t)
+		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() error = %v", err)
+		}
+		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
+			t.Fatalf("RevokeKey() error = %v", err)
+		}
+		clock.Add(testKeyTTL - time.Millisecond)
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() of a revoked key within KeyCacheTTL error = %v, want the cached key", err)
+		}
+		clock.Add(time.Millisecond)
+		_, err := svc.Authenticate(ctx, testRawKey)
+		checkCode(t, "Authenticate() of a revoked key after KeyCacheTTL", err, triggers.EUNAUTHORIZED)
+	})
+
+	t.Run("ErrRevokedKey", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
+			t.Fatalf("RevokeKey() error = %v", err)
+		}
+		_, err := svc.Authenticate(ctx, testRawKey)
+		checkCode(t, "Authenticate() of a revoked key", err, triggers.EUNAUTHORIZED)
+	})
+
+	t.Run("ErrUnknownKey", func(t *testing.T) {
+		svc, store, clock := MustNewService(t)
+		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		for range 3 {
+			_, err := svc.Authenticate(ctx, "unknown-api-key-12345")
+			checkCode(t, "Authenticate() of an unknown key", err, triggers.EUNAUTHORIZED)
+			clock.Add(testKeyTTL / 4)
+		}
+		if n := store.calls(); n != 1 {
+			t.Errorf("KeyByHash calls for an unknown key within KeyCacheTTL = %d, want 1 (negative answers are cached)", n)
+		}
+	})
+
+	t.Run("ErrMissingOrHugeKey", func(t *testing.T) {
+		svc, store, _ := MustNewService(t)
+		for _, raw := range []string{"", string(make([]byte, 1025))} {
+			_, err := svc.Authenticate(ctx, raw)
+			checkCode(t, "Authenticate()", err, triggers.EUNAUTHORIZED)
+		}
+		if n := store.calls(); n != 0 {
+			t.Errorf("KeyByHash calls for missing or huge keys = %d, want 0", n)
+		}
+	})
+
+	t.Run("ErrExpiredKey", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0})
+		_, err := svc.Authenticate(ctx, testRawKey)
+		checkCode(t, "Authenticate() of an expired key", err, triggers.EUNAUTHORIZED)
+	})
+
+	t.Run("ErrKeyExpiresWhileCached", func(t *testing.T) {
+		svc, _, clock := MustNewService(t)
+		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0.Add(time.Second)})
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() before expiry error = %v", err)
+		}
+		clock.Add(time.Second)
+		_, err := svc.Authenticate(ctx, testRawKey)
+		checkCode(t, "Authenticate() of a cached key at its expiry", err, triggers.EUNAUTHORIZED)
+	})
+
+	t.Run("ErrStoreFailure", func(t *testing.T) {
+		svc, store, _ := MustNewService(t)
+		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
+		failure := triggers.Unavailable(errors.New("connection refused"))
+		store.keyByHashErr = failure
+		_, err := svc.Authenticate(ctx, testRawKey)
+		if err != failure {
+			t.Fatalf("Authenticate() with a failing store error = %v, want the store's error %v as is", err, failure)
+		}
+		plain := errors.New("corrupt row")
+		store.keyByHashErr = plain
+		if _, err := svc.Authenticate(ctx, testRawKey); err != plain {
+			t.Fatalf("Authenticate() with a failing store error = %v, want the store's error %v as is", err, plain)
+		}
+
+		// The failure is not cached: the next request asks the store again.
+		store.keyByHashErr = nil
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() after the store recovered error = %v", err)
+		}
+		if n := store.calls(); n != 3 {
+			t.Errorf("KeyByHash calls = %d, want 3", n)
+		}
+	})
+}
+
+func TestService_CreateEvents(t *testing.T) {
+	ctx := context.Background()
+	newEvent := func(t *testing.T, body, header string) triggers.NewEvent {
+		t.Helper()
+		ne, err := triggers.ParseNewEvent([]byte(body), header, "")
+		if err != nil {
+			t.Fatalf("ParseNewEvent(%q) error = %v", body, err)
+		}
+		return ne
+	}
+
+	t.Run("OK", func(t *testing.T) {
+		svc, _, clock := MustNewService(t)
+		clock.Add(1234567 * time.Nanosecond)
+		a := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":1}}`, "")
+		b := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":2},"metadata":{"priority":"high"}}`, "")
+		res, err := svc.CreateEvents(ctx, "acme", []triggers.NewEvent{a, b})
+		if err != nil || len(res) != 2 {
+			t.Fatalf("CreateEvents() = %v, %v, want 2 results", res, err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.Replayed {
+				t.Fatalf("CreateEvents() result %d = %+v, want a new event", i, r)
+			}
+			if want := t0.Add(1234 * time.Microsecond); !r.Event.CreatedAt.Equal(want) {
+				t.Errorf("result %d CreatedAt = %v, want %v (the clock to the microsecond)", i, r.Event.CreatedAt, want)
+			}
+			if _, err := triggers.ParseEventID(r.Event.ID); err != nil {
+				t.Errorf("result %d ID = %q: %v", i, r.Event.ID, err)
+			}
+			if r.Event.Tenant != "acme" || r.Event.Status() != triggers.StatusPending {
+				t.Errorf("result %d = %+v, want a pending event of tenant acme", i, r.Event)
+			}
+		}
+		if res[0].Event.ID == res[1].Event.ID {
+			t.Errorf("CreateEvents() gave both events ID %s", res[0].Event.ID)
+		}
+		if res[1].Event.Priority != triggers.PriorityHigh || string(res[1].Event.Metadata) != `{"priority":"high"}` {
+			t.Errorf("result 1 = %+v, want priority high", res[1].Event)
+		}
+	})
+
+	t.Run("OKReplay", func(t *testing.T) {
+		svc, _, clock := MustNewService(t)
+		ne := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":1}}`, "k-1")
+		first, err := svc.CreateEvent(ctx, "acme", ne)
+		if err != nil {
+			t.Fatalf("CreateEvent() error = %v", err)
+		}
+		clock.Add(time.Hour)
+		again := newEvent(t, `{ "source": "s", "event_type": "e", "payload": {"n": 1} }`, "k-1")
+		second, err := svc.CreateEvent(ctx, "acme", again)
+		if err != nil || !second.Replayed || second.Event.ID != first.Event.ID || !second.Event.CreatedAt.Equal(first.Event.CreatedAt) {
+			t.Fatalf("CreateEvent() replay = %+v, %v, want Replayed with ID %s", second, err, first.Event.ID)
+		}
+
+		// Keys of different tenants never collide.
+		other, err := svc.CreateEvent(ctx, "other", again)
+		if err != nil || other.Replayed || other.Event.ID == first.Event.ID {
+			t.Fatalf("CreateEvent() in another tenant = %+v, %v, want a new event", other, err)
+		}
+	})
+
+	t.Run("ErrIdempotencyKeyReused", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		ne := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":1}}`, "k-1")
+		if _, err := svc.CreateEvent(ctx, "acme", ne); err != nil {
+			t.Fatalf("CreateEvent() error = %v", err)
+		}
+		for _, body := range []string{
+			`{"source":"s","event_type":"e","payload":{"n":2}}`,
+			`{"source":"s","event_type":"e","payload":{"n":1},"metadata":{"priority":"low"}}`,
+			`{"source":"s2","event_type":"e","payload":{"n":1}}`,
+		} {
+			res, err := svc.CreateEvents(ctx, "acme", []triggers.NewEvent{newEvent(t, body, "k-1")})
+			if err != nil {
+				t.Fatalf("CreateEvents() error = %v", err)
+			}
+			checkCode(t, "CreateEvents() reusing a key for "+body, res[0].Err, triggers.EIDEMPOTENCY)
+			if res[0].Replayed || res[0].Event.ID != "" {
+				t.Errorf("CreateEvents() = %+v, want no event", res[0])
+			}
+		}
+	})
+}
+
+func TestService_EnsureKey(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		k, changed, err := svc.EnsureKey(ctx, testRawKey, "dev")
+		if err != nil || !changed {
+			t.Fatalf("EnsureKey() = %+v, %v, %v, want a new key", k, changed, err)
+		}
+		if k.Tenant != "dev" || !k.Active || k.Hash != triggers.HashKey(testRawKey) {
+			t.Fatalf("EnsureKey() = %+v, want an active key of tenant dev with the key's hash", k)
+		}
+		if got, err := svc.Authenticate(ctx, testRawKey); err != nil || got.ID != k.ID {
+			t.Fatalf("Authenticate() = %+v, %v, want key %s", got, err, k.ID)
+		}
+
+		again, changed, err := svc.EnsureKey(ctx, testRawKey, "dev")
+		if err != nil || changed || again.ID != k.ID {
+			t.Fatalf("EnsureKey() again = %+v, %v, %v, want key %s unchanged", again, changed, err, k.ID)
+		}
+		if keys, _ := svc.ListKeys(ctx); len(keys) != 1 {
+			t.Fatalf("ListKeys() = %d keys, want 1", len(keys))
+		}
+	})
+
+	t.Run("OKReactivatesRevoked", func(t *testing.T) {
+		svc, _, clock := MustNewService(t)
+		k, _, err := svc.EnsureKey(ctx, testRawKey, "dev")
+		if err != nil {
+			t.Fatalf("EnsureKey() error = %v", err)
+		}
+		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
+			t.Fatalf("RevokeKey() error = %v", err)
+		}
+		got, changed, err := svc.EnsureKey(ctx, testRawKey, "dev")
+		if err != nil || !changed || got.ID != k.ID || !got.Active {
+			t.Fatalf("EnsureKey() of a revoked key = %+v, %v, %v, want key %s active again", got, changed, err, k.ID)
+		}
+		clock.Add(testKeyTTL)
+		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
+			t.Fatalf("Authenticate() after EnsureKey() error = %v", err)
+		}
+	})
+
+	t.Run("OKReactivatesExpired", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0.Add(-time.Hour)})
+		got, changed, err := svc.EnsureKey(ctx, testRawKey, "dev")
+		if err != nil || !changed || got.ID != k.ID || !got.ExpiresAt.IsZero() {
+			t.Fatalf("EnsureKey() of an expired key = %+v, %v, %v, want key %s without expiry", got, changed, err, k.ID)
+		}
+	})
+
+	t.Run("ErrInvalidKey", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		_, _, err := svc.EnsureKey(ctx, "short", "dev")
+		checkCode(t, "EnsureKey(short)", err, triggers.EINVALID)
+	})
+
+	t.Run("ErrInvalidTenant", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		_, _, err := svc.EnsureKey(ctx, testRawKey, "not a tenant")
+		checkCode(t, "EnsureKey() with an invalid tenant", err, triggers.EINVALID)
+	})
+}
+
+func TestService_UpdateKey(t *testing.T) {
+	ctx := context.Background()
+	ptr := func(n int) *int { return &n }
+
+	t.Run("OK", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+		got, err := svc.UpdateKey(ctx, k.ID, triggers.KeyUpdate{RateLimit: ptr(50)})
+		if err != nil || got.RateLimit != 50 || len(got.AllowedIPs) != 1 {
+			t.Fatalf("UpdateKey(rate limit 50) = %+v, %v, want rate limit 50 and the allowlist kept", got, err)
+		}
+		got, err = svc.UpdateKey(ctx, k.ID, triggers.KeyUpdate{AllowedIPs: &[]netip.Prefix{}})
+		if err != nil || got.RateLimit != 50 || len(got.AllowedIPs) != 0 {
+			t.Fatalf("UpdateKey(clear allowlist) = %+v, %v, want rate limit kept and no allowlist", got, err)
+		}
+		got, err = svc.UpdateKey(ctx, k.ID, triggers.KeyUpdate{RateLimit: ptr(0)})
+		if err != nil || got.RateLimit != 0 {
+			t.Fatalf("UpdateKey(rate limit 0) = %+v, %v, want the server default (0)", got, err)
+		}
+	})
+
+	t.Run("ErrRateLimit", func(t *testing.T) {
+		svc, store, _ := MustNewService(t)
+		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, RateLimit: 10})
+		for _, n := range []int{-1, triggers.MaxRateLimit + 1} {
+			_, err := svc.UpdateKey(ctx, k.ID, triggers.KeyUpdate{RateLimit: ptr(n)})
+			checkCode(t, "UpdateKey() with an invalid rate limit", err, triggers.EINVALID)
+		}
+		if keys, _ := store.ListKeys(ctx); keys[0].RateLimit != 10 {
+			t.Errorf("stored rate limit = %d, want 10 unchanged", keys[0].RateLimit)
+		}
+	})
+
+	t.Run("ErrNotFound", func(t *testing.T) {
+		svc, _, _ := MustNewService(t)
+		_, err := svc.UpdateKey(ctx, "key_unknown000", triggers.KeyUpdate{RateLimit: ptr(5)})
+		checkCode(t, "UpdateKey() of an unknown key", err, triggers.ENOTFOUND)
+	})
+}
