@@ -138,7 +138,7 @@ func TestKeysCLI(t *testing.T) {
 type server struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done is closed
 }
@@ -158,8 +158,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--addr", addr}, args...)...)
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, &lockedBuffer{b: logs}
+	logs := &lockedBuffer{b: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +194,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func get(t *testing.T, url, key string) int {
