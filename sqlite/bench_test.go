@@ -52,4 +52,6 @@ func BenchmarkInsertEvents(b *testing.B) {
 				Payload: benchPayload, Metadata: json.RawMessage(`{"priority":"normal"}`), Priority: "normal", CreatedAt: now})
 		}
 	})
+	st := db.Stats()
+	b.ReportMetric(float64(st.CommittedOps)/float64(max(st.Commits, 1)), "ops/commit")
 }

@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -67,6 +68,8 @@ type DB struct {
 	maxBat int
 
 	lastCreated int64 // the greatest created_at committed or queued; writer only
+
+	commits, committedOps atomic.Uint64
 
 	readStmts  sync.Map // query text -> *sql.Stmt on the read pool
 	writeStmts sync.Map // query text -> *sql.Stmt on the write connection
@@ -349,9 +352,23 @@ func (db *DB) commit(batch []*writeOp) {
 		}
 		return
 	}
+	db.commits.Add(1)
+	db.committedOps.Add(uint64(len(batch)))
 	for i, op := range batch {
 		op.done <- errs[i]
 	}
+}
+
+// Stats are counters of the group commit, for metrics: the mean batch size
+// is CommittedOps / Commits.
+type Stats struct {
+	Commits      uint64 // transactions committed (each one fsync)
+	CommittedOps uint64 // writes in those transactions
+}
+
+// Stats returns the group-commit counters since Open.
+func (db *DB) Stats() Stats {
+	return Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load()}
 }
 
 var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch with savepoints")
