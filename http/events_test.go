@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -460,5 +461,36 @@ func TestInbox(t *testing.T) {
 				t.Fatalf("GET /v1/inbox%s = %d %s, want 400 naming %s", c.query, r.StatusCode, r.Body, c.field)
 			}
 		})
+	}
+}
+
+func TestCreateEvent_ChunkedBodyOverLimit(t *testing.T) {
+	// Without a Content-Length the server cannot refuse up front: it must
+	// stop reading at the limit and answer 413.
+	s := MustStart(t, nil)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"source":"a","event_type":"b","payload":{"x":"`))
+		chunk := []byte(strings.Repeat("y", 64<<10))
+		for range 16 { // 1 MiB, well over 400 KiB
+			if _, err := pw.Write(chunk); err != nil {
+				return // the server stopped reading
+			}
+		}
+		pw.Write([]byte(`"}}`))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", s.URL+"/v1/events", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", keyA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pr.CloseWithError(io.ErrClosedPipe)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "PAYLOAD_TOO_LARGE") {
+		t.Fatalf("chunked 1 MiB body = %d %s, want 413 PAYLOAD_TOO_LARGE", resp.StatusCode, body)
 	}
 }

@@ -1,12 +1,16 @@
 package http_test
 
 import (
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/sqlite"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -167,5 +171,25 @@ func TestRequestLog(t *testing.T) {
 	}
 	if strings.Contains(s.Logs.String(), "secret-payload-value") || strings.Contains(s.Logs.String(), keyA) {
 		t.Fatal("logs contain a payload or a raw key")
+	}
+}
+
+func TestReady_StoreDown(t *testing.T) {
+	store, err := sqlite.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := triggershttp.NewServer(triggers.NewService(store, nil), &triggershttp.Options{Logger: slog.New(slog.DiscardHandler)})
+	store.Close()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/health/ready", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "SERVICE_UNAVAILABLE") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("ready with the store closed = %d %s (Retry-After %q), want 503 SERVICE_UNAVAILABLE with Retry-After",
+			rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/health", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("health (liveness) with the store closed = %d, want 200", rec.Code)
 	}
 }
