@@ -22,6 +22,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	blocked  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,8 +40,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "triggers_http_errors_total",
 			Help: "Error responses by API error code (store failures are SERVICE_UNAVAILABLE or INTERNAL_ERROR).",
 		}, []string{"code"}),
+		blocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "triggers_http_allowlist_blocked_total",
+			Help: "Requests refused (403) because the client IP is not in the key's allowlist.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.errors)
+	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked)
 	return m
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/clientip"
 	"github.com/triggersapi/triggers/http/openapi"
 )
 
@@ -29,6 +30,9 @@ type Options struct {
 	// Registry receives the server's metrics and is served at /metrics;
 	// default a new registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// ClientIP finds the client IP that keys' allowlists are matched
+	// against; default the TCP peer, trusting no proxy.
+	ClientIP *clientip.Resolver
 }
 
 // Server is the Triggers HTTP API. Its Handler is safe for concurrent use.
@@ -40,6 +44,7 @@ type Server struct {
 	metrics  *metrics
 	mux      *http.ServeMux
 	handler  http.Handler
+	clientIP *clientip.Resolver
 }
 
 // NewServer returns the API over svc; opts may be nil.
@@ -57,8 +62,11 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 	if o.Registry == nil {
 		o.Registry = NewRegistry()
 	}
+	if o.ClientIP == nil {
+		o.ClientIP = clientip.New(nil)
+	}
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
-		metrics: newMetrics(o.Registry), mux: http.NewServeMux()}
+		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP}
 	s.routes()
 	// The pipeline, in reading order (DESIGN §3): recover, request ID and
 	// logging/metrics, then routing; authentication is per route.
@@ -120,10 +128,11 @@ func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 // requestInfo is filled in as a request moves through the pipeline and read
 // by the logging middleware at the end.
 type requestInfo struct {
-	id      string
-	route   string
-	keyID   string
-	errCode string
+	id       string
+	route    string
+	keyID    string
+	clientIP string
+	errCode  string
 }
 
 type infoKey struct{}
@@ -170,6 +179,9 @@ func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 		}
 		if info.keyID != "" {
 			attrs = append(attrs, slog.String("key_id", info.keyID))
+		}
+		if info.clientIP != "" {
+			attrs = append(attrs, slog.String("client_ip", info.clientIP))
 		}
 		if info.errCode != "" {
 			attrs = append(attrs, slog.String("error_code", info.errCode))
@@ -252,9 +264,13 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 	})
 }
 
-// authenticated requires a usable API key and puts it in the context.
+// authenticated runs the per-key stages of the pipeline, in order:
+// authentication (a usable API key, put in the context), then the key's IP
+// allowlist, then the handler. A request refused by either stage goes no
+// further.
 func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, triggers.APIKey)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
 		key, err := s.svc.Authenticate(r.Context(), rawKey(r))
 		if err != nil {
 			if triggers.ErrorCode(err) == triggers.EUNAUTHORIZED {
@@ -263,7 +279,21 @@ func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, trigge
 			s.writeError(w, r, err)
 			return
 		}
-		infoFrom(r.Context()).keyID = key.ID
+		info.keyID = key.ID
+		ip := s.clientIP.ClientIP(r)
+		info.clientIP = "unknown"
+		if ip.IsValid() {
+			info.clientIP = ip.String()
+		}
+		if !clientip.Allowed(ip, key.AllowedIPs) {
+			s.metrics.blocked.Inc()
+			s.logger.LogAttrs(r.Context(), slog.LevelWarn, "blocked by IP allowlist", slog.String("request_id", info.id),
+				slog.String("key_id", key.ID), slog.String("client_ip", info.clientIP))
+			s.writeError(w, r, &triggers.Error{Code: triggers.EFORBIDDEN,
+				Message: "this API key may not be used from your IP address (" + info.clientIP + ")",
+				Details: map[string]any{"client_ip": info.clientIP}})
+			return
+		}
 		h(w, r.WithContext(triggers.NewContextWithKey(r.Context(), key)), key)
 	})
 }

@@ -39,6 +39,12 @@ type TestServer struct {
 // MustStart starts a TestServer; opts may be nil.
 func MustStart(tb testing.TB, opts *triggers.Options) *TestServer {
 	tb.Helper()
+	return MustStartWith(tb, opts, nil)
+}
+
+// MustStartWith starts a TestServer with HTTP options too; both may be nil.
+func MustStartWith(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options) *TestServer {
+	tb.Helper()
 	store, err := sqlite.Open(tb.TempDir(), nil)
 	if err != nil {
 		tb.Fatalf("sqlite.Open() = %v", err)
@@ -51,7 +57,12 @@ func MustStart(tb testing.TB, opts *triggers.Options) *TestServer {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: "test", Logger: logger})
+	o := triggershttp.Options{}
+	if httpOpts != nil {
+		o = *httpOpts
+	}
+	o.Version, o.Logger = "test", logger
+	srv := triggershttp.NewServer(svc, &o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)

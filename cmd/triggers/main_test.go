@@ -119,6 +119,7 @@ func TestKeysCLI(t *testing.T) {
 		{"ErrUpdateNothing", []string{"keys", "update", id}, 2, "nothing to change"},
 		{"ErrUpdateBadIP", []string{"keys", "update", id, "--allowed-ips", "nope"}, 2, "nope"},
 		{"ErrUnknownCommand", []string{"frobnicate"}, 2, "unknown command"},
+		{"ErrServeBadTrustedProxy", []string{"serve", "--trusted-proxies", "10.0.0.0/8,nope"}, 2, "nope"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

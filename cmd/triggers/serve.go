@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/internal/app"
 )
 
@@ -16,6 +17,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", m.env("TRIGGERS_ADDR", ":8080"), "listen address (env TRIGGERS_ADDR)")
 	fs.StringVar(&cfg.DevKey, "dev-key", m.env("TRIGGERS_DEV_KEY", ""), "make sure an API key with this value exists, tenant dev (env TRIGGERS_DEV_KEY)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")
+	trusted := fs.String("trusted-proxies", m.env("TRIGGERS_TRUSTED_PROXIES", ""),
+		"comma-separated IPs/CIDRs of proxies whose X-Forwarded-For and X-Real-IP are believed (env TRIGGERS_TRUSTED_PROXIES; default none)")
 	level := fs.String("log-level", m.env("TRIGGERS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TRIGGERS_LOG_LEVEL)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -23,14 +26,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("serve takes no arguments, got %q", fs.Args())
 	}
+	var err error
 	if !flagSet(fs, "retention") {
-		var err error
 		if cfg.Retention, err = m.durationEnv("TRIGGERS_RETENTION", 0); err != nil {
 			return err
 		}
 	}
 	if cfg.Retention < 0 {
 		return usagef("--retention must be positive")
+	}
+	if cfg.TrustedProxies, err = triggers.ParseAllowlist(*trusted); err != nil {
+		return usagef("--trusted-proxies: %s", triggers.ErrorMessage(err))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/clientip"
 	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/sqlite"
 )
@@ -27,6 +29,9 @@ type Config struct {
 	Store     string        // TRIGGERS_STORE: "sqlite" (default)
 	Retention time.Duration // TRIGGERS_RETENTION, default 168h
 	DevKey    string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
+	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
+	// headers are believed (TRIGGERS_TRUSTED_PROXIES); default none.
+	TrustedProxies []netip.Prefix
 	// PurgeInterval is how often expired events are removed; default 1m.
 	PurgeInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 20s.
@@ -85,7 +90,8 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
-	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger})
+	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger,
+		ClientIP: clientip.New(cfg.TrustedProxies)})
 	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
 }
 
