@@ -111,7 +111,7 @@ func ParseAllowlist(list string) ([]netip.Prefix, error) {
 		}
 		p, err := ParsePrefix(entry)
 		if err != nil {
-			return nil, Errorf(EINVALID, "invalid allowed IP entry %q: %v", entry, err)
+			return nil, Errorf(EINVALID, "invalid IP or CIDR entry %q: %v", entry, err)
 		}
 		if !seen[p] {
 			seen[p] = true

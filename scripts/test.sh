@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and vet, the whole suite under
 # the race detector (SQLite on real files, HTTP against real listening
-# servers, the CLI as a real process), then each fuzz target briefly.
+# servers, the CLI as a real process, the DynamoDB store against dynalite),
+# then each fuzz target briefly.
 #
 #   FUZZTIME=10s scripts/test.sh   # longer fuzzing
 set -euo pipefail
@@ -17,6 +18,14 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== dynalite"
+# A local DynamoDB-API server for the dynamodb package's conformance tests
+# (tools/dynalite: pinned in package-lock.json, installed with npm ci on first
+# use), in memory on a free loopback port, stopped when this script exits.
+eval "$(tools/dynalite/start.sh)"
+trap 'kill "$DYNALITE_PID" 2>/dev/null || true' EXIT
+echo "dynalite at $TRIGGERS_DYNAMODB_ENDPOINT"
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...

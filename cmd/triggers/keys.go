@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -207,10 +208,10 @@ func oneKeyID(fs *flag.FlagSet, args []string) (string, error) {
 	if id == "" && fs.NArg() == 1 {
 		id = fs.Arg(0)
 	} else if fs.NArg() > 0 {
-		return "", usagef("%s: unexpected arguments %q", fs.Name(), fs.Args())
+		return "", usagef("%s: unexpected arguments %q", strings.TrimPrefix(fs.Name(), "triggers "), fs.Args())
 	}
 	if id == "" {
-		return "", usagef("%s: KEY_ID is required", fs.Name())
+		return "", usagef("%s: KEY_ID is required", strings.TrimPrefix(fs.Name(), "triggers "))
 	}
 	return id, nil
 }

@@ -1,0 +1,370 @@
+// Package dynamodb is the Triggers store on Amazon DynamoDB (AWS SDK for Go
+// v2): any number of stateless instances, or Lambda functions, share it.
+//
+// # Tables
+//
+// A deployment stage S has four tables, all on-demand (PAY_PER_REQUEST):
+//
+//	triggers-api-events-S        pk (S)                       TTL: ttl (optional, Options.EventTTL)
+//	  GSI inbox                  inbox_tenant (S), created_at_id (S), projection ALL
+//	triggers-api-keys-S          hash (S)
+//	triggers-api-idempotency-S   pk (S)                       TTL: ttl
+//	triggers-api-rate-limits-S   api_key (S), window_start (N) TTL: ttl (created here, used by the rate limiter)
+//
+// # Events
+//
+// An event is one item with partition key pk = tenant + "#" + event id (a
+// tenant name cannot hold '#'). Every access by id (get, ack, delete) is one
+// key lookup, and the tenant is part of the key: an event of another tenant is
+// simply a different, absent item. A composite key (tenant, id) would put all
+// of a tenant's events in one partition key; the single-attribute key spreads
+// the base table's writes evenly however busy one tenant is.
+//
+// Attributes: tenant, id, created_at (N, Unix microseconds), source,
+// event_type, priority, payload and metadata (S, the JSON text exactly as
+// stored by the service, so numbers and strings round-trip byte for byte),
+// acked_at (N, once acknowledged), ttl (N, Unix seconds, when EventTTL is set).
+//
+// # The inbox
+//
+// While an event is pending it also has inbox_tenant = tenant and
+// created_at_id = created_at as 20 zero-padded digits + "#" + id. These are the
+// keys of the sparse global secondary index "inbox": partitioned by tenant
+// (never by a global status value), sorted in inbox order, holding pending
+// events only, because an ack REMOVEs both attributes. It projects ALL
+// attributes, so a page is read by the index Query alone.
+//
+// ListPending is one Query on the index. Retention, created_after,
+// created_before and the cursor position together are one key condition on
+// created_at_id (>= or BETWEEN), so date ranges are index ranges. Source,
+// event type and priority are a FilterExpression. DynamoDB applies a filter
+// after its Limit, so the store loops: it queries on from LastEvaluatedKey
+// until it has Limit+1 matches (then Next is the Limit-th match), the index
+// is exhausted (Next is nil), or it has examined InboxQuery.MaxScan items
+// (then the page may be short and Next is the last position examined, taken
+// from LastEvaluatedKey). Metadata filters are not applied (as in the SQLite
+// store; the API does not accept them yet).
+//
+// The index is eventually consistent: an event acknowledged a moment ago may
+// still be listed. CreatedAt is made strictly increasing per process (the
+// store moves it forward by a microsecond when needed), so one instance's
+// events keep their commit order; across instances the order follows the
+// instances' clocks.
+//
+// # Idempotency and inserts
+//
+// An idempotency record has pk = tenant + "#" + key and holds the request
+// hash, the event's id and created_at, its own created_at and ttl (created_at
+// plus the window the service asked for, derived from IdempotencyNotBefore).
+//
+// InsertEvents works in two steps. First it claims the idempotency keys of
+// the inserts that have one, in parallel: a PutItem of the record with the
+// condition attribute_not_exists(pk) OR created_at <= :notBefore. If that
+// fails, the record is read back (from the failed call, which DynamoDB
+// returns with ReturnValuesOnConditionCheckFailure, or else with a
+// consistent GetItem) and the insert is a replay. A key repeated within one
+// call replays its first insert. Then it writes the events that are not
+// replays: one event with a PutItem conditional on its pk being new, more
+// with BatchWriteItem in chunks of 25, in parallel, retrying UnprocessedItems
+// with backoff. So a create costs 1 round trip, 2 with an idempotency key,
+// and a bulk create 2 sequential rounds.
+//
+// These are not transactions (dynalite has no TransactWriteItems). If an
+// event write fails, the store deletes its record again (conditional on its
+// event id); should that delete fail too, the key replays an event that does
+// not exist until the record expires. A concurrent replay may also report
+// the id of an event whose write is still in flight.
+//
+// # Acknowledge and delete
+//
+// Ack is one UpdateItem: SET acked_at, REMOVE inbox_tenant, created_at_id,
+// conditional on attribute_exists(inbox_tenant) AND created_at > :notBefore,
+// returning ALL_NEW. Of concurrent acks exactly one meets the condition. A
+// failed condition is told apart as not found (absent or expired) or conflict
+// (acknowledged) from the item the failed call returns
+// (ReturnValuesOnConditionCheckFailure) or, where the server does not, from a
+// consistent GetItem. Delete is one DeleteItem conditional on
+// attribute_exists(pk) AND created_at > :notBefore.
+//
+// # Keys
+//
+// A key record has partition key hash (the hex SHA-256 of the raw key), so
+// authentication is one GetItem. A second item, hash = "id#" + key id, claims
+// the key id and points to the record: CreateKey puts the claim and then the
+// record, both conditional on being new (and removes the claim if the record
+// put fails), so ids and hashes are both unique. UpdateKey reads the claim
+// and the record, applies fn and puts the record back conditional on its
+// version attribute, retrying on a concurrent change. ListKeys scans the table.
+//
+// # Expiry
+//
+// Expired events and records are never returned: every read compares
+// created_at with the caller's notBefore. In production DynamoDB's TTL removes
+// them (ttl attributes; TTL is enabled by CreateTables where the server
+// supports it). DeleteExpired also removes them, with a Scan: fine for tests
+// and small tables, not meant to replace TTL at scale.
+//
+// # Errors
+//
+// Every call runs with a timeout (Options.Timeout) and the SDK's standard
+// retryer (bounded attempts, backoff; see NewClient). Throttling, timeouts,
+// 5xx answers and connection failures become EUNAVAILABLE; a missing table is
+// an internal error naming the table. The mapping is in formatError.
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+// Options configure a Store; the zero value of each field means its default.
+type Options struct {
+	// Timeout bounds every DynamoDB call, retries included; default 5s.
+	Timeout time.Duration
+	// EventTTL, when set, gives each event a ttl attribute of created_at plus
+	// EventTTL, for DynamoDB's TTL to remove it. Zero: no ttl on events.
+	EventTTL time.Duration
+	// Now is the clock; default time.Now. Used for idempotency record TTLs only.
+	Now func() time.Time
+}
+
+// Store is a triggers.Store on DynamoDB. It is safe for concurrent use.
+type Store struct {
+	client  *dynamodb.Client
+	stage   string
+	timeout time.Duration
+	opts    Options
+
+	events, keys, idem string // table names
+
+	mu          sync.Mutex
+	lastCreated int64 // greatest created_at this process stored, Unix micros
+}
+
+var _ triggers.Store = (*Store)(nil)
+
+var stagePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ValidateStage checks a stage name: 1 to 64 of A-Z a-z 0-9 _ . - (a table
+// name allows these and no others).
+func ValidateStage(stage string) error {
+	if !stagePattern.MatchString(stage) {
+		return fmt.Errorf("dynamodb: stage %q must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'", stage)
+	}
+	return nil
+}
+
+// Open returns a store on the tables of stage. It does not create them (see
+// CreateTables) and makes no call: a missing table shows on first use, and
+// in Ping.
+func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("dynamodb: nil client")
+	}
+	if err := ValidateStage(stage); err != nil {
+		return nil, err
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{
+		client: client, stage: stage, timeout: o.Timeout, opts: o,
+		events: EventsTable(stage), keys: KeysTable(stage), idem: IdempotencyTable(stage),
+	}, nil
+}
+
+// MaxAttempts is how many times NewClient's retryer tries one call.
+const MaxAttempts = 4
+
+// NewClient returns a DynamoDB client configured the standard AWS way
+// (region and credentials from the environment, shared config files or the
+// instance role) with the SDK's standard retryer, MaxAttempts attempts with
+// exponential backoff and jitter. With an endpoint (a local server such as
+// dynalite) the client talks to it instead, and a missing region defaults to
+// us-east-1 and missing credentials to static dummy ones.
+func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = MaxAttempts
+				o.MaxBackoff = time.Second
+			})
+		}),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(10 * time.Second)),
+	}
+	if endpoint != "" {
+		if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+			loadOpts = append(loadOpts, config.WithRegion("us-east-1"))
+		}
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+			loadOpts = append(loadOpts, config.WithCredentialsProvider(
+				credentials.NewStaticCredentialsProvider("local", "local", "")))
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
+	}
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
+}
+
+// Ping reads one (absent) item of the events table.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.events,
+		Key:       map[string]types.AttributeValue{"pk": str("#ping")},
+	})
+	return s.formatError("ping", s.events, err)
+}
+
+// Close does nothing: the client holds no resources that need releasing.
+func (s *Store) Close() error { return nil }
+
+// ctx bounds one call by the store's timeout.
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// formatError maps an error of a DynamoDB call on table to the store's
+// contract: nil and *triggers.Error as they are; throttling, server errors,
+// timeouts and connection failures as EUNAVAILABLE; a missing table as an
+// internal error naming it; anything else as an internal error. Callers
+// handle ConditionalCheckFailedException themselves first.
+func (s *Store) formatError(op, table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *triggers.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	wrapped := fmt.Errorf("dynamodb: %s: %w", op, err)
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fmt.Errorf("dynamodb: %s: table %s (or its index) does not exist; create the tables with `triggers tables create --stage %s`: %w", op, table, s.stage, err)
+	}
+	if retryable(err) {
+		return triggers.Unavailable(wrapped)
+	}
+	return wrapped
+}
+
+// retryable reports whether err is a failure that a later retry may cure.
+func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var (
+		pte   *types.ProvisionedThroughputExceededException
+		rle   *types.RequestLimitExceeded
+		ise   *types.InternalServerError
+		tce   *types.TransactionConflictException
+		quota ratelimit.QuotaExceededError
+		netE  net.Error
+		opE   *net.OpError
+	)
+	if errors.As(err, &pte) || errors.As(err, &rle) || errors.As(err, &ise) || errors.As(err, &tce) ||
+		errors.As(err, &quota) || errors.As(err, &netE) || errors.As(err, &opE) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottledException",
+			"TooManyRequestsException", "ServiceUnavailable", "ServiceUnavailableException",
+			"InternalFailure", "InternalServerError", "RequestTimeout", "RequestTimeoutException",
+			"LimitExceededException":
+			return true
+		}
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
+		return true
+	}
+	// The request could not be sent or its answer not read (connection
+	// refused, reset or closed mid-answer).
+	var send *smithyhttp.RequestSendError
+	return errors.As(err, &send)
+}
+
+// conditionFailed reports whether err is a failed condition expression, and
+// returns the item the server sent with it (nil when it sent none).
+func conditionFailed(err error) (bool, map[string]types.AttributeValue) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return true, ccf.Item
+	}
+	return false, nil
+}
+
+// Attribute value helpers.
+
+func str(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
+}
+
+func getBool(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
+}
+
+// micros returns t in Unix microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -1,0 +1,350 @@
+package dynamodb_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+
+	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/dynamodb"
+	"github.com/triggersapi/triggers/storetest"
+)
+
+// MustClient returns a client for the server named by
+// TRIGGERS_DYNAMODB_ENDPOINT (scripts/test.sh starts dynalite and sets it).
+// Without it the test is skipped, except with CI=true, where it fails.
+func MustClient(tb testing.TB) *awsdynamodb.Client {
+	tb.Helper()
+	endpoint := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("TRIGGERS_DYNAMODB_ENDPOINT is not set, and CI=true: run the tests with scripts/test.sh, which starts dynalite")
+		}
+		tb.Skip("TRIGGERS_DYNAMODB_ENDPOINT is not set; scripts/test.sh starts dynalite and sets it")
+	}
+	client, err := dynamodb.NewClient(context.Background(), endpoint)
+	if err != nil {
+		tb.Fatalf("NewClient() = %v", err)
+	}
+	return client
+}
+
+var stages atomic.Int64
+
+// MustOpen creates a fresh set of tables under a unique stage and opens a
+// store on them; the tables are deleted when the test ends.
+func MustOpen(tb testing.TB, client *awsdynamodb.Client) *dynamodb.Store {
+	tb.Helper()
+	var b [4]byte
+	rand.Read(b[:])
+	stage := "test-" + hex.EncodeToString(b[:]) + "-" + time.Now().Format("150405") + "-" + itoa(stages.Add(1))
+	ctx := context.Background()
+	rep, err := dynamodb.CreateTables(ctx, client, stage)
+	if err != nil {
+		tb.Fatalf("CreateTables(%s) = %v", stage, err)
+	}
+	tb.Cleanup(func() {
+		if err := dynamodb.DeleteTables(context.Background(), client, stage); err != nil {
+			tb.Errorf("DeleteTables(%s) = %v", stage, err)
+		}
+	})
+	if len(rep.Created) != 4 {
+		tb.Fatalf("CreateTables(%s) created %v, want 4 tables", stage, rep.Created)
+	}
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		tb.Fatalf("Open() = %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestConformance(t *testing.T) {
+	client := MustClient(t)
+	storetest.RunTests(t, func(t *testing.T) triggers.Store { return MustOpen(t, client) })
+}
+
+func TestCreateTables_Idempotent(t *testing.T) {
+	client := MustClient(t)
+	stage := "idem-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), client, stage) })
+	first, err := dynamodb.CreateTables(ctx, client, stage)
+	if err != nil || len(first.Created) != 4 || len(first.Existing) != 0 {
+		t.Fatalf("CreateTables() = %+v, %v; want 4 created", first, err)
+	}
+	second, err := dynamodb.CreateTables(ctx, client, stage)
+	if err != nil || len(second.Created) != 0 || len(second.Existing) != 4 {
+		t.Fatalf("CreateTables() again = %+v, %v; want 4 existing", second, err)
+	}
+	// dynalite has no UpdateTimeToLive: a warning per TTL table, not an error.
+	for _, w := range second.Warnings {
+		t.Logf("warning: %s", w)
+	}
+	for _, td := range dynamodb.TableDefinitions(stage) {
+		d, err := client.DescribeTable(ctx, &awsdynamodb.DescribeTableInput{TableName: td.Create.TableName})
+		if err != nil {
+			t.Fatalf("DescribeTable(%s) = %v", *td.Create.TableName, err)
+		}
+		if d.Table.BillingModeSummary != nil && d.Table.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+			t.Errorf("table %s billing mode %s, want PAY_PER_REQUEST", *td.Create.TableName, d.Table.BillingModeSummary.BillingMode)
+		}
+	}
+}
+
+func TestStore_ErrUnavailable(t *testing.T) {
+	// Nothing listens on port 1 of the loopback: every call fails fast, and
+	// the store reports EUNAVAILABLE (a 503), never an internal error.
+	client, err := dynamodb.NewClient(context.Background(), "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatalf("NewClient() = %v", err)
+	}
+	s, err := dynamodb.Open(context.Background(), client, "down", &dynamodb.Options{Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	start := time.Now()
+	err = s.Ping(context.Background())
+	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
+		t.Fatalf("Ping() = %v (code %q), want EUNAVAILABLE", err, got)
+	}
+	_, err = s.GetEvent(context.Background(), "a", triggers.NewEventID(time.Now()), time.Time{})
+	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
+		t.Fatalf("GetEvent() = %v (code %q), want EUNAVAILABLE", err, got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("two calls to an unreachable server took %v", d)
+	}
+}
+
+func TestStore_ErrTimeout(t *testing.T) {
+	// A server that accepts and never answers: the call ends at the store's
+	// timeout with EUNAVAILABLE.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	client, err := dynamodb.NewClient(context.Background(), "http://"+ln.Addr().String())
+	if err != nil {
+		t.Fatalf("NewClient() = %v", err)
+	}
+	s, err := dynamodb.Open(context.Background(), client, "hang", &dynamodb.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	start := time.Now()
+	_, err = s.AckEvent(context.Background(), "a", triggers.NewEventID(time.Now()), time.Now(), time.Time{})
+	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
+		t.Fatalf("AckEvent() = %v (code %q), want EUNAVAILABLE", err, got)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("AckEvent() against a silent server took %v, want about the 300ms timeout", d)
+	}
+}
+
+func TestStore_MissingTable(t *testing.T) {
+	client := MustClient(t)
+	s, err := dynamodb.Open(context.Background(), client, "never-created", nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	err = s.Ping(context.Background())
+	if got := triggers.ErrorCode(err); got != triggers.EINTERNAL || !strings.Contains(err.Error(), "triggers tables create --stage never-created") {
+		t.Fatalf("Ping() on missing tables = %v (code %q), want an internal error telling how to create them", err, got)
+	}
+}
+
+// countCalls returns a copy of client that counts its round trips (API
+// calls, before retries) by operation.
+func countCalls(client *awsdynamodb.Client) (*awsdynamodb.Client, func() map[string]int) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	c := awsdynamodb.New(client.Options(), func(o *awsdynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("countCalls",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					mu.Lock()
+					calls[middleware.GetOperationName(ctx)]++
+					mu.Unlock()
+					return next.HandleInitialize(ctx, in)
+				}), middleware.After)
+		})
+	})
+	return c, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := maps.Clone(calls)
+		clear(calls)
+		return out
+	}
+}
+
+func total(calls map[string]int) int {
+	n := 0
+	for _, c := range calls {
+		n += c
+	}
+	return n
+}
+
+func TestStore_RoundTrips(t *testing.T) {
+	// The round trips per operation (DESIGN targets: create <= 2, ack 1, an
+	// unfiltered inbox page 1). On DynamoDB a failed ack condition returns the
+	// item with the error; dynalite does not, so an ack conflict costs a
+	// second read there.
+	base := MustClient(t)
+	client, calls := countCalls(base)
+	stage := "rt-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
+		t.Fatalf("CreateTables() = %v", err)
+	}
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	nb := now.Add(-time.Hour)
+	ev := func() triggers.Event {
+		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+			Priority: triggers.PriorityNormal, CreatedAt: now}
+	}
+	check := func(op string, want int) {
+		t.Helper()
+		got := calls()
+		t.Logf("%-28s %d round trip(s) %v", op, total(got), got)
+		if want > 0 && total(got) != want {
+			t.Errorf("%s took %d round trips %v, want %d", op, total(got), got, want)
+		}
+	}
+	e := storetest.MustInsert(t, s, ev())[0]
+	check("create", 1)
+	if _, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil {
+		t.Fatal(err)
+	}
+	check("create with idempotency key", 2)
+	if res, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil || !res[0].Replayed {
+		t.Fatalf("replay = %+v, %v", res, err)
+	}
+	check("create, replayed", 0)
+	if _, err := s.GetEvent(ctx, "a", e.ID, nb); err != nil {
+		t.Fatal(err)
+	}
+	check("get", 1)
+	page, err := s.ListPending(ctx, triggers.InboxQuery{Tenant: "a", NotBefore: nb, Limit: 50, MaxScan: 1000})
+	if err != nil || len(page.Events) != 2 {
+		t.Fatalf("ListPending() = %+v, %v", page, err)
+	}
+	check("inbox page", 1)
+	if _, err := s.ListPending(ctx, triggers.InboxQuery{Tenant: "a", NotBefore: nb, Limit: 50, MaxScan: 1000,
+		Filter: triggers.InboxFilter{Source: "s", EventType: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	check("inbox page, filtered", 1)
+	if _, err := s.AckEvent(ctx, "a", e.ID, now, nb); err != nil {
+		t.Fatal(err)
+	}
+	check("ack", 1)
+	if _, err := s.AckEvent(ctx, "a", e.ID, now, nb); triggers.ErrorCode(err) != triggers.ECONFLICT {
+		t.Fatal(err)
+	}
+	check("ack, conflict", 0)
+	if ok, err := s.DeleteEvent(ctx, "a", e.ID, nb); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	check("delete", 1)
+}
+
+func TestStore_InsertEventsBulk(t *testing.T) {
+	// More than one BatchWriteItem chunk, with idempotency keys (one repeated
+	// within the call, one replaying an earlier call): every insert has its
+	// result, in order, and the inbox holds each new event once.
+	base := MustClient(t)
+	client, calls := countCalls(base)
+	stage := "bulk-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
+		t.Fatalf("CreateTables() = %v", err)
+	}
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	nb := now.Add(-time.Hour)
+	ev := func() triggers.Event {
+		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+			Priority: triggers.PriorityNormal, CreatedAt: now}
+	}
+	earlier, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "old", RequestHash: "h-old", IdempotencyNotBefore: nb}})
+	if err != nil || earlier[0].Err != nil {
+		t.Fatalf("InsertEvents() = %+v, %v", earlier, err)
+	}
+	calls()
+	ins := make([]triggers.Insert, 30)
+	for i := range ins {
+		ins[i] = triggers.Insert{Event: ev()}
+	}
+	ins[3].IdempotencyKey, ins[3].RequestHash, ins[3].IdempotencyNotBefore = "k", "h3", nb
+	ins[20].IdempotencyKey, ins[20].RequestHash, ins[20].IdempotencyNotBefore = "k", "h20", nb
+	ins[7].IdempotencyKey, ins[7].RequestHash, ins[7].IdempotencyNotBefore = "old", "h7", nb
+	res, err := s.InsertEvents(ctx, ins)
+	if err != nil {
+		t.Fatalf("InsertEvents() = %v", err)
+	}
+	t.Logf("30 inserts, 2 keys new or repeated, 1 replay: %v", calls())
+	var prev time.Time
+	for i, r := range res {
+		switch {
+		case r.Err != nil:
+			t.Fatalf("insert %d: %v", i, r.Err)
+		case i == 20:
+			if !r.Replayed || r.Event.ID != res[3].Event.ID || r.RequestHash != "h3" {
+				t.Fatalf("insert 20 = %+v, want a replay of insert 3", r)
+			}
+		case i == 7:
+			if !r.Replayed || r.Event.ID != earlier[0].Event.ID || r.RequestHash != "h-old" {
+				t.Fatalf("insert 7 = %+v, want a replay of the earlier call", r)
+			}
+		default:
+			if r.Replayed || r.Event.ID != ins[i].Event.ID || !r.Event.CreatedAt.After(prev) {
+				t.Fatalf("insert %d = %+v, want a new event created after %v", i, r, prev)
+			}
+			prev = r.Event.CreatedAt
+		}
+	}
+	page, err := s.ListPending(ctx, triggers.InboxQuery{Tenant: "a", NotBefore: nb, Limit: 100, MaxScan: 1000})
+	if err != nil || len(page.Events) != 1+28 || page.Next != nil {
+		t.Fatalf("ListPending() = %d events, next %v, %v; want 29", len(page.Events), page.Next, err)
+	}
+}

@@ -1,0 +1,583 @@
+package dynamodb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+var errNotFound = triggers.Errorf(triggers.ENOTFOUND, "event not found")
+
+func eventPK(tenant, id string) string { return tenant + "#" + id }
+
+// sortKey is the inbox index's sort key: created_at as 20 zero-padded digits,
+// "#", the id. Ids are 36-character lowercase UUIDs, so all sort keys have one
+// length and string order is (created_at, id) order.
+func sortKey(createdMicros int64, id string) string {
+	return fmt.Sprintf("%020d#%s", createdMicros, id)
+}
+
+// parseSortKey is the inverse of sortKey.
+func parseSortKey(sk string) (triggers.Position, error) {
+	digits, id, ok := strings.Cut(sk, "#")
+	var us int64
+	if _, err := fmt.Sscanf(digits, "%d", &us); !ok || err != nil || len(digits) != 20 {
+		return triggers.Position{}, fmt.Errorf("dynamodb: bad inbox sort key %q", sk)
+	}
+	return triggers.Position{CreatedAt: fromMicros(us), ID: id}, nil
+}
+
+// nextCreated returns the created_at to store for an event created at us:
+// us, or one microsecond after the last one this process stored.
+func (s *Store) nextCreated(us int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if us <= s.lastCreated {
+		us = s.lastCreated + 1
+	}
+	s.lastCreated = us
+	return us
+}
+
+func (s *Store) eventItem(e triggers.Event, created int64) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{
+		"pk":            str(eventPK(e.Tenant, e.ID)),
+		"tenant":        str(e.Tenant),
+		"id":            str(e.ID),
+		"created_at":    num(created),
+		"source":        str(e.Source),
+		"event_type":    str(e.EventType),
+		"priority":      str(string(e.Priority)),
+		"payload":       str(string(e.Payload)),
+		"metadata":      str(string(e.Metadata)),
+		"inbox_tenant":  str(e.Tenant),
+		"created_at_id": str(sortKey(created, e.ID)),
+	}
+	if s.opts.EventTTL > 0 {
+		item["ttl"] = num(fromMicros(created).Add(s.opts.EventTTL).Unix() + 1)
+	}
+	return item
+}
+
+func eventFromItem(item map[string]types.AttributeValue) (triggers.Event, error) {
+	created, ok := getN(item, "created_at")
+	if !ok {
+		return triggers.Event{}, fmt.Errorf("dynamodb: event item %q has no created_at", getS(item, "pk"))
+	}
+	e := triggers.Event{
+		ID: getS(item, "id"), Tenant: getS(item, "tenant"), Source: getS(item, "source"),
+		EventType: getS(item, "event_type"), Priority: triggers.Priority(getS(item, "priority")),
+		Payload: json.RawMessage(getS(item, "payload")), Metadata: json.RawMessage(getS(item, "metadata")),
+		CreatedAt: fromMicros(created),
+	}
+	if acked, ok := getN(item, "acked_at"); ok {
+		e.AcknowledgedAt = fromMicros(acked)
+	}
+	return e, nil
+}
+
+// InsertEvents stores the inserts in two steps (see the package doc,
+// Idempotency): first the idempotency records of the inserts that have a
+// key, claimed in parallel; then the events that were not replays, with one
+// conditional PutItem for a single event or BatchWriteItem in chunks of 25
+// (in parallel, retrying UnprocessedItems with backoff). A failure of one
+// insert is its InsertResult.Err; its idempotency record is then removed.
+func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	results := make([]triggers.InsertResult, len(inserts))
+	events := make([]triggers.Event, len(inserts))
+	for i, in := range inserts {
+		events[i] = in.Event
+		events[i].CreatedAt = fromMicros(s.nextCreated(in.Event.CreatedAt.UnixMicro()))
+	}
+
+	// Step 1: idempotency records. A key repeated within the call is a replay
+	// of its first insert (the inserts apply as if in order).
+	firstWithKey := map[string]int{}
+	dupOf := map[int]int{}
+	var wg sync.WaitGroup
+	for i, in := range inserts {
+		if in.IdempotencyKey == "" {
+			continue
+		}
+		k := eventPK(in.Event.Tenant, in.IdempotencyKey)
+		if j, ok := firstWithKey[k]; ok {
+			dupOf[i] = j
+			continue
+		}
+		firstWithKey[k] = i
+		wg.Go(func() {
+			r, err := s.claimIdempotency(ctx, in, events[i])
+			if err != nil {
+				r = triggers.InsertResult{Err: err}
+			}
+			results[i] = r
+		})
+	}
+	wg.Wait()
+
+	// Step 2: the events of the inserts that claimed their key or had none.
+	var todo []int
+	for i := range inserts {
+		if _, dup := dupOf[i]; dup || results[i].Replayed || results[i].Err != nil {
+			continue
+		}
+		todo = append(todo, i)
+	}
+	errs := s.putEvents(ctx, events, todo)
+	for _, i := range todo {
+		if err := errs[i]; err != nil {
+			results[i] = triggers.InsertResult{Err: err}
+			if inserts[i].IdempotencyKey != "" {
+				s.undoIdempotency(ctx, inserts[i], events[i].ID)
+			}
+			continue
+		}
+		results[i] = triggers.InsertResult{Event: events[i]}
+	}
+	for i, j := range dupOf {
+		switch r := results[j]; {
+		case r.Err != nil:
+			results[i] = r
+		case r.Replayed:
+			results[i] = r
+		default:
+			results[i] = triggers.InsertResult{
+				Event:    triggers.Event{ID: r.Event.ID, Tenant: r.Event.Tenant, CreatedAt: r.Event.CreatedAt},
+				Replayed: true, RequestHash: inserts[j].RequestHash,
+			}
+		}
+	}
+	return results, nil
+}
+
+// maxIdemAttempts bounds the put-or-read loop of an idempotency record (a
+// record may expire or be removed between the failed put and the read).
+const maxIdemAttempts = 3
+
+// claimIdempotency puts the idempotency record of in (for event e), or
+// reports the replay of a live record.
+func (s *Store) claimIdempotency(ctx context.Context, in triggers.Insert, e triggers.Event) (triggers.InsertResult, error) {
+	for attempt := 0; ; attempt++ {
+		replay, err := s.putIdempotency(ctx, in, e)
+		if err != nil {
+			return triggers.InsertResult{}, err
+		}
+		if replay == nil {
+			return triggers.InsertResult{}, nil
+		}
+		if replay.Replayed {
+			return *replay, nil
+		}
+		if attempt+1 >= maxIdemAttempts {
+			return triggers.InsertResult{}, triggers.Unavailable(fmt.Errorf("dynamodb: idempotency record of %q keeps changing", in.IdempotencyKey))
+		}
+	}
+}
+
+// batchSize is BatchWriteItem's limit of items per call.
+const batchSize = 25
+
+// putEvents writes events[i] for each i in todo and returns the error of
+// each that failed, by index.
+func (s *Store) putEvents(ctx context.Context, events []triggers.Event, todo []int) map[int]error {
+	errs := map[int]error{}
+	if len(todo) == 0 {
+		return errs
+	}
+	if len(todo) == 1 {
+		// One event: a conditional put, which also guards against an id
+		// that exists already.
+		i := todo[0]
+		cctx, cancel := s.ctx(ctx)
+		defer cancel()
+		_, err := s.client.PutItem(cctx, &dynamodb.PutItemInput{
+			TableName:           &s.events,
+			Item:                s.eventItem(events[i], micros(events[i].CreatedAt)),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		})
+		if failed, _ := conditionFailed(err); failed {
+			err = fmt.Errorf("dynamodb: event id %s exists already", events[i].ID)
+		}
+		if err != nil {
+			errs[i] = s.formatError("put event", s.events, err)
+		}
+		return errs
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for chunk := range slices.Chunk(todo, batchSize) {
+		wg.Go(func() {
+			failed, err := s.batchPut(ctx, events, chunk)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, i := range failed {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// maxBatchAttempts bounds the calls of one BatchWriteItem chunk, retries of
+// UnprocessedItems included.
+const maxBatchAttempts = 6
+
+// batchPut writes one chunk of at most 25 events and returns the indexes it
+// could not write, with the reason.
+func (s *Store) batchPut(ctx context.Context, events []triggers.Event, chunk []int) ([]int, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	byPK := make(map[string]int, len(chunk))
+	reqs := make([]types.WriteRequest, len(chunk))
+	for n, i := range chunk {
+		byPK[eventPK(events[i].Tenant, events[i].ID)] = i
+		reqs[n] = types.WriteRequest{PutRequest: &types.PutRequest{Item: s.eventItem(events[i], micros(events[i].CreatedAt))}}
+	}
+	pending := map[string][]types.WriteRequest{s.events: reqs}
+	delay := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return unwritten(pending[s.events], byPK), s.formatError("put events", s.events, err)
+		}
+		pending = out.UnprocessedItems
+		if len(pending[s.events]) == 0 {
+			return nil, nil
+		}
+		if attempt >= maxBatchAttempts {
+			return unwritten(pending[s.events], byPK), triggers.Unavailable(fmt.Errorf("dynamodb: put events: %d items still unprocessed after %d attempts", len(pending[s.events]), attempt))
+		}
+		select {
+		case <-ctx.Done():
+			return unwritten(pending[s.events], byPK), triggers.Unavailable(fmt.Errorf("dynamodb: put events: %w", ctx.Err()))
+		case <-time.After(delay + time.Duration(rand.Int64N(int64(delay)))):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// unwritten maps the put requests of a batch back to event indexes.
+func unwritten(reqs []types.WriteRequest, byPK map[string]int) []int {
+	out := make([]int, 0, len(reqs))
+	for _, r := range reqs {
+		if r.PutRequest != nil {
+			out = append(out, byPK[getS(r.PutRequest.Item, "pk")])
+		}
+	}
+	return out
+}
+
+// putIdempotency claims the idempotency key for e. It returns nil when the
+// claim succeeded; a Replayed result when a live record exists; a result
+// that is not Replayed when the record vanished before it could be read (the
+// caller tries again).
+func (s *Store) putIdempotency(ctx context.Context, in triggers.Insert, e triggers.Event) (*triggers.InsertResult, error) {
+	created := micros(e.CreatedAt)
+	pk := eventPK(e.Tenant, in.IdempotencyKey)
+	item := map[string]types.AttributeValue{
+		"pk":               str(pk),
+		"request_hash":     str(in.RequestHash),
+		"event_id":         str(e.ID),
+		"event_created_at": num(created),
+		"created_at":       num(created),
+	}
+	if nb := micros(in.IdempotencyNotBefore); nb > 0 && created > nb {
+		// Kept as long as the window the service asked for: created + (created - notBefore).
+		item["ttl"] = num(fromMicros(created+(created-nb)).Unix() + 1)
+	}
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.client.PutItem(cctx, &dynamodb.PutItemInput{
+		TableName:                           &s.idem,
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR created_at <= :nb"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":nb": num(micros(in.IdempotencyNotBefore))},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return nil, nil
+	}
+	failed, old := conditionFailed(err)
+	if !failed {
+		return nil, s.formatError("put idempotency record", s.idem, err)
+	}
+	if old == nil {
+		out, err := s.client.GetItem(cctx, &dynamodb.GetItemInput{
+			TableName: &s.idem, Key: map[string]types.AttributeValue{"pk": str(pk)}, ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, s.formatError("get idempotency record", s.idem, err)
+		}
+		old = out.Item
+	}
+	recCreated, _ := getN(old, "created_at")
+	if old == nil || recCreated <= micros(in.IdempotencyNotBefore) {
+		return &triggers.InsertResult{}, nil // gone or expired meanwhile: try again
+	}
+	evCreated, _ := getN(old, "event_created_at")
+	return &triggers.InsertResult{
+		Event:       triggers.Event{ID: getS(old, "event_id"), Tenant: e.Tenant, CreatedAt: fromMicros(evCreated)},
+		Replayed:    true,
+		RequestHash: getS(old, "request_hash"),
+	}, nil
+}
+
+// undoIdempotency removes the record claimed for eventID after the event put
+// failed, so that a retry of the request can succeed. Best effort: it runs
+// on a fresh context, since the caller's may be what failed.
+func (s *Store) undoIdempotency(ctx context.Context, in triggers.Insert, eventID string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	s.client.DeleteItem(cctx, &dynamodb.DeleteItemInput{
+		TableName:                 &s.idem,
+		Key:                       map[string]types.AttributeValue{"pk": str(eventPK(in.Event.Tenant, in.IdempotencyKey))},
+		ConditionExpression:       aws.String("event_id = :id"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(eventID)},
+	})
+}
+
+// GetEvent reads the event with a consistent read.
+func (s *Store) GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.events,
+		Key:            map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return triggers.Event{}, s.formatError("get event", s.events, err)
+	}
+	return visibleEvent(out.Item, notBefore)
+}
+
+// visibleEvent decodes item, ENOTFOUND when it is absent or expired.
+func visibleEvent(item map[string]types.AttributeValue, notBefore time.Time) (triggers.Event, error) {
+	if item == nil {
+		return triggers.Event{}, errNotFound
+	}
+	e, err := eventFromItem(item)
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	if micros(e.CreatedAt) <= micros(notBefore) {
+		return triggers.Event{}, errNotFound
+	}
+	return e, nil
+}
+
+// AckEvent acknowledges with one conditional UpdateItem that also takes the
+// event out of the inbox index.
+func (s *Store) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))}
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.events,
+		Key:                 key,
+		UpdateExpression:    aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id"),
+		ConditionExpression: aws.String("attribute_exists(inbox_tenant) AND created_at > :nb"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": num(micros(at)), ":nb": num(micros(notBefore)),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return eventFromItem(out.Attributes)
+	}
+	failed, old := conditionFailed(err)
+	if !failed {
+		return triggers.Event{}, s.formatError("ack event", s.events, err)
+	}
+	if old == nil {
+		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.events, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return triggers.Event{}, s.formatError("ack event", s.events, err)
+		}
+		old = got.Item
+	}
+	if _, err := visibleEvent(old, notBefore); err != nil {
+		return triggers.Event{}, err
+	}
+	return triggers.Event{}, triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+}
+
+// DeleteEvent deletes with one conditional DeleteItem.
+func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &s.events,
+		Key:                       map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))},
+		ConditionExpression:       aws.String("attribute_exists(pk) AND created_at > :nb"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":nb": num(micros(notBefore))},
+	})
+	if failed, _ := conditionFailed(err); failed {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.formatError("delete event", s.events, err)
+	}
+	return true, nil
+}
+
+// ListPending reads one inbox page from the inbox index (see the package
+// doc, The inbox).
+func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = triggers.DefaultInboxLimit
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+
+	// The key condition: one inclusive range of sort keys. Sort keys all have
+	// one length, so "sk > P" is "sk >= P + any character".
+	lowerMicros := max(micros(q.NotBefore), micros(q.Filter.CreatedAfter), 0) + 1
+	lo := sortKey(lowerMicros, "")
+	if q.After != nil {
+		if p := sortKey(micros(q.After.CreatedAt), q.After.ID) + "!"; p > lo {
+			lo = p
+		}
+	}
+	values := map[string]types.AttributeValue{":t": str(q.Tenant), ":lo": str(lo)}
+	keyCond := "inbox_tenant = :t AND created_at_id >= :lo"
+	if !q.Filter.CreatedBefore.IsZero() {
+		// created_at < B: every sort key of B-1 microseconds sorts before this.
+		// ('$' sorts after the '#' that follows the digits).
+		hi := fmt.Sprintf("%020d$", micros(q.Filter.CreatedBefore)-1)
+		if hi < lo {
+			return triggers.Page{}, nil
+		}
+		values[":hi"] = str(hi)
+		keyCond = "inbox_tenant = :t AND created_at_id BETWEEN :lo AND :hi"
+	}
+	var filters []string
+	names := map[string]string{}
+	for _, f := range []struct{ attr, value string }{
+		{"source", q.Filter.Source}, {"event_type", q.Filter.EventType}, {"priority", string(q.Filter.Priority)},
+	} {
+		if f.value != "" {
+			filters = append(filters, "#"+f.attr+" = :"+f.attr)
+			names["#"+f.attr] = f.attr
+			values[":"+f.attr] = str(f.value)
+		}
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.events,
+		IndexName:                 aws.String(InboxIndex),
+		KeyConditionExpression:    aws.String(keyCond),
+		ExpressionAttributeValues: values,
+	}
+	if len(filters) > 0 {
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+		in.ExpressionAttributeNames = names
+	}
+
+	// Without a filter every item examined matches: no scan bound is needed.
+	maxScan := 0
+	if len(filters) > 0 && q.MaxScan > 0 {
+		maxScan = max(q.MaxScan, q.Limit+1)
+	}
+	var events []triggers.Event
+	examined := 0
+	for {
+		want := q.Limit + 1 - len(events)
+		if maxScan > 0 {
+			want = maxScan - examined
+		}
+		in.Limit = aws.Int32(int32(want))
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return triggers.Page{}, s.formatError("list pending", s.events, err)
+		}
+		examined += int(out.ScannedCount)
+		for _, item := range out.Items {
+			e, err := eventFromItem(item)
+			if err != nil {
+				return triggers.Page{}, err
+			}
+			events = append(events, e)
+		}
+		if len(events) > q.Limit {
+			events = events[:q.Limit]
+			last := events[q.Limit-1]
+			return triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, nil
+		}
+		if out.LastEvaluatedKey == nil {
+			return triggers.Page{Events: events}, nil
+		}
+		if maxScan > 0 && examined >= maxScan {
+			next, err := parseSortKey(getS(out.LastEvaluatedKey, "created_at_id"))
+			if err != nil {
+				return triggers.Page{}, err
+			}
+			return triggers.Page{Events: events, Next: &next}, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// DeleteExpired scans both tables for expired items and deletes them, each
+// with a DeleteItem conditional on it still being expired. In production
+// DynamoDB's TTL does this work; this is for servers without TTL and tests.
+func (s *Store) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
+	n, err := s.deleteScanned(ctx, s.events, micros(eventsBefore))
+	if err != nil {
+		return n, err
+	}
+	_, err = s.deleteScanned(ctx, s.idem, micros(idemBefore))
+	return n, err
+}
+
+func (s *Store) deleteScanned(ctx context.Context, table string, before int64) (int, error) {
+	deleted := 0
+	bound := map[string]types.AttributeValue{":b": num(before)}
+	in := &dynamodb.ScanInput{
+		TableName:                 &table,
+		FilterExpression:          aws.String("created_at <= :b"),
+		ProjectionExpression:      aws.String("pk"),
+		ExpressionAttributeValues: bound,
+	}
+	for {
+		cctx, cancel := s.ctx(ctx)
+		out, err := s.client.Scan(cctx, in)
+		cancel()
+		if err != nil {
+			return deleted, s.formatError("scan expired", table, err)
+		}
+		for _, item := range out.Items {
+			cctx, cancel := s.ctx(ctx)
+			_, err := s.client.DeleteItem(cctx, &dynamodb.DeleteItemInput{
+				TableName:                 &table,
+				Key:                       map[string]types.AttributeValue{"pk": item["pk"]},
+				ConditionExpression:       aws.String("created_at <= :b"),
+				ExpressionAttributeValues: bound,
+			})
+			cancel()
+			if failed, _ := conditionFailed(err); failed {
+				continue
+			}
+			if err != nil {
+				return deleted, s.formatError("delete expired", table, err)
+			}
+			deleted++
+		}
+		if out.LastEvaluatedKey == nil {
+			return deleted, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
