@@ -26,7 +26,15 @@ func (m *Main) env(name, def string) string {
 // keys, each defaulting to its environment variable.
 func (m *Main) storeFlags(fs *flag.FlagSet, cfg *app.Config) {
 	fs.StringVar(&cfg.DataDir, "data-dir", m.env("TRIGGERS_DATA_DIR", "./data"), "directory of the embedded store (env TRIGGERS_DATA_DIR)")
-	fs.StringVar(&cfg.Store, "store", m.env("TRIGGERS_STORE", "sqlite"), "store: sqlite (env TRIGGERS_STORE)")
+	fs.StringVar(&cfg.Store, "store", m.env("TRIGGERS_STORE", "sqlite"), "store: sqlite or dynamodb (env TRIGGERS_STORE)")
+	m.dynamoFlags(fs, cfg)
+}
+
+// dynamoFlags registers the flags that name the DynamoDB tables and endpoint.
+func (m *Main) dynamoFlags(fs *flag.FlagSet, cfg *app.Config) {
+	fs.StringVar(&cfg.Stage, "stage", m.env("TRIGGERS_STAGE", "dev"), "DynamoDB tables' stage: triggers-api-*-{stage} (env TRIGGERS_STAGE)")
+	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", m.env("TRIGGERS_DYNAMODB_ENDPOINT", ""),
+		"DynamoDB endpoint URL, e.g. http://127.0.0.1:4567 for dynalite (env TRIGGERS_DYNAMODB_ENDPOINT; default: AWS)")
 }
 
 // durationFlag parses a Go duration from the environment for a flag default.

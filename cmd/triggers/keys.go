@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ func (m *Main) keys(ctx context.Context, args []string) error {
 
 // openService opens the store the flags name and a service over it.
 func (m *Main) openService(cfg app.Config) (*triggers.Service, func() error, error) {
-	store, err := app.OpenStore(cfg)
+	store, err := app.OpenStore(context.Background(), cfg, slog.New(slog.NewTextHandler(m.Stderr, nil)))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,7 @@
 //	triggers keys list [--json]
 //	triggers keys revoke KEY_ID
 //	triggers keys update KEY_ID [--rate-limit N] [--allowed-ips LIST]
+//	triggers tables create --stage S [--dynamodb-endpoint URL]
 //	triggers version
 //
 // Every flag has an environment variable (TRIGGERS_ADDR, TRIGGERS_DATA_DIR, ...).
@@ -86,6 +87,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.serve(ctx, args[1:])
 	case "keys":
 		return m.keys(ctx, args[1:])
+	case "tables":
+		return m.tables(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(m.Stdout, app.Version)
 		return nil
@@ -105,6 +108,7 @@ commands:
   serve                 run the API server
   keys create|list|revoke|update
                         manage API keys (works while a server runs)
+  tables create         create the DynamoDB tables of a stage (idempotent)
   version               print the version
 
 Run 'triggers <command> -h' for a command's flags.

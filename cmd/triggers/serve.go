@@ -14,6 +14,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	var cfg app.Config
 	fs := m.newFlagSet("serve")
 	m.storeFlags(fs, &cfg)
+	fs.BoolVar(&cfg.CreateTables, "create-tables", false, "with --store dynamodb: create missing tables at start")
 	fs.StringVar(&cfg.Addr, "addr", m.env("TRIGGERS_ADDR", ":8080"), "listen address (env TRIGGERS_ADDR)")
 	fs.StringVar(&cfg.DevKey, "dev-key", m.env("TRIGGERS_DEV_KEY", ""), "make sure an API key with this value exists, tenant dev (env TRIGGERS_DEV_KEY)")
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")

@@ -15,6 +15,7 @@ import (
 
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
+	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/sqlite"
 )
@@ -26,7 +27,16 @@ var Version = "dev"
 type Config struct {
 	Addr      string        // TRIGGERS_ADDR, default ":8080"
 	DataDir   string        // TRIGGERS_DATA_DIR, default "./data"
-	Store     string        // TRIGGERS_STORE: "sqlite" (default)
+	Store     string        // TRIGGERS_STORE: "sqlite" (default) or "dynamodb"
+	// Stage names the DynamoDB tables (triggers-api-events-{stage}, ...);
+	// TRIGGERS_STAGE, default "dev".
+	Stage string
+	// DynamoDBEndpoint overrides the AWS endpoint (dynalite, DynamoDB Local);
+	// TRIGGERS_DYNAMODB_ENDPOINT. Region and credentials come the standard
+	// AWS way.
+	DynamoDBEndpoint string
+	// CreateTables creates missing DynamoDB tables at start (--create-tables).
+	CreateTables bool
 	Retention time.Duration // TRIGGERS_RETENTION, default 168h
 	DevKey    string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
 	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
@@ -48,6 +58,9 @@ func (c *Config) defaults() {
 	if c.Store == "" {
 		c.Store = "sqlite"
 	}
+	if c.Stage == "" {
+		c.Stage = "dev"
+	}
 	if c.Retention <= 0 {
 		c.Retention = triggers.DefaultRetention
 	}
@@ -59,8 +72,9 @@ func (c *Config) defaults() {
 	}
 }
 
-// OpenStore opens the configured store.
-func OpenStore(cfg Config) (triggers.Store, error) {
+// OpenStore opens the configured store. On DynamoDB with CreateTables it
+// first creates the missing tables, logging what it did and any warning.
+func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.Store, error) {
 	cfg.defaults()
 	switch cfg.Store {
 	case "sqlite":
@@ -68,9 +82,40 @@ func OpenStore(cfg Config) (triggers.Store, error) {
 			return nil, fmt.Errorf("app: create data directory: %w", err)
 		}
 		return sqlite.Open(cfg.DataDir, nil)
+	case "dynamodb":
+		client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.CreateTables {
+			if _, err := CreateTables(ctx, cfg, logger); err != nil {
+				return nil, err
+			}
+		}
+		return dynamodb.Open(ctx, client, cfg.Stage, &dynamodb.Options{EventTTL: cfg.Retention})
 	default:
-		return nil, fmt.Errorf("app: unknown store %q (known: sqlite)", cfg.Store)
+		return nil, triggers.Errorf(triggers.EINVALID, "unknown store %q (known: sqlite, dynamodb)", cfg.Store)
 	}
+}
+
+// CreateTables creates the DynamoDB tables of cfg.Stage that are missing and
+// logs what it did; a server without TTL support is a warning, not an error.
+func CreateTables(ctx context.Context, cfg Config, logger *slog.Logger) (*dynamodb.TablesReport, error) {
+	cfg.defaults()
+	client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := dynamodb.CreateTables(ctx, client, cfg.Stage)
+	if err != nil {
+		return rep, err
+	}
+	logger.Info("dynamodb tables ready", slog.String("stage", cfg.Stage),
+		slog.Any("created", rep.Created), slog.Any("existing", rep.Existing))
+	for _, w := range rep.Warnings {
+		logger.Warn("dynamodb tables: " + w)
+	}
+	return rep, nil
 }
 
 // App is a running configuration: store, service and HTTP API.
@@ -85,7 +130,7 @@ type App struct {
 // Open opens the store and builds the service and the HTTP API.
 func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	cfg.defaults()
-	store, err := OpenStore(cfg)
+	store, err := OpenStore(context.Background(), cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +191,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.Config.Store),
+		slog.String("stage", a.Config.Stage),
 		slog.String("version", Version))
 	select {
 	case err := <-errc:
