@@ -25,9 +25,9 @@ var Version = "dev"
 
 // Config is everything the binaries can be told, from flags or environment.
 type Config struct {
-	Addr      string        // TRIGGERS_ADDR, default ":8080"
-	DataDir   string        // TRIGGERS_DATA_DIR, default "./data"
-	Store     string        // TRIGGERS_STORE: "sqlite" (default) or "dynamodb"
+	Addr    string // TRIGGERS_ADDR, default ":8080"
+	DataDir string // TRIGGERS_DATA_DIR, default "./data"
+	Store   string // TRIGGERS_STORE: "sqlite" (default) or "dynamodb"
 	// Stage names the DynamoDB tables (triggers-api-events-{stage}, ...);
 	// TRIGGERS_STAGE, default "dev".
 	Stage string
@@ -37,8 +37,8 @@ type Config struct {
 	DynamoDBEndpoint string
 	// CreateTables creates missing DynamoDB tables at start (--create-tables).
 	CreateTables bool
-	Retention time.Duration // TRIGGERS_RETENTION, default 168h
-	DevKey    string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
+	Retention    time.Duration // TRIGGERS_RETENTION, default 168h
+	DevKey       string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
 	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
 	// headers are believed (TRIGGERS_TRUSTED_PROXIES); default none.
 	TrustedProxies []netip.Prefix
