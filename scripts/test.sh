@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting and vet, the whole suite under
 # the race detector (SQLite on real files, HTTP against real listening
 # servers, the CLI as a real process, the DynamoDB store against dynalite),
-# then each fuzz target briefly.
+# the HTTP black-box tests a second time on the DynamoDB store, then each fuzz
+# target briefly.
 #
 #   FUZZTIME=10s scripts/test.sh   # longer fuzzing
 set -euo pipefail
@@ -29,6 +30,11 @@ echo "dynalite at $TRIGGERS_DYNAMODB_ENDPOINT"
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== go test -race ./http/ on the DynamoDB store (TRIGGERS_TEST_STORE=dynamodb, dynalite)"
+# The same HTTP black-box tests, each test server on fresh DynamoDB tables
+# under a unique stage instead of SQLite (http/server_test.go openTestStore).
+TRIGGERS_TEST_STORE=dynamodb go test -race -count=1 -timeout 20m ./http/
 
 echo "== fuzz (${FUZZTIME} each)"
 # Every Fuzz function, run from its package's seed corpus plus FUZZTIME of
