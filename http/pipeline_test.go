@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/sqlite"
 )
@@ -191,5 +193,40 @@ func TestReady_StoreDown(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/health", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("health (liveness) with the store closed = %d, want 200", rec.Code)
+	}
+}
+
+// TestStoreUnreachable_Is503 puts the API over a DynamoDB store whose
+// endpoint refuses connections: after the SDK's retries every request that
+// needs the store is a 503 SERVICE_UNAVAILABLE envelope with Retry-After,
+// never a 500 and never a hang.
+func TestStoreUnreachable_Is503(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	client, err := dynamodb.NewClient(t.Context(), dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := dynamodb.Open(t.Context(), client, "dead", &dynamodb.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := triggershttp.NewServer(triggers.NewService(store, nil), &triggershttp.Options{Logger: slog.New(slog.DiscardHandler)})
+	for _, path := range []string{"/v1/inbox", "/v1/health/ready"} {
+		start := time.Now()
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("X-API-Key", keyA)
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "SERVICE_UNAVAILABLE") || rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("GET %s with the store unreachable = %d %s, want 503 SERVICE_UNAVAILABLE with Retry-After", path, rec.Code, rec.Body)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("GET %s took %v with the store unreachable; want a bounded answer", path, d)
+		}
 	}
 }
