@@ -1,0 +1,123 @@
+// Command triggers-lambda serves the Triggers API on AWS Lambda behind API
+// Gateway: REST APIs (payload v1, APIGatewayProxyRequest) and HTTP APIs
+// (payload v2, APIGatewayV2HTTPRequest) with one binary.
+//
+// It is configured with the environment variables of `triggers serve`:
+// TRIGGERS_STORE (default dynamodb here; sqlite is refused, a Lambda's
+// filesystem is not shared), TRIGGERS_STAGE, TRIGGERS_DYNAMODB_ENDPOINT,
+// TRIGGERS_RETENTION and TRIGGERS_LOG_LEVEL. TRIGGERS_TRUSTED_PROXIES and
+// TRIGGERS_DEV_KEY are ignored. It creates no tables: the SAM template
+// (deploy/template.yaml) does.
+//
+// Build: GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -o build/bootstrap ./cmd/triggers-lambda
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/triggersapi/triggers/internal/app"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("triggers-lambda: cannot start", slog.Any("error", err))
+		os.Exit(1)
+	}
+}
+
+// run builds the app from the environment and serves Lambda invocations;
+// it returns only when it cannot start.
+func run() error {
+	lvl, err := app.LogLevelFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg, err := lambdaConfig(os.Getenv, logger)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(cfg, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("triggers-lambda ready", slog.String("store", cfg.Store), slog.String("stage", cfg.Stage),
+		slog.String("version", app.Version))
+	lambda.Start(newHandler(a.Server.Handler()))
+	return nil
+}
+
+// lambdaConfig reads the configuration from the environment and applies the
+// Lambda rules: DynamoDB by default, SQLite refused, no trusted proxies.
+func lambdaConfig(getenv func(string) string, logger *slog.Logger) (app.Config, error) {
+	cfg, err := app.ConfigFromEnv(getenv, "dynamodb")
+	if err != nil {
+		return app.Config{}, err
+	}
+	if cfg.Store == "sqlite" {
+		return app.Config{}, errors.New("TRIGGERS_STORE=sqlite cannot run on Lambda: each instance has its own " +
+			"ephemeral filesystem, so events and keys would not be shared; use TRIGGERS_STORE=dynamodb")
+	}
+	// The client IP on Lambda is API Gateway's source IP, which the adapter
+	// puts in r.RemoteAddr (v1: requestContext.identity.sourceIp, v2:
+	// requestContext.http.sourceIp). No proxy is trusted, so X-Forwarded-For
+	// and X-Real-IP are never read: whatever a client writes there (and the
+	// adapter splits header values on ",") cannot change its client IP.
+	if len(cfg.TrustedProxies) > 0 {
+		logger.Warn("TRIGGERS_TRUSTED_PROXIES is ignored on Lambda: the client IP is API Gateway's source IP")
+		cfg.TrustedProxies = nil
+	}
+	if cfg.DevKey != "" {
+		logger.Warn("TRIGGERS_DEV_KEY is ignored on Lambda: create keys with `triggers keys create --store dynamodb`")
+		cfg.DevKey = ""
+	}
+	cfg.CreateTables = false
+	return cfg, nil
+}
+
+// eventShape is what newHandler reads of an event to tell the payload
+// versions apart.
+type eventShape struct {
+	Version    string `json:"version"`    // "2.0" for HTTP API v2 (REST and HTTP API v1 payloads: absent or "1.0")
+	HTTPMethod string `json:"httpMethod"` // v1 only
+}
+
+// newHandler returns the Lambda handler serving h: it inspects the raw event
+// and passes it to the API Gateway v1 or v2 adapter, returning the matching
+// response type (events.APIGatewayProxyResponse or
+// events.APIGatewayV2HTTPResponse).
+func newHandler(h http.Handler) func(ctx context.Context, raw json.RawMessage) (any, error) {
+	v1 := httpadapter.New(h)
+	v2 := httpadapter.NewV2(h)
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var shape eventShape
+		if err := json.Unmarshal(raw, &shape); err != nil {
+			return nil, fmt.Errorf("triggers-lambda: event is not a JSON object: %w", err)
+		}
+		switch {
+		case shape.Version == "2.0":
+			var ev events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("triggers-lambda: HTTP API v2 event: %w", err)
+			}
+			return v2.ProxyWithContext(ctx, ev)
+		case shape.HTTPMethod != "":
+			var ev events.APIGatewayProxyRequest
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("triggers-lambda: API Gateway v1 event: %w", err)
+			}
+			return v1.ProxyWithContext(ctx, ev)
+		default:
+			return nil, errors.New("triggers-lambda: unsupported event: not an API Gateway REST (v1) or HTTP API (v2) proxy event")
+		}
+	}
+}
