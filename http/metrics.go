@@ -23,6 +23,9 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
 	blocked  prometheus.Counter
+
+	rateLimit     *prometheus.CounterVec
+	limiterErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,7 +48,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests refused (403) because the client IP is not in the key's allowlist.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked)
+	m.rateLimit = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "triggers_ratelimit_decisions_total",
+		Help: "Rate-limit decisions by route pattern and result (admitted, limited).",
+	}, []string{"route", "result"})
+	m.limiterErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_ratelimit_store_errors_total",
+		Help: "Rate-limiter store failures (the request is then admitted, or refused with 503 when failing closed).",
+	})
+	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors)
 	return m
 }
 

@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
 	"github.com/triggersapi/triggers/http/openapi"
+	"github.com/triggersapi/triggers/ratelimit"
 )
 
 // Options configure a Server; the zero value of each field means its default.
@@ -33,6 +36,15 @@ type Options struct {
 	// ClientIP finds the client IP that keys' allowlists are matched
 	// against; default the TCP peer, trusting no proxy.
 	ClientIP *clientip.Resolver
+	// Limiter keeps the keys' rate-limit state; nil disables rate limiting.
+	Limiter ratelimit.Limiter
+	// DefaultRateLimit is the requests per minute of a key without its own
+	// limit; default triggers.DefaultRateLimit.
+	DefaultRateLimit int
+	// RateLimitFailClosed refuses requests (503) when the limiter's store
+	// fails; by default they are admitted (fail open). Either way the
+	// failure is logged and counted.
+	RateLimitFailClosed bool
 }
 
 // Server is the Triggers HTTP API. Its Handler is safe for concurrent use.
@@ -45,6 +57,10 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	clientIP *clientip.Resolver
+
+	limiter          ratelimit.Limiter
+	defaultRateLimit int
+	failClosed       bool
 }
 
 // NewServer returns the API over svc; opts may be nil.
@@ -65,8 +81,12 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 	if o.ClientIP == nil {
 		o.ClientIP = clientip.New(nil)
 	}
+	if o.DefaultRateLimit <= 0 {
+		o.DefaultRateLimit = triggers.DefaultRateLimit
+	}
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
-		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP}
+		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP,
+		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed}
 	s.routes()
 	// The pipeline, in reading order (DESIGN §3): recover, request ID and
 	// logging/metrics, then routing; authentication is per route.
@@ -265,9 +285,9 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 }
 
 // authenticated runs the per-key stages of the pipeline, in order:
-// authentication (a usable API key, put in the context), then the key's IP
-// allowlist, then the handler. A request refused by either stage goes no
-// further.
+// authentication (a usable API key, put in the context), the key's IP
+// allowlist, the key's rate limit, then the handler. A request refused by a
+// stage goes no further: a 401 or 403 spends no rate-limit budget.
 func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, triggers.APIKey)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
@@ -294,8 +314,57 @@ func (s *Server) authenticated(h func(http.ResponseWriter, *http.Request, trigge
 				Details: map[string]any{"client_ip": info.clientIP}})
 			return
 		}
+		if !s.rateLimit(w, r, key) {
+			return
+		}
 		h(w, r.WithContext(triggers.NewContextWithKey(r.Context(), key)), key)
 	})
+}
+
+// rateLimit spends one request of the key's budget and sets the rate-limit
+// headers. It reports whether the request may go on; when it may not, it
+// has written the 429 (or, failing closed, the 503).
+func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, key triggers.APIKey) bool {
+	if s.limiter == nil {
+		return true
+	}
+	info := infoFrom(r.Context())
+	limit := key.RateLimit
+	if limit <= 0 {
+		limit = s.defaultRateLimit
+	}
+	now := s.svc.Now()
+	d, err := s.limiter.Take(r.Context(), key.ID, limit, now)
+	if err != nil {
+		s.metrics.limiterErrors.Inc()
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "rate limiter store failed", slog.String("request_id", info.id),
+			slog.String("key_id", key.ID), slog.Bool("fail_closed", s.failClosed), slog.Any("error", err))
+		if s.failClosed {
+			s.writeError(w, r, triggers.Unavailable(err))
+			return false
+		}
+		return true
+	}
+	h := w.Header()
+	reset := d.Reset.Add(time.Second - 1).Unix() // rounded up to whole seconds
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, d.Limit, int(ratelimit.Window/time.Second)))
+	h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, d.Remaining, d.ResetAfterSeconds(now)))
+	if d.Allowed {
+		s.metrics.rateLimit.WithLabelValues(info.route, "admitted").Inc()
+		return true
+	}
+	s.metrics.rateLimit.WithLabelValues(info.route, "limited").Inc()
+	retry := d.RetryAfterSeconds()
+	h.Set("Retry-After", strconv.Itoa(retry))
+	s.logger.LogAttrs(r.Context(), slog.LevelWarn, "rate limited", slog.String("request_id", info.id),
+		slog.String("key_id", key.ID), slog.Int("limit", d.Limit), slog.Int("retry_after", retry))
+	s.writeError(w, r, &triggers.Error{Code: triggers.ERATELIMITED,
+		Message: fmt.Sprintf("rate limit of %d requests per minute exceeded; retry after %d s", d.Limit, retry),
+		Details: map[string]any{"limit": d.Limit, "retry_after": retry, "reset_at": reset}})
+	return false
 }
 
 // rawKey returns the key from X-API-Key, else from Authorization: Bearer.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -86,5 +87,55 @@ func TestServe_UnknownStore(t *testing.T) {
 	code, _, errOut := runCLI(t, map[string]string{}, "serve", "--store", "mongodb")
 	if code != 2 || !strings.Contains(errOut, "mongodb") {
 		t.Fatalf("serve --store mongodb = %d %q, want exit 2 naming it", code, errOut)
+	}
+}
+
+// TestDynamoDB_RateLimitBurstAcrossTwoProcesses sends a burst of 3L
+// concurrent requests of one idle key, split across two server processes
+// sharing the DynamoDB store: L are admitted, plus at most what refills
+// while the burst lasts.
+func TestDynamoDB_RateLimitBurstAcrossTwoProcesses(t *testing.T) {
+	ep := dynamoEndpoint(t)
+	stage := fmt.Sprintf("rl%d", time.Now().UnixNano())
+	env := map[string]string{"TRIGGERS_DYNAMODB_ENDPOINT": ep, "TRIGGERS_STAGE": stage, "TRIGGERS_STORE": "dynamodb"}
+	if code, _, errOut := runCLI(t, env, "tables", "create"); code != 0 {
+		t.Fatalf("tables create = %d %s", code, errOut)
+	}
+	const limit = 30
+	code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "burst", "--rate-limit", fmt.Sprint(limit), "--json")
+	if code != 0 {
+		t.Fatalf("keys create = %d %s", code, errOut)
+	}
+	var k struct {
+		Key string `json:"key"`
+	}
+	json.Unmarshal([]byte(out), &k)
+	args := []string{"--store", "dynamodb", "--stage", stage, "--dynamodb-endpoint", ep, "--log-level", "warn"}
+	servers := []*server{startServer(t, t.TempDir(), args...), startServer(t, t.TempDir(), args...)}
+
+	statuses := make([]int, 3*limit)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = get(t, servers[i%2].url+"/v1/inbox", k.Key) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	admitted, limited := 0, 0
+	for _, st := range statuses {
+		switch st {
+		case 200:
+			admitted++
+		case 429:
+			limited++
+		default:
+			t.Fatalf("burst status %d, want 200 or 429", st)
+		}
+	}
+	refill := int(elapsed.Seconds()*limit/60) + 1
+	t.Logf("burst of %d over two processes in %v: %d admitted, %d limited (limit %d, refill allowance %d)",
+		len(statuses), elapsed.Round(time.Millisecond), admitted, limited, limit, refill)
+	if admitted < limit || admitted > limit+refill {
+		t.Fatalf("admitted %d of a burst of %d with limit %d in %v; want %d to %d", admitted, len(statuses), limit, elapsed, limit, limit+refill)
 	}
 }

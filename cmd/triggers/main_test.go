@@ -120,6 +120,8 @@ func TestKeysCLI(t *testing.T) {
 		{"ErrUpdateBadIP", []string{"keys", "update", id, "--allowed-ips", "nope"}, 2, "nope"},
 		{"ErrUnknownCommand", []string{"frobnicate"}, 2, "unknown command"},
 		{"ErrServeBadTrustedProxy", []string{"serve", "--trusted-proxies", "10.0.0.0/8,nope"}, 2, "nope"},
+		{"ErrServeBadDefaultRateLimit", []string{"serve", "--default-rate-limit", "0"}, 2, "--default-rate-limit"},
+		{"ErrServeUnknownRateLimiter", []string{"serve", "--rate-limiter", "redis"}, 2, "redis"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,6 +20,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Retention, "retention", 0, "how long events are kept, e.g. 168h (env TRIGGERS_RETENTION; default 168h)")
 	trusted := fs.String("trusted-proxies", m.env("TRIGGERS_TRUSTED_PROXIES", ""),
 		"comma-separated IPs/CIDRs of proxies whose X-Forwarded-For and X-Real-IP are believed (env TRIGGERS_TRUSTED_PROXIES; default none)")
+	defLimit := fs.Int("default-rate-limit", 0, "requests per minute of a key without its own limit (env TRIGGERS_DEFAULT_RATE_LIMIT; default 1000)")
+	fs.StringVar(&cfg.RateLimiter, "rate-limiter", m.env("TRIGGERS_RATE_LIMITER", "auto"),
+		"where rate-limit state lives: auto (in-process on sqlite, DynamoDB on dynamodb), local, dynamodb, off (env TRIGGERS_RATE_LIMITER)")
+	failClosed := fs.Bool("rate-limit-fail-closed", false, "refuse requests (503) when the rate limiter's store fails, instead of admitting them (env TRIGGERS_RATE_LIMIT_FAIL_CLOSED)")
 	level := fs.String("log-level", m.env("TRIGGERS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TRIGGERS_LOG_LEVEL)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -35,6 +39,22 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if cfg.Retention < 0 {
 		return usagef("--retention must be positive")
+	}
+	if !flagSet(fs, "default-rate-limit") || !flagSet(fs, "rate-limit-fail-closed") {
+		def, closed, err := app.RateLimitFromEnv(m.Getenv)
+		if err != nil {
+			return usageError{err}
+		}
+		cfg.DefaultRateLimit, cfg.RateLimitFailClosed = def, closed
+	}
+	if flagSet(fs, "default-rate-limit") {
+		if *defLimit < 1 || triggers.ValidateRateLimit(*defLimit) != nil {
+			return usagef("--default-rate-limit must be from 1 to %d", triggers.MaxRateLimit)
+		}
+		cfg.DefaultRateLimit = *defLimit
+	}
+	if flagSet(fs, "rate-limit-fail-closed") {
+		cfg.RateLimitFailClosed = *failClosed
 	}
 	if cfg.TrustedProxies, err = triggers.ParseAllowlist(*trusted); err != nil {
 		return usagef("--trusted-proxies: %s", triggers.ErrorMessage(err))

@@ -17,6 +17,7 @@ import (
 	"github.com/triggersapi/triggers/clientip"
 	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/ratelimit"
 	"github.com/triggersapi/triggers/sqlite"
 )
 
@@ -37,8 +38,19 @@ type Config struct {
 	DynamoDBEndpoint string
 	// CreateTables creates missing DynamoDB tables at start (--create-tables).
 	CreateTables bool
-	Retention    time.Duration // TRIGGERS_RETENTION, default 168h
-	DevKey       string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
+	// DefaultRateLimit is the requests per minute of a key without its own
+	// limit (TRIGGERS_DEFAULT_RATE_LIMIT); default 1000.
+	DefaultRateLimit int
+	// RateLimiter picks where rate-limit state lives (TRIGGERS_RATE_LIMITER):
+	// "auto" (default: in-process on sqlite, the DynamoDB table on dynamodb),
+	// "local", "dynamodb" or "off". "local" on a shared store must be asked
+	// for explicitly: every instance would then allow the whole limit.
+	RateLimiter string
+	// RateLimitFailClosed refuses requests with 503 when the limiter's store
+	// fails, instead of admitting them (TRIGGERS_RATE_LIMIT_FAIL_CLOSED).
+	RateLimitFailClosed bool
+	Retention           time.Duration // TRIGGERS_RETENTION, default 168h
+	DevKey              string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
 	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
 	// headers are believed (TRIGGERS_TRUSTED_PROXIES); default none.
 	TrustedProxies []netip.Prefix
@@ -60,6 +72,12 @@ func (c *Config) defaults() {
 	}
 	if c.Stage == "" {
 		c.Stage = "dev"
+	}
+	if c.DefaultRateLimit <= 0 {
+		c.DefaultRateLimit = triggers.DefaultRateLimit
+	}
+	if c.RateLimiter == "" {
+		c.RateLimiter = "auto"
 	}
 	if c.Retention <= 0 {
 		c.Retention = triggers.DefaultRetention
@@ -95,6 +113,32 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.S
 		return dynamodb.Open(ctx, client, cfg.Stage, &dynamodb.Options{EventTTL: cfg.Retention})
 	default:
 		return nil, triggers.Errorf(triggers.EINVALID, "unknown store %q (known: sqlite, dynamodb)", cfg.Store)
+	}
+}
+
+// openLimiter returns the configured rate limiter, or nil for "off".
+func openLimiter(ctx context.Context, cfg Config, logger *slog.Logger) (ratelimit.Limiter, error) {
+	kind := cfg.RateLimiter
+	if kind == "auto" {
+		kind = map[string]string{"sqlite": "local", "dynamodb": "dynamodb"}[cfg.Store]
+	}
+	switch kind {
+	case "off":
+		logger.Warn("rate limiting is off (TRIGGERS_RATE_LIMITER=off)")
+		return nil, nil
+	case "local":
+		if cfg.Store != "sqlite" {
+			logger.Warn("in-process rate limiter on a shared store, as asked: every instance allows a key's whole limit")
+		}
+		return ratelimit.NewLocal(), nil
+	case "dynamodb":
+		client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		return dynamodb.NewRateLimiter(client, cfg.Stage, nil)
+	default:
+		return nil, triggers.Errorf(triggers.EINVALID, "unknown rate limiter %q (known: auto, local, dynamodb, off)", cfg.RateLimiter)
 	}
 }
 
@@ -134,9 +178,15 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	limiter, err := openLimiter(context.Background(), cfg, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
 	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger,
-		ClientIP: clientip.New(cfg.TrustedProxies)})
+		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
+		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed})
 	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -11,8 +12,9 @@ import (
 // ConfigFromEnv builds a Config from the environment variables that
 // `triggers serve` reads as flag defaults: TRIGGERS_ADDR, TRIGGERS_DATA_DIR,
 // TRIGGERS_STORE (defaultStore when unset), TRIGGERS_STAGE,
-// TRIGGERS_DYNAMODB_ENDPOINT, TRIGGERS_RETENTION, TRIGGERS_DEV_KEY and
-// TRIGGERS_TRUSTED_PROXIES. getenv is usually os.Getenv. Unset values keep
+// TRIGGERS_DYNAMODB_ENDPOINT, TRIGGERS_RETENTION, TRIGGERS_DEV_KEY,
+// TRIGGERS_TRUSTED_PROXIES, TRIGGERS_DEFAULT_RATE_LIMIT, TRIGGERS_RATE_LIMITER
+// and TRIGGERS_RATE_LIMIT_FAIL_CLOSED. getenv is usually os.Getenv. Unset values keep
 // Config's defaults; a malformed value is an error naming the variable.
 func ConfigFromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	cfg := Config{
@@ -22,6 +24,11 @@ func ConfigFromEnv(getenv func(string) string, defaultStore string) (Config, err
 		Stage:            getenv("TRIGGERS_STAGE"),
 		DynamoDBEndpoint: getenv("TRIGGERS_DYNAMODB_ENDPOINT"),
 		DevKey:           getenv("TRIGGERS_DEV_KEY"),
+		RateLimiter:      getenv("TRIGGERS_RATE_LIMITER"),
+	}
+	var err error
+	if cfg.DefaultRateLimit, cfg.RateLimitFailClosed, err = RateLimitFromEnv(getenv); err != nil {
+		return Config{}, err
 	}
 	if cfg.Store == "" {
 		cfg.Store = defaultStore
@@ -56,4 +63,22 @@ func LogLevelFromEnv(getenv func(string) string) (slog.Level, error) {
 		return 0, fmt.Errorf("TRIGGERS_LOG_LEVEL=%q: %v", v, err)
 	}
 	return lvl, nil
+}
+
+// RateLimitFromEnv parses TRIGGERS_DEFAULT_RATE_LIMIT (0 when unset: the
+// default) and TRIGGERS_RATE_LIMIT_FAIL_CLOSED (false when unset).
+func RateLimitFromEnv(getenv func(string) string) (defaultLimit int, failClosed bool, err error) {
+	if v := getenv("TRIGGERS_DEFAULT_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || triggers.ValidateRateLimit(n) != nil {
+			return 0, false, fmt.Errorf("TRIGGERS_DEFAULT_RATE_LIMIT=%q is not a limit from 1 to %d requests per minute", v, triggers.MaxRateLimit)
+		}
+		defaultLimit = n
+	}
+	if v := getenv("TRIGGERS_RATE_LIMIT_FAIL_CLOSED"); v != "" {
+		if failClosed, err = strconv.ParseBool(v); err != nil {
+			return 0, false, fmt.Errorf("TRIGGERS_RATE_LIMIT_FAIL_CLOSED=%q is not true or false", v)
+		}
+	}
+	return defaultLimit, failClosed, nil
 }
