@@ -14,7 +14,7 @@
 #   BENCH_PAYLOAD      create payload size in bytes (300)
 #   BENCH_PORT         port to listen on (default: a free one from 20000-49999)
 #   BENCH_RATE_LIMIT   TRIGGERS_DEFAULT_RATE_LIMIT given to the server, per
-#                      minute (1000000000: the benchmark measures the server,
+#                      minute (1000000, the maximum: the benchmark measures the server,
 #                      not the limiter's refusals)
 #   BENCH_KEEP=1       keep the temp dir (binaries, data, server logs, JSON);
 #                      it is also kept when something fails
@@ -29,7 +29,7 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONC=${BENCH_CONCURRENCY:-16}
 SEED=${BENCH_SEED:-10000}
 PAYLOAD=${BENCH_PAYLOAD:-300}
-RATE_LIMIT=${BENCH_RATE_LIMIT:-1000000000}
+RATE_LIMIT=${BENCH_RATE_LIMIT:-1000000}
 KEY=bench-key-0123456789
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/triggers-bench.XXXXXX")
