@@ -136,21 +136,7 @@ func TestStore_ErrUnavailable(t *testing.T) {
 func TestStore_ErrTimeout(t *testing.T) {
 	// A server that accepts and never answers: the call ends at the store's
 	// timeout with EUNAVAILABLE.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	client, err := dynamodb.NewClient(context.Background(), "http://"+ln.Addr().String())
+	client, err := dynamodb.NewClient(context.Background(), hangingEndpoint(t))
 	if err != nil {
 		t.Fatalf("NewClient() = %v", err)
 	}
@@ -347,4 +333,31 @@ func TestStore_InsertEventsBulk(t *testing.T) {
 	if err != nil || len(page.Events) != 1+28 || page.Next != nil {
 		t.Fatalf("ListPending() = %d events, next %v, %v; want 29", len(page.Events), page.Next, err)
 	}
+}
+
+// hangingEndpoint returns the URL of a server that accepts connections and
+// never answers, for timeout tests; it stops with the test.
+func hangingEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	return "http://" + ln.Addr().String()
 }

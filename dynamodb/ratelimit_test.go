@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -314,21 +313,7 @@ func TestRateLimiter_ErrUnavailable(t *testing.T) {
 }
 
 func TestRateLimiter_ErrTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	client, err := dynamodb.NewClient(context.Background(), "http://"+ln.Addr().String())
+	client, err := dynamodb.NewClient(context.Background(), hangingEndpoint(t))
 	if err != nil {
 		t.Fatalf("NewClient() = %v", err)
 	}
