@@ -1,0 +1,336 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Priorities of metadata.priority.
+const (
+	PriorityLow    = "low"
+	PriorityNormal = "normal"
+	PriorityHigh   = "high"
+)
+
+// CreateEventRequest is the body of POST /v1/events.
+type CreateEventRequest struct {
+	Source    string // required
+	EventType string // required
+	// Payload is the event's data: a json.RawMessage, []byte of JSON, or any
+	// value encoding/json marshals to a non-empty object.
+	Payload any
+	// Metadata is optional: a map[string]any, json.RawMessage, or any value
+	// marshaling to a JSON object.
+	Metadata any
+	// Priority, when set, is sent as metadata.priority (overriding one in
+	// Metadata): PriorityLow, PriorityNormal or PriorityHigh.
+	Priority string
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header and
+	// makes the create safe to retry (DESIGN §4 / API.md §4).
+	IdempotencyKey string
+}
+
+// CreateEventResponse is the 201 answer of a create.
+type CreateEventResponse struct {
+	EventID   string    `json:"event_id"`
+	CreatedAt time.Time `json:"created_at"`
+	Status    string    `json:"status"`
+	Message   string    `json:"message"`
+	RequestID string    `json:"request_id"`
+	// Replayed is true when the server answered from an earlier create with
+	// the same idempotency key (Idempotent-Replayed: true): no new event.
+	Replayed  bool      `json:"-"`
+	RateLimit RateLimit `json:"-"`
+	Attempts  int       `json:"-"` // times the request was sent
+}
+
+// Event is a stored event, as GET /v1/events/{id} and the inbox return it.
+type Event struct {
+	EventID   string          `json:"event_id"`
+	CreatedAt time.Time       `json:"created_at"`
+	Source    string          `json:"source"`
+	EventType string          `json:"event_type"`
+	Payload   json.RawMessage `json:"payload"`
+	Status    string          `json:"status"` // "pending" or "acknowledged"
+	Metadata  json.RawMessage `json:"metadata"`
+	// AcknowledgedAt is zero while the event is pending.
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+	// RequestID is set by GetEvent only (inbox events carry none).
+	RequestID string    `json:"request_id,omitempty"`
+	RateLimit RateLimit `json:"-"`
+}
+
+// Priority returns metadata.priority ("normal" if absent or unreadable).
+func (e *Event) Priority() string {
+	var m struct {
+		Priority string `json:"priority"`
+	}
+	if json.Unmarshal(e.Metadata, &m) != nil || m.Priority == "" {
+		return PriorityNormal
+	}
+	return m.Priority
+}
+
+// AckResponse is the 200 answer of an ack.
+type AckResponse struct {
+	EventID        string    `json:"event_id"`
+	Status         string    `json:"status"`
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+	Message        string    `json:"message"`
+	RequestID      string    `json:"request_id"`
+	RateLimit      RateLimit `json:"-"`
+	Attempts       int       `json:"-"`
+}
+
+// DeleteResponse is the 200 answer of a delete (also for an unknown event).
+type DeleteResponse struct {
+	EventID   string    `json:"event_id"`
+	Message   string    `json:"message"`
+	RequestID string    `json:"request_id"`
+	RateLimit RateLimit `json:"-"`
+}
+
+// InboxQuery selects an inbox page; zero fields are left out.
+type InboxQuery struct {
+	Limit     int    // 1 to 100; server default 50
+	Cursor    string // NextCursor of the previous page
+	Source    string // exact match
+	EventType string // exact match
+}
+
+// InboxPage is one page of pending events, oldest first.
+type InboxPage struct {
+	Events []Event
+	// NextCursor is "" when no more events match.
+	NextCursor string
+	Limit      int
+	RequestID  string
+	RateLimit  RateLimit
+}
+
+// HealthResponse is the answer of GET /v1/health.
+type HealthResponse struct {
+	Status    string    `json:"status"`
+	Timestamp time.Time `json:"timestamp"`
+	Version   string    `json:"version"`
+	RequestID string    `json:"request_id"`
+}
+
+// CreateEvent stores one event. It is retried (429, 503, transport errors)
+// only when it carries an idempotency key, in IdempotencyKey or in
+// Metadata's idempotency_key; a retried create answered from the first
+// attempt has Replayed set.
+func (c *Client) CreateEvent(ctx context.Context, req CreateEventRequest) (*CreateEventResponse, error) {
+	body, hasKey, err := encodeCreate(req)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	if req.IdempotencyKey != "" {
+		h.Set("Idempotency-Key", req.IdempotencyKey)
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/events", body: body, header: h,
+		retryable: hasKey, auth: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &CreateEventResponse{}
+	if err := decode(resp, out); err != nil {
+		return nil, err
+	}
+	out.Replayed = resp.header.Get("Idempotent-Replayed") == "true"
+	out.RateLimit, out.Attempts = resp.rateLimit, resp.attempts
+	return out, nil
+}
+
+// encodeCreate builds the create body, and reports whether the request
+// carries an idempotency key.
+func encodeCreate(req CreateEventRequest) ([]byte, bool, error) {
+	payload, err := toRaw(req.Payload)
+	if err != nil {
+		return nil, false, fmt.Errorf("triggers: encoding payload: %w", err)
+	}
+	hasKey := req.IdempotencyKey != ""
+	var metadata json.RawMessage
+	if req.Metadata != nil || req.Priority != "" {
+		raw, err := toRaw(req.Metadata)
+		if err != nil {
+			return nil, false, fmt.Errorf("triggers: encoding metadata: %w", err)
+		}
+		var m map[string]json.RawMessage
+		if len(raw) > 0 && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return nil, false, fmt.Errorf("triggers: metadata must be a JSON object: %w", err)
+			}
+		}
+		if k, ok := m["idempotency_key"]; ok && string(k) != `""` && string(k) != "null" {
+			hasKey = true
+		}
+		if req.Priority == "" {
+			metadata = raw // as given, member order kept
+		} else {
+			if m == nil {
+				m = map[string]json.RawMessage{}
+			}
+			p, _ := json.Marshal(req.Priority)
+			m["priority"] = p
+			if metadata, err = json.Marshal(m); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	body, err := json.Marshal(struct {
+		Source    string          `json:"source"`
+		EventType string          `json:"event_type"`
+		Payload   json.RawMessage `json:"payload"`
+		Metadata  json.RawMessage `json:"metadata,omitempty"`
+	}{req.Source, req.EventType, payload, metadata})
+	return body, hasKey, err
+}
+
+func toRaw(v any) (json.RawMessage, error) {
+	switch v := v.(type) {
+	case nil:
+		return json.RawMessage("null"), nil
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return nil, errors.New("invalid JSON")
+		}
+		return v, nil
+	case []byte:
+		if !json.Valid(v) {
+			return nil, errors.New("invalid JSON")
+		}
+		return v, nil
+	default:
+		return json.Marshal(v)
+	}
+}
+
+// GetEvent returns one event of the key's tenant (pending or acknowledged).
+// An unknown, deleted, expired or other tenant's event is NOT_FOUND.
+func (c *Client) GetEvent(ctx context.Context, eventID string) (*Event, error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/events/" + url.PathEscape(eventID),
+		retryable: true, auth: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &Event{}
+	if err := decode(resp, out); err != nil {
+		return nil, err
+	}
+	out.RateLimit = resp.rateLimit
+	return out, nil
+}
+
+// AckEvent acknowledges an event. It is retried like a GET; so a 409
+// CONFLICT with Attempts > 1 (see APIError.Attempts) may mean that our own
+// first attempt acknowledged the event and only its answer was lost. Either
+// way, a 409 means the event is acknowledged.
+func (c *Client) AckEvent(ctx context.Context, eventID string) (*AckResponse, error) {
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/events/" + url.PathEscape(eventID) + "/ack",
+		retryable: true, auth: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &AckResponse{}
+	if err := decode(resp, out); err != nil {
+		return nil, err
+	}
+	out.RateLimit, out.Attempts = resp.rateLimit, resp.attempts
+	return out, nil
+}
+
+// DeleteEvent deletes an event; deleting an unknown event succeeds too.
+func (c *Client) DeleteEvent(ctx context.Context, eventID string) (*DeleteResponse, error) {
+	resp, err := c.do(ctx, request{method: http.MethodDelete, path: "/v1/events/" + url.PathEscape(eventID),
+		retryable: true, auth: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &DeleteResponse{}
+	if err := decode(resp, out); err != nil {
+		return nil, err
+	}
+	out.RateLimit = resp.rateLimit
+	return out, nil
+}
+
+// Inbox returns one page of the tenant's pending events.
+func (c *Client) Inbox(ctx context.Context, q InboxQuery) (*InboxPage, error) {
+	v := url.Values{}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	if q.Source != "" {
+		v.Set("source", q.Source)
+	}
+	if q.EventType != "" {
+		v.Set("event_type", q.EventType)
+	}
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/inbox", query: v, retryable: true, auth: true})
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Events     []Event `json:"events"`
+		Pagination struct {
+			Limit      int    `json:"limit"`
+			NextCursor string `json:"next_cursor"`
+		} `json:"pagination"`
+		RequestID string `json:"request_id"`
+	}
+	if err := decode(resp, &body); err != nil {
+		return nil, err
+	}
+	return &InboxPage{Events: body.Events, NextCursor: body.Pagination.NextCursor, Limit: body.Pagination.Limit,
+		RequestID: body.RequestID, RateLimit: resp.rateLimit}, nil
+}
+
+// InboxAll iterates over every pending event matching q, page after page
+// (starting at q.Cursor, q.Limit per page). On an error it yields the zero
+// Event and the error, and stops. Each page is one request, retried and
+// rate limited like Inbox. Stopping the loop early sends no more requests.
+func (c *Client) InboxAll(ctx context.Context, q InboxQuery) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			page, err := c.Inbox(ctx, q)
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, e := range page.Events {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if page.NextCursor == "" {
+				return
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+}
+
+// Health calls GET /v1/health (no API key needed). It is retried like any GET.
+func (c *Client) Health(ctx context.Context) (*HealthResponse, error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/health", retryable: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &HealthResponse{}
+	if err := decode(resp, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
