@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -137,6 +138,87 @@ func (s *Service) AckEvent(ctx context.Context, tenant, id string) (Event, error
 // DeleteEvent deletes an event if it exists; deleting an unknown one is no error.
 func (s *Service) DeleteEvent(ctx context.Context, tenant, id string) (bool, error) {
 	return s.store.DeleteEvent(ctx, tenant, id, s.notBefore(s.Now()))
+}
+
+// BulkLimit is the most items one bulk request may hold (DESIGN §5).
+const BulkLimit = 25
+
+// checkBulkSize refuses a bulk request of 0 or more than BulkLimit items.
+func checkBulkSize(field string, n int) error {
+	if n < 1 || n > BulkLimit {
+		return InvalidFields(FieldError{Field: field, Message: fmt.Sprintf("must hold 1 to %d items (got %d)", BulkLimit, n)})
+	}
+	return nil
+}
+
+// parseBulkIDs validates ids one by one: an id that is not a UUID is that
+// item's EINVALID (naming field event_ids[i]). It returns the valid ids in
+// lowercase with their input indexes, and the per-item errors.
+func parseBulkIDs(ids []string) (valid []string, at []int, errs []error) {
+	errs = make([]error, len(ids))
+	for i, raw := range ids {
+		id, err := ParseEventID(raw)
+		if err != nil {
+			errs[i] = InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i), Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"})
+			continue
+		}
+		valid = append(valid, id)
+		at = append(at, i)
+	}
+	return valid, at, errs
+}
+
+// AckEvents acknowledges up to BulkLimit events of tenant in one store call,
+// applied as if in order: one result per id (EINVALID for an id that is not
+// a UUID, ENOTFOUND, ECONFLICT, ...). The error is for the whole request: a
+// wrong number of ids, or a store failure after which nothing was done.
+func (s *Service) AckEvents(ctx context.Context, tenant string, ids []string) ([]AckResult, error) {
+	if err := checkBulkSize("event_ids", len(ids)); err != nil {
+		return nil, err
+	}
+	valid, at, errs := parseBulkIDs(ids)
+	out := make([]AckResult, len(ids))
+	for i, err := range errs {
+		out[i].Err = err
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	now := s.Now()
+	res, err := s.store.AckEvents(ctx, tenant, valid, now, s.notBefore(now))
+	if err != nil {
+		return nil, err
+	}
+	for n, r := range res {
+		out[at[n]] = r
+	}
+	return out, nil
+}
+
+// DeleteEvents deletes up to BulkLimit events of tenant in one store call,
+// applied as if in order: one result per id (EINVALID, ENOTFOUND for an
+// unknown, other tenant's or already deleted event, ...). Errors as for
+// AckEvents.
+func (s *Service) DeleteEvents(ctx context.Context, tenant string, ids []string) ([]DeleteResult, error) {
+	if err := checkBulkSize("event_ids", len(ids)); err != nil {
+		return nil, err
+	}
+	valid, at, errs := parseBulkIDs(ids)
+	out := make([]DeleteResult, len(ids))
+	for i, err := range errs {
+		out[i].Err = err
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	res, err := s.store.DeleteEvents(ctx, tenant, valid, s.notBefore(s.Now()))
+	if err != nil {
+		return nil, err
+	}
+	for n, r := range res {
+		out[at[n]] = r
+	}
+	return out, nil
 }
 
 // InboxPage is one page of an inbox with the cursor of the next.

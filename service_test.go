@@ -3,8 +3,10 @@ package triggers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +72,14 @@ func (s *fakeStore) AckEvent(ctx context.Context, tenant, id string, at, notBefo
 
 func (s *fakeStore) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
 	return false, errNotImplemented
+}
+
+func (s *fakeStore) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	return nil, errNotImplemented
+}
+
+func (s *fakeStore) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
+	return nil, errNotImplemented
 }
 
 func (s *fakeStore) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
@@ -502,4 +512,39 @@ func TestService_UpdateKey(t *testing.T) {
 		_, err := svc.UpdateKey(ctx, "key_unknown000", triggers.KeyUpdate{RateLimit: ptr(5)})
 		checkCode(t, "UpdateKey() of an unknown key", err, triggers.ENOTFOUND)
 	})
+}
+
+func TestService_BulkAckDeleteValidation(t *testing.T) {
+	svc := triggers.NewService(newFakeStore(), nil)
+	ctx := context.Background()
+	for _, n := range []int{0, triggers.BulkLimit + 1} {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = triggers.NewEventID(time.Now())
+		}
+		if _, err := svc.AckEvents(ctx, "a", ids); triggers.ErrorCode(err) != triggers.EINVALID {
+			t.Errorf("AckEvents(%d ids) error = %v, want EINVALID", n, err)
+		}
+		if _, err := svc.DeleteEvents(ctx, "a", ids); triggers.ErrorCode(err) != triggers.EINVALID {
+			t.Errorf("DeleteEvents(%d ids) error = %v, want EINVALID", n, err)
+		}
+	}
+	// Ids that are not UUIDs fail alone (VALIDATION_ERROR naming event_ids[i],
+	// not the 422 of a path id) and never reach the store (the fake store
+	// would fail the whole call).
+	ids := []string{"x", "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f"}
+	res, err := svc.AckEvents(ctx, "a", ids)
+	if err != nil || len(res) != 2 {
+		t.Fatalf("AckEvents(invalid ids) = %v, %v", res, err)
+	}
+	for i, r := range res {
+		var e *triggers.Error
+		if !errors.As(r.Err, &e) || e.Code != triggers.EINVALID || !strings.Contains(fmt.Sprint(e.Details), fmt.Sprintf("event_ids[%d]", i)) {
+			t.Errorf("AckEvents()[%d].Err = %v, want EINVALID naming event_ids[%d]", i, r.Err, i)
+		}
+	}
+	dres, err := svc.DeleteEvents(ctx, "a", ids)
+	if err != nil || len(dres) != 2 || triggers.ErrorCode(dres[0].Err) != triggers.EINVALID || triggers.ErrorCode(dres[1].Err) != triggers.EINVALID {
+		t.Fatalf("DeleteEvents(invalid ids) = %v, %v; want per-item EINVALID", dres, err)
+	}
 }

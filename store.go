@@ -41,6 +41,22 @@ type Store interface {
 	// in this tenant). Deleting an unknown event is not an error.
 	DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error)
 
+	// AckEvents acknowledges events of tenant at `at`, applied as if in
+	// order, one result per id: ENOTFOUND as for GetEvent, ECONFLICT if
+	// already acknowledged (so an id repeated in one call is ECONFLICT the
+	// second time). The returned error is for failures of the whole call,
+	// after which nothing was acknowledged; a store failure that hits only
+	// some items is those items' Err (EUNAVAILABLE), never a success for an
+	// item not written. A bulk call costs a bounded number of sequential
+	// round trips, not one per item.
+	AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]AckResult, error)
+
+	// DeleteEvents deletes events of tenant, applied as if in order, one
+	// result per id: ENOTFOUND when the event is unknown, of another tenant,
+	// expired or already deleted (so an id repeated in one call is ENOTFOUND
+	// the second time). Errors as for AckEvents.
+	DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]DeleteResult, error)
+
 	// ListPending returns a page of the tenant's pending events matching the
 	// query, oldest first (CreatedAt, then ID). The page holds q.Limit events
 	// whenever that many match beyond q.After, unless q.MaxScan was reached
@@ -84,4 +100,15 @@ type InsertResult struct {
 	Replayed    bool
 	RequestHash string // on a replay, the original request's hash
 	Err         error  // this insert failed; nothing of it was stored
+}
+
+// AckResult is the outcome of acknowledging one event in AckEvents.
+type AckResult struct {
+	Event Event // the acknowledged event, when Err is nil
+	Err   error // ENOTFOUND, ECONFLICT, EUNAVAILABLE, ...; nothing was written
+}
+
+// DeleteResult is the outcome of deleting one event in DeleteEvents.
+type DeleteResult struct {
+	Err error // ENOTFOUND, EUNAVAILABLE, ...; nil when the event was deleted
 }

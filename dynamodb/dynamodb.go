@@ -86,6 +86,16 @@
 // consistent GetItem. Delete is one DeleteItem conditional on
 // attribute_exists(pk) AND created_at > :notBefore.
 //
+// AckEvents and DeleteEvents (bulk) issue those same conditional calls for
+// the distinct ids of the call concurrently, at most 10 at once, so 25 items
+// take 3 rounds of calls (plus a GetItem for a failed ack condition where the
+// server does not return the item). There is no batch form of conditional
+// writes without transactions. An id repeated in one call is not sent twice:
+// it takes the outcome its first occurrence implies (ack: CONFLICT after a
+// success; delete: NOT_FOUND after a success). A failed call fails only its
+// own item (EUNAVAILABLE for throttling or timeouts); nothing is reported
+// done that was not.
+//
 // # Keys
 //
 // A key record has partition key hash (the hex SHA-256 of the raw key), so

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/dynamodb"
@@ -360,4 +362,174 @@ func hangingEndpoint(t *testing.T) string {
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// TestStore_BulkAckDeleteRoundTrips checks that AckEvents and DeleteEvents of
+// 25 ids send one conditional call per distinct id, at most 10 at once (so
+// 3 sequential rounds), and report each item in order.
+func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
+	base := MustClient(t)
+	var inFlight, maxInFlight atomic.Int64
+	client := awsdynamodb.New(base.Options(), func(o *awsdynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("inFlight",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					n := inFlight.Add(1)
+					for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+					}
+					defer inFlight.Add(-1)
+					return next.HandleInitialize(ctx, in)
+				}), middleware.After)
+		})
+	})
+	client, calls := countCalls(client)
+	stage := "bulkad-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
+		t.Fatalf("CreateTables() = %v", err)
+	}
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	nb := now.Add(-time.Hour)
+	evs := make([]triggers.Event, 24)
+	for i := range evs {
+		evs[i] = triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+			Priority: triggers.PriorityNormal, CreatedAt: now}
+	}
+	storetest.MustInsert(t, s, evs...)
+	ids := make([]string, 0, 25)
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	ids = append(ids, ids[0]) // repeated: CONFLICT, then NOT_FOUND, without a call
+	calls()
+	maxInFlight.Store(0)
+	res, err := s.AckEvents(ctx, "a", ids, now, nb)
+	if err != nil {
+		t.Fatalf("AckEvents() = %v", err)
+	}
+	for i, r := range res {
+		if want := map[bool]triggers.Code{true: triggers.ECONFLICT, false: ""}[i == 24]; triggers.ErrorCode(r.Err) != want {
+			t.Fatalf("AckEvents()[%d] = %v, want code %q", i, r.Err, want)
+		}
+	}
+	got := calls()
+	t.Logf("bulk ack of 25 (24 distinct): %v, at most %d in flight", got, maxInFlight.Load())
+	if got["UpdateItem"] != 24 || total(got) != 24 || maxInFlight.Load() > 10 {
+		t.Errorf("bulk ack calls %v, %d in flight; want 24 UpdateItem, at most 10 at once", got, maxInFlight.Load())
+	}
+	maxInFlight.Store(0)
+	dres, err := s.DeleteEvents(ctx, "a", ids, nb)
+	if err != nil {
+		t.Fatalf("DeleteEvents() = %v", err)
+	}
+	for i, r := range dres {
+		if want := map[bool]triggers.Code{true: triggers.ENOTFOUND, false: ""}[i == 24]; triggers.ErrorCode(r.Err) != want {
+			t.Fatalf("DeleteEvents()[%d] = %v, want code %q", i, r.Err, want)
+		}
+	}
+	got = calls()
+	t.Logf("bulk delete of 25 (24 distinct): %v, at most %d in flight", got, maxInFlight.Load())
+	if got["DeleteItem"] != 24 || total(got) != 24 || maxInFlight.Load() > 10 {
+		t.Errorf("bulk delete calls %v, %d in flight; want 24 DeleteItem, at most 10 at once", got, maxInFlight.Load())
+	}
+}
+
+// TestStore_BulkStoreFailure: when calls of a bulk operation fail, exactly
+// the affected items are reported failed (EUNAVAILABLE) and nothing is
+// reported done that was not.
+func TestStore_BulkStoreFailure(t *testing.T) {
+	base := MustClient(t)
+	var failPK atomic.Value // the pk whose UpdateItem/DeleteItem fails
+	failPK.Store("")
+	var failBatch atomic.Bool
+	injected := &smithyhttp.RequestSendError{Err: errors.New("injected failure")}
+	client := awsdynamodb.New(base.Options(), func(o *awsdynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("inject",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					var key map[string]types.AttributeValue
+					switch p := in.Parameters.(type) {
+					case *awsdynamodb.UpdateItemInput:
+						key = p.Key
+					case *awsdynamodb.DeleteItemInput:
+						key = p.Key
+					case *awsdynamodb.BatchWriteItemInput:
+						if failBatch.Load() {
+							return middleware.InitializeOutput{}, middleware.Metadata{}, injected
+						}
+					}
+					if pk, ok := key["pk"].(*types.AttributeValueMemberS); ok && pk.Value == failPK.Load().(string) {
+						return middleware.InitializeOutput{}, middleware.Metadata{}, injected
+					}
+					return next.HandleInitialize(ctx, in)
+				}), middleware.After)
+		})
+	})
+	stage := "bulkfail-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
+		t.Fatalf("CreateTables() = %v", err)
+	}
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	nb := now.Add(-time.Hour)
+	ev := func() triggers.Event {
+		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+			Priority: triggers.PriorityNormal, CreatedAt: now}
+	}
+	evs := storetest.MustInsert(t, s, ev(), ev(), ev())
+	ids := []string{evs[0].ID, evs[1].ID, evs[2].ID}
+
+	failPK.Store("a#" + ids[1])
+	res, err := s.AckEvents(ctx, "a", ids, now, nb)
+	if err != nil {
+		t.Fatalf("AckEvents() = %v", err)
+	}
+	for i, want := range []triggers.Code{"", triggers.EUNAVAILABLE, ""} {
+		if got := triggers.ErrorCode(res[i].Err); got != want {
+			t.Fatalf("AckEvents()[%d] = %v, want code %q", i, res[i].Err, want)
+		}
+	}
+	if e, err := s.GetEvent(ctx, "a", ids[1], nb); err != nil || e.Status() != triggers.StatusPending {
+		t.Fatalf("failed item's event = %+v, %v; want pending", e, err)
+	}
+	dres, err := s.DeleteEvents(ctx, "a", ids, nb)
+	if err != nil {
+		t.Fatalf("DeleteEvents() = %v", err)
+	}
+	for i, want := range []triggers.Code{"", triggers.EUNAVAILABLE, ""} {
+		if got := triggers.ErrorCode(dres[i].Err); got != want {
+			t.Fatalf("DeleteEvents()[%d] = %v, want code %q", i, dres[i].Err, want)
+		}
+	}
+	if _, err := s.GetEvent(ctx, "a", ids[1], nb); err != nil {
+		t.Fatalf("failed delete's event: %v, want it still there", err)
+	}
+
+	// A failed BatchWriteItem fails every item of its chunk; none is stored.
+	failBatch.Store(true)
+	ires, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev()}, {Event: ev()}, {Event: ev()}})
+	if err != nil {
+		t.Fatalf("InsertEvents() = %v", err)
+	}
+	for i, r := range ires {
+		if triggers.ErrorCode(r.Err) != triggers.EUNAVAILABLE {
+			t.Fatalf("InsertEvents()[%d] = %+v, want EUNAVAILABLE", i, r)
+		}
+	}
+	page, err := s.ListPending(ctx, triggers.InboxQuery{Tenant: "a", NotBefore: nb, Limit: 50, MaxScan: 1000})
+	if err != nil || len(page.Events) != 1 || page.Events[0].ID != ids[1] {
+		t.Fatalf("inbox after failed inserts = %+v, %v; want only %s", page.Events, err, ids[1])
+	}
 }

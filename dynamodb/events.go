@@ -434,6 +434,93 @@ func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore ti
 	return true, nil
 }
 
+// bulkConcurrency bounds the calls AckEvents and DeleteEvents have in
+// flight at once: 25 items take 3 rounds of at most 10 concurrent calls.
+const bulkConcurrency = 10
+
+// distinct returns, for each id, the index of its first occurrence in ids.
+func distinct(ids []string) (first []int, firsts []int) {
+	seen := make(map[string]int, len(ids))
+	first = make([]int, len(ids))
+	for i, id := range ids {
+		if j, ok := seen[id]; ok {
+			first[i] = j
+			continue
+		}
+		seen[id] = i
+		first[i] = i
+		firsts = append(firsts, i)
+	}
+	return first, firsts
+}
+
+// forEachBounded runs fn(i) for each i in idx with at most bulkConcurrency
+// calls at once, and waits for all.
+func forEachBounded(idx []int, fn func(i int)) {
+	sem := make(chan struct{}, bulkConcurrency)
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// AckEvents acknowledges each distinct id with the conditional UpdateItem of
+// AckEvent, concurrently (at most bulkConcurrency at once). An id repeated in
+// the call takes the outcome of its first occurrence as if applied in order:
+// ECONFLICT after a success, else the same error. A failed call is that
+// item's Err; the whole call never fails.
+func (s *Store) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	results := make([]triggers.AckResult, len(ids))
+	first, firsts := distinct(ids)
+	forEachBounded(firsts, func(i int) {
+		e, err := s.AckEvent(ctx, tenant, ids[i], at, notBefore)
+		results[i] = triggers.AckResult{Event: e, Err: err}
+	})
+	for i, j := range first {
+		if i == j {
+			continue
+		}
+		if results[j].Err == nil {
+			results[i] = triggers.AckResult{Err: triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", ids[i])}
+		} else {
+			results[i] = triggers.AckResult{Err: results[j].Err}
+		}
+	}
+	return results, nil
+}
+
+// DeleteEvents deletes each distinct id with the conditional DeleteItem of
+// DeleteEvent, concurrently (at most bulkConcurrency at once). An id repeated
+// in the call is ENOTFOUND after a success, else takes its first
+// occurrence's error.
+func (s *Store) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
+	results := make([]triggers.DeleteResult, len(ids))
+	first, firsts := distinct(ids)
+	forEachBounded(firsts, func(i int) {
+		ok, err := s.DeleteEvent(ctx, tenant, ids[i], notBefore)
+		if err == nil && !ok {
+			err = errNotFound
+		}
+		results[i] = triggers.DeleteResult{Err: err}
+	})
+	for i, j := range first {
+		if i == j {
+			continue
+		}
+		if results[j].Err == nil {
+			results[i] = triggers.DeleteResult{Err: errNotFound}
+		} else {
+			results[i] = results[j]
+		}
+	}
+	return results, nil
+}
+
 // ListPending reads one inbox page from the inbox index (see the package
 // doc, The inbox).
 func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {

@@ -63,6 +63,7 @@ func BenchmarkCreateEvent(b *testing.B) {
 			benchRequest(b, c, "POST", s.URL+"/v1/events", benchEventBody, 201)
 		}
 	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 func BenchmarkInbox(b *testing.B) {
@@ -88,4 +89,26 @@ func BenchmarkInbox(b *testing.B) {
 			benchRequest(b, c, "GET", s.URL+"/v1/inbox?limit=50", "", 200)
 		}
 	})
+}
+
+var benchBulkBody = func() string {
+	items := make([]string, triggers.BulkLimit)
+	for i := range items {
+		items[i] = benchEventBody
+	}
+	return `{"items":[` + strings.Join(items, ",") + `]}`
+}()
+
+// BenchmarkBulkCreate25 creates 25 events per request; compare its
+// events/s metric with BenchmarkCreateEvent's ns/op (one event per op).
+func BenchmarkBulkCreate25(b *testing.B) {
+	s := MustStart(b, nil)
+	c := benchClient()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			benchRequest(b, c, "POST", s.URL+"/v1/events/bulk", benchBulkBody, 200)
+		}
+	})
+	b.ReportMetric(float64(b.N*triggers.BulkLimit)/b.Elapsed().Seconds(), "events/s")
 }

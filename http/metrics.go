@@ -26,6 +26,8 @@ type metrics struct {
 
 	rateLimit     *prometheus.CounterVec
 	limiterErrors prometheus.Counter
+
+	bulkItems *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,7 +58,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "triggers_ratelimit_store_errors_total",
 		Help: "Rate-limiter store failures (the request is then admitted, or refused with 503 when failing closed).",
 	})
-	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors)
+	m.bulkItems = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "triggers_bulk_items_total",
+		Help: "Items of bulk requests by operation (create, ack, delete) and outcome code (OK, or the item's error code).",
+	}, []string{"op", "code"})
+	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems)
 	return m
 }
 

@@ -106,6 +106,12 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
 	s.mux.Handle("POST /v1/events", s.authenticated(s.handleCreateEvent))
+	// The bulk routes' literal "bulk" segment is more specific than
+	// {event_id}, so ServeMux prefers them (TestBulk_Routes checks it).
+	s.mux.Handle("POST /v1/events/bulk", s.authenticated(s.handleBulkCreate))
+	s.mux.Handle("POST /v1/events/bulk/ack", s.authenticated(s.handleBulkAck))
+	s.mux.Handle("DELETE /v1/events/bulk", s.authenticated(s.handleBulkDelete))
+	s.mux.Handle("POST /v1/events/bulk/delete", s.authenticated(s.handleBulkDelete))
 	s.mux.Handle("GET /v1/events/{event_id}", s.authenticated(s.handleGetEvent))
 	s.mux.Handle("POST /v1/events/{event_id}/ack", s.authenticated(s.handleAckEvent))
 	s.mux.Handle("DELETE /v1/events/{event_id}", s.authenticated(s.handleDeleteEvent))

@@ -52,7 +52,22 @@ func MustStart(tb testing.TB, opts *triggers.Options) *TestServer {
 // MustStartWith starts a TestServer with HTTP options too; both may be nil.
 func MustStartWith(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options) *TestServer {
 	tb.Helper()
+	return mustStart(tb, opts, httpOpts, nil)
+}
+
+// MustStartWrapped starts a TestServer whose service uses wrap(store)
+// instead of the store itself (to instrument it).
+func MustStartWrapped(tb testing.TB, wrap func(triggers.Store) triggers.Store) *TestServer {
+	tb.Helper()
+	return mustStart(tb, nil, nil, wrap)
+}
+
+func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options, wrap func(triggers.Store) triggers.Store) *TestServer {
+	tb.Helper()
 	store := openTestStore(tb)
+	if wrap != nil {
+		store = wrap(store)
+	}
 	svc := triggers.NewService(store, opts)
 	for _, k := range []struct{ raw, tenant string }{{keyA, "tenant-a"}, {keyB, "tenant-b"}} {
 		if _, _, err := svc.CreateKey(context.Background(), triggers.KeySpec{Tenant: k.tenant, Raw: k.raw}); err != nil {

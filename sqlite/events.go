@@ -162,6 +162,83 @@ func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time
 	return n > 0, nil
 }
 
+// AckEvents acknowledges the events in order in one group-commit
+// transaction: one fsync for the whole call. Per-item outcomes are in the
+// results; a store failure fails the whole call, with nothing written.
+func (db *DB) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	results := make([]triggers.AckResult, len(ids))
+	err := db.exec(ctx, func(tx *writeTx) error {
+		// fn may run twice (see commit): every result is set afresh.
+		for i, id := range ids {
+			e, err := ackOne(tx, tenant, id, at, notBefore)
+			if err != nil && !isDomain(err) {
+				return err
+			}
+			results[i] = triggers.AckResult{Event: e, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return results, nil
+}
+
+// isDomain reports whether err is a per-item outcome (not found, conflict)
+// rather than a store failure.
+func isDomain(err error) bool {
+	switch triggers.ErrorCode(err) {
+	case triggers.ENOTFOUND, triggers.ECONFLICT:
+		return true
+	}
+	return false
+}
+
+func ackOne(tx *writeTx, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, id, micros(notBefore)))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
+	}
+	var exists int
+	err = tx.QueryRow(qAckExists, tenant, id, micros(notBefore)).Scan(&exists)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return triggers.Event{}, errNotFound
+	case err != nil:
+		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
+	}
+	return triggers.Event{}, triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+}
+
+// DeleteEvents deletes the events in order in one group-commit transaction.
+func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
+	results := make([]triggers.DeleteResult, len(ids))
+	err := db.exec(ctx, func(tx *writeTx) error {
+		for i, id := range ids {
+			res, err := tx.Exec(qDeleteEvent, tenant, id, micros(notBefore))
+			if err != nil {
+				return fmt.Errorf("sqlite: delete event: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("sqlite: delete event: %w", err)
+			}
+			results[i] = triggers.DeleteResult{}
+			if n == 0 {
+				results[i].Err = errNotFound
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return results, nil
+}
+
 // purgeBatch bounds the rows one retention transaction deletes, so that the
 // writer is never held for long.
 const purgeBatch = 1000

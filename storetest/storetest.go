@@ -42,6 +42,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"AckEvent/ErrConflict", testAckConflict},
 		{"AckEvent/ErrNotFound", testAckNotFound},
 		{"AckEvent/Concurrent", testAckConcurrent},
+		{"AckEvents/InOrder", testAckEventsInOrder},
+		{"DeleteEvents/InOrder", testDeleteEventsInOrder},
 		{"DeleteEvent/OK", testDeleteOK},
 		{"DeleteEvent/OtherTenant", testDeleteOtherTenant},
 		{"ListPending/OrderAndPaging", testListOrderAndPaging},
@@ -689,4 +691,78 @@ func testKeysNotFound(t *testing.T, s triggers.Store) {
 	mustCode(t, err, triggers.ENOTFOUND)
 	_, err = s.UpdateKey(ctx, "key_missing", func(*triggers.APIKey) error { return nil })
 	mustCode(t, err, triggers.ENOTFOUND)
+}
+
+func codes[R any](results []R, errOf func(R) error) []triggers.Code {
+	out := make([]triggers.Code, len(results))
+	for i, r := range results {
+		out[i] = triggers.ErrorCode(errOf(r))
+	}
+	return out
+}
+
+func testAckEventsInOrder(t *testing.T, s triggers.Store) {
+	ctx := context.Background()
+	// The expired event first: a store may move CreatedAt forward, never back.
+	expired := MustInsert(t, s, event("a", t0.Add(-2*time.Hour), "s", "t"))[0]
+	evs := MustInsert(t, s, event("a", t0, "s", "t"), event("a", t0.Add(time.Millisecond), "s", "t"),
+		event("b", t0, "s", "t"))
+	evs = append(evs, expired)
+	if !expired.CreatedAt.Before(t0.Add(-time.Hour)) {
+		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
+	}
+	acked := MustInsert(t, s, event("a", t0, "s", "t"))[0]
+	if _, err := s.AckEvent(ctx, "a", acked.ID, t0, t0.Add(-time.Hour)); err != nil {
+		t.Fatalf("AckEvent() = %v", err)
+	}
+	at := t0.Add(time.Minute)
+	ids := []string{evs[0].ID, evs[1].ID, evs[0].ID, triggers.NewEventID(t0), evs[2].ID, evs[3].ID, acked.ID, evs[1].ID}
+	res, err := s.AckEvents(ctx, "a", ids, at, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatalf("AckEvents() = %v", err)
+	}
+	want := []triggers.Code{"", "", triggers.ECONFLICT, triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.ECONFLICT, triggers.ECONFLICT}
+	if got := codes(res, func(r triggers.AckResult) error { return r.Err }); !slices.Equal(got, want) {
+		t.Fatalf("AckEvents() codes = %q, want %q (unknown, other tenant, expired, already acked, repeated)", got, want)
+	}
+	for _, i := range []int{0, 1} {
+		if res[i].Event.ID != ids[i] || !res[i].Event.AcknowledgedAt.Equal(at) {
+			t.Fatalf("AckEvents()[%d].Event = %+v, want %s acknowledged at %v", i, res[i].Event, ids[i], at)
+		}
+	}
+	if got, err := s.GetEvent(ctx, "b", evs[2].ID, t0.Add(-time.Hour)); err != nil || got.Status() != triggers.StatusPending {
+		t.Fatalf("other tenant's event after AckEvents = %+v, %v; want pending", got, err)
+	}
+	// query's notBefore is a day back: only the refused "expired" event is left.
+	if got := listAll(t, s, query("a", 10)); !slices.Equal(got, []string{expired.ID}) {
+		t.Fatalf("inbox after AckEvents = %v, want only %s", got, expired.ID)
+	}
+}
+
+func testDeleteEventsInOrder(t *testing.T, s triggers.Store) {
+	ctx := context.Background()
+	// The expired event first: a store may move CreatedAt forward, never back.
+	expired := MustInsert(t, s, event("a", t0.Add(-2*time.Hour), "s", "t"))[0]
+	evs := MustInsert(t, s, event("a", t0, "s", "t"), event("a", t0.Add(time.Millisecond), "s", "t"),
+		event("b", t0, "s", "t"))
+	evs = append(evs, expired)
+	if !expired.CreatedAt.Before(t0.Add(-time.Hour)) {
+		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
+	}
+	ids := []string{evs[0].ID, evs[0].ID, triggers.NewEventID(t0), evs[2].ID, evs[3].ID, evs[1].ID}
+	res, err := s.DeleteEvents(ctx, "a", ids, t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatalf("DeleteEvents() = %v", err)
+	}
+	want := []triggers.Code{"", triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.ENOTFOUND, ""}
+	if got := codes(res, func(r triggers.DeleteResult) error { return r.Err }); !slices.Equal(got, want) {
+		t.Fatalf("DeleteEvents() codes = %q, want %q (repeated, unknown, other tenant, expired)", got, want)
+	}
+	for _, id := range []string{evs[0].ID, evs[1].ID} {
+		_, err := s.GetEvent(ctx, "a", id, t0.Add(-time.Hour))
+		mustCode(t, err, triggers.ENOTFOUND)
+	}
+	if _, err := s.GetEvent(ctx, "b", evs[2].ID, t0.Add(-time.Hour)); err != nil {
+		t.Fatalf("other tenant's event after DeleteEvents: %v", err)
+	}
 }

@@ -22,6 +22,9 @@
 //     reset at the start of the window (see /proc/PID/clear_refs), or the
 //     largest VmRSS sampled each second, whichever is larger.
 //
+// Scenario bulk sends POST /v1/events/bulk with 25 create items per request
+// (each like a create scenario body): multiply rps by 25 for events/s.
+//
 // Scenario seed sends exactly -n creates, without warm-up, and stops; its
 // time limit is -d when given, else 5 minutes.
 //
@@ -133,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.dur, "d", 10*time.Second, "measured duration (seed: time limit, default 5m)")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "warm-up before measuring, excluded from stats (not for seed)")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
-	fs.StringVar(&cfg.scenario, "scenario", "health", "health | create | inbox | seed | ready (wait up to -d for GET /v1/health = 200)")
+	fs.StringVar(&cfg.scenario, "scenario", "health", "health | create | bulk | inbox | seed | ready (wait up to -d for GET /v1/health = 200)")
 	fs.IntVar(&cfg.payloadBytes, "payload-bytes", 300, "size of the create payload JSON object, bytes (minimum 35)")
 	fs.IntVar(&cfg.n, "n", 10000, "seed: number of events to create")
 	fs.IntVar(&cfg.pid, "pid", 0, "server pid: sample its RSS from /proc/PID/status and report the peak")
@@ -154,12 +157,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	switch cfg.scenario {
 	case "health", "ready":
-	case "create", "inbox", "seed":
+	case "create", "bulk", "inbox", "seed":
 		if cfg.key == "" {
 			return cfg, fmt.Errorf("-scenario %s needs -key", cfg.scenario)
 		}
 	default:
-		return cfg, fmt.Errorf("unknown -scenario %q (want health, create, inbox, seed or ready)", cfg.scenario)
+		return cfg, fmt.Errorf("unknown -scenario %q (want health, create, bulk, inbox, seed or ready)", cfg.scenario)
 	}
 	switch {
 	case cfg.conc < 1 || cfg.conc > 10000:
@@ -245,6 +248,8 @@ func newRunner(cfg config) *runner {
 		r.method, r.target = http.MethodGet, base+"/v1/health"
 	case "create", "seed":
 		r.method, r.target = http.MethodPost, base+"/v1/events"
+	case "bulk":
+		r.method, r.target = http.MethodPost, base+"/v1/events/bulk"
 	case "inbox":
 		r.method, r.target = http.MethodGet, base+"/v1/inbox?limit="+strconv.Itoa(cfg.inboxLimit)
 	}
@@ -456,7 +461,7 @@ func (r *runner) run(ctx context.Context) *result {
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
 		CPUs:        runtime.NumCPU(),
 	}
-	if cfg.scenario == "create" || cfg.scenario == "seed" {
+	if cfg.scenario == "create" || cfg.scenario == "bulk" || cfg.scenario == "seed" {
 		res.PayloadBytes = cfg.payloadBytes
 	}
 	all := newHist()
@@ -564,6 +569,9 @@ func (r *runner) worker(ctx context.Context, id int, ws, we time.Time, st *worke
 	var seqOff int
 	if r.method == http.MethodPost {
 		body, seqOff = createBody(r.cfg.payloadBytes)
+		if r.cfg.scenario == "bulk" {
+			body, seqOff = bulkBody(body, seqOff)
+		}
 	}
 	var seq uint64
 	for ctx.Err() == nil {
@@ -676,6 +684,23 @@ func createBody(payloadBytes int) ([]byte, int) {
 	b = append(b, payloadTail...)
 	b = append(b, bodyTail...)
 	return b, off
+}
+
+// bulkItems is the number of create items in one bulk scenario request.
+const bulkItems = 25
+
+// bulkBody wraps bulkItems copies of a create body in {"items":[...]}; the
+// returned offset is the first item's sequence digits.
+func bulkBody(item []byte, seqOff int) ([]byte, int) {
+	b := []byte(`{"items":[`)
+	off := len(b) + seqOff
+	for i := range bulkItems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, item...)
+	}
+	return append(b, "]}"...), off
 }
 
 // putSeq writes v as 16 lower-case hex digits into b.

@@ -263,7 +263,7 @@ func TestServe_NoKeysLogsHowToCreateOne(t *testing.T) {
 func TestServe_SIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
 	dir := t.TempDir()
 	const key = "durability-key-0123456789"
-	s := startServer(t, dir, "--dev-key", key)
+	s := startServer(t, dir, "--dev-key", key, "--rate-limiter", "off") // measures durability, not limits
 
 	var mu sync.Mutex
 	var acked []string
@@ -305,7 +305,7 @@ func TestServe_SIGKILLLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Fatalf("only %d events were answered 201 before the kill; the test needs load", len(acked))
 	}
 
-	s2 := startServer(t, dir, "--dev-key", key)
+	s2 := startServer(t, dir, "--dev-key", key, "--rate-limiter", "off")
 	for _, id := range acked {
 		if st := get(t, s2.url+"/v1/events/"+id, key); st != 200 {
 			t.Fatalf("event %s was answered 201 before SIGKILL but GET after restart = %d (%d answered)", id, st, len(acked))

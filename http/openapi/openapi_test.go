@@ -41,6 +41,7 @@ var public = map[string]bool{
 func TestDocument_Operations(t *testing.T) {
 	doc := MustLoad(t)
 	want := []string{
+		"DELETE /v1/events/bulk",
 		"DELETE /v1/events/{event_id}",
 		"GET /",
 		"GET /docs",
@@ -51,6 +52,9 @@ func TestDocument_Operations(t *testing.T) {
 		"GET /v1/health/ready",
 		"GET /v1/inbox",
 		"POST /v1/events",
+		"POST /v1/events/bulk",
+		"POST /v1/events/bulk/ack",
+		"POST /v1/events/bulk/delete",
 		"POST /v1/events/{event_id}/ack",
 	}
 	var got []string
