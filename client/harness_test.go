@@ -2,21 +2,18 @@ package client_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
-	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/ratelimit"
 	"github.com/triggersapi/triggers/sqlite"
@@ -76,7 +73,7 @@ func mustStart(t *testing.T, rateLimit int, now func() time.Time) *server {
 	case "", "sqlite":
 		s, err = startServer(t.TempDir(), rateLimit, now)
 	case "dynamodb":
-		s, err = startServerOn(openDynamo(t), rateLimit, now)
+		s, err = startServerOn(teststore.Open(t, "client"), rateLimit, now)
 	default:
 		t.Fatalf("TRIGGERS_TEST_STORE=%q: want sqlite or dynamodb", kind)
 	}
@@ -85,40 +82,6 @@ func mustStart(t *testing.T, rateLimit int, now func() time.Time) *server {
 	}
 	t.Cleanup(s.close)
 	return s
-}
-
-var dynamoStages atomic.Int64
-
-func openDynamo(t *testing.T) triggers.Store {
-	t.Helper()
-	endpoint := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRIGGERS_TEST_STORE=dynamodb but TRIGGERS_DYNAMODB_ENDPOINT is not set, and CI=true")
-		}
-		t.Skip("TRIGGERS_TEST_STORE=dynamodb but TRIGGERS_DYNAMODB_ENDPOINT is not set; scripts/test.sh starts dynalite and sets it")
-	}
-	ctx := context.Background()
-	dc, err := dynamodb.NewClient(ctx, endpoint)
-	if err != nil {
-		t.Fatalf("dynamodb.NewClient(%s) = %v", endpoint, err)
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	stage := "client-" + hex.EncodeToString(b[:]) + "-" + strconv.FormatInt(dynamoStages.Add(1), 10)
-	t.Cleanup(func() {
-		if err := dynamodb.DeleteTables(context.Background(), dc, stage); err != nil {
-			t.Errorf("dynamodb.DeleteTables(%s) = %v", stage, err)
-		}
-	})
-	if _, err := dynamodb.CreateTables(ctx, dc, stage); err != nil {
-		t.Fatalf("dynamodb.CreateTables(%s) = %v", stage, err)
-	}
-	store, err := dynamodb.Open(ctx, dc, stage, nil)
-	if err != nil {
-		t.Fatalf("dynamodb.Open() = %v", err)
-	}
-	return store
 }
 
 // fakeClock is a settable clock shared by a server and a client's Sleep.

@@ -3,26 +3,20 @@ package http_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
-	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/http/openapi/openapitest"
-	"github.com/triggersapi/triggers/sqlite"
+	"github.com/triggersapi/triggers/internal/teststore"
 )
 
 // The test keys: two tenants, so that every test can check isolation.
@@ -93,65 +87,11 @@ func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Opt
 		client: &http.Client{Timeout: 30 * time.Second}, oas: openapitest.New(tb)}
 }
 
-var dynamoStages atomic.Int64
-
-// openTestStore opens the store the tests run against, chosen by the
-// environment variable TRIGGERS_TEST_STORE:
-//
-//   - "sqlite" (the default): a SQLite store in a temporary directory;
-//   - "dynamodb": a DynamoDB store on fresh tables under a unique stage, on
-//     the server named by TRIGGERS_DYNAMODB_ENDPOINT (scripts/test.sh starts
-//     dynalite and runs this package a second time so). The tables are
-//     deleted when the test ends. Without an endpoint the test is skipped,
-//     except with CI=true, where it fails.
-//
-// The store is closed when the test ends.
+// openTestStore opens the store the tests run against (teststore.Open:
+// TRIGGERS_TEST_STORE chooses sqlite or dynamodb).
 func openTestStore(tb testing.TB) triggers.Store {
 	tb.Helper()
-	switch kind := os.Getenv("TRIGGERS_TEST_STORE"); kind {
-	case "", "sqlite":
-		store, err := sqlite.Open(tb.TempDir(), nil)
-		if err != nil {
-			tb.Fatalf("sqlite.Open() = %v", err)
-		}
-		tb.Cleanup(func() { store.Close() })
-		return store
-	case "dynamodb":
-		endpoint := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
-		if endpoint == "" {
-			if os.Getenv("CI") == "true" {
-				tb.Fatal("TRIGGERS_TEST_STORE=dynamodb but TRIGGERS_DYNAMODB_ENDPOINT is not set, and CI=true: run the tests with scripts/test.sh, which starts dynalite")
-			}
-			tb.Skip("TRIGGERS_TEST_STORE=dynamodb but TRIGGERS_DYNAMODB_ENDPOINT is not set; scripts/test.sh starts dynalite and sets it")
-		}
-		ctx := context.Background()
-		client, err := dynamodb.NewClient(ctx, endpoint)
-		if err != nil {
-			tb.Fatalf("dynamodb.NewClient(%s) = %v", endpoint, err)
-		}
-		var b [4]byte
-		rand.Read(b[:])
-		stage := "http-" + hex.EncodeToString(b[:]) + "-" + strconv.FormatInt(dynamoStages.Add(1), 10)
-		// Registered before CreateTables, so that a partial creation is
-		// removed too (DeleteTables ignores missing tables).
-		tb.Cleanup(func() {
-			if err := dynamodb.DeleteTables(context.Background(), client, stage); err != nil {
-				tb.Errorf("dynamodb.DeleteTables(%s) = %v", stage, err)
-			}
-		})
-		if _, err := dynamodb.CreateTables(ctx, client, stage); err != nil {
-			tb.Fatalf("dynamodb.CreateTables(%s) = %v", stage, err)
-		}
-		store, err := dynamodb.Open(ctx, client, stage, nil)
-		if err != nil {
-			tb.Fatalf("dynamodb.Open() = %v", err)
-		}
-		tb.Cleanup(func() { store.Close() })
-		return store
-	default:
-		tb.Fatalf("TRIGGERS_TEST_STORE=%q: want sqlite or dynamodb", kind)
-		return nil
-	}
+	return teststore.Open(tb, "http")
 }
 
 // Response is a received response with its body read.

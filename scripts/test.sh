@@ -33,10 +33,10 @@ echo "dynalite at $TRIGGERS_DYNAMODB_ENDPOINT"
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
-echo "== go test -race ./http/ on the DynamoDB store (TRIGGERS_TEST_STORE=dynamodb, dynalite)"
+echo "== go test -race ./http/ ./client/ on the DynamoDB store (TRIGGERS_TEST_STORE=dynamodb, dynalite)"
 # The same HTTP black-box tests, each test server on fresh DynamoDB tables
 # under a unique stage instead of SQLite (http/server_test.go openTestStore).
-TRIGGERS_TEST_STORE=dynamodb go test -race -count=1 -timeout 20m ./http/
+TRIGGERS_TEST_STORE=dynamodb go test -race -count=1 -timeout 20m ./http/ ./client/
 
 echo "== fuzz (${FUZZTIME} each)"
 # Every Fuzz function, run from its package's seed corpus plus FUZZTIME of
