@@ -189,9 +189,9 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		switch name {
-		case "limit", "cursor", "source", "event_type":
+		case "limit", "cursor", "source", "event_type", "created_after", "created_before", "priority":
 		default:
-			fail(name, "unknown query parameter; known: limit, cursor, source, event_type")
+			fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority")
 		}
 	}
 	if v, ok := single("limit"); ok {
@@ -212,6 +212,36 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 				fail(p.name, fmt.Sprintf("must be a non-empty string of at most %d characters", MaxSourceLen))
 			}
 			*p.dst = v
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"created_after", &req.Filter.CreatedAfter}, {"created_before", &req.Filter.CreatedBefore}} {
+		if v, ok := single(p.name); ok {
+			t, err := ParseTimestamp(v)
+			if err != nil {
+				fail(p.name, ErrorMessage(err))
+			} else {
+				*p.dst = t
+			}
+		}
+	}
+	// Events are stored to the microsecond: an exclusive lower bound rounds
+	// down and an exclusive upper bound rounds up, which keeps every event
+	// inside the requested range and none outside it.
+	req.Filter.CreatedAfter = req.Filter.CreatedAfter.Truncate(time.Microsecond)
+	if b := req.Filter.CreatedBefore; b.Truncate(time.Microsecond) != b {
+		req.Filter.CreatedBefore = b.Truncate(time.Microsecond).Add(time.Microsecond)
+	}
+	if a, b := req.Filter.CreatedAfter, req.Filter.CreatedBefore; !a.IsZero() && !b.IsZero() && !a.Before(b) {
+		fail("created_after", "must be earlier than created_before")
+	}
+	if v, ok := single("priority"); ok {
+		if !Priority(v).Valid() {
+			fail("priority", `must be one of "low", "normal", "high"`)
+		} else {
+			req.Filter.Priority = Priority(v)
 		}
 	}
 	if v, ok := single("cursor"); ok {

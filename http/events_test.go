@@ -494,3 +494,59 @@ func TestCreateEvent_ChunkedBodyOverLimit(t *testing.T) {
 		t.Fatalf("chunked 1 MiB body = %d %s, want 413 PAYLOAD_TOO_LARGE", resp.StatusCode, body)
 	}
 }
+
+func TestInbox_DateRangeAndPriority(t *testing.T) {
+	s := MustStart(t, nil)
+	var ids []string
+	var times []string
+	for i := range 6 {
+		priority := "normal"
+		if i%2 == 1 {
+			priority = "high"
+		}
+		r := s.Do(t, Req{Method: "POST", Path: "/v1/events", Key: keyA,
+			Body: fmt.Sprintf(`{"source":"s","event_type":"t","payload":{"i":%d},"metadata":{"priority":%q}}`, i, priority)})
+		ids = append(ids, r.JSON(t)["event_id"].(string))
+		times = append(times, r.JSON(t)["created_at"].(string))
+	}
+	list := func(t *testing.T, query string) []string {
+		t.Helper()
+		r := s.Do(t, Req{Method: "GET", Path: "/v1/inbox?" + query, Key: keyA})
+		if r.StatusCode != 200 {
+			t.Fatalf("GET /v1/inbox?%s = %d %s", query, r.StatusCode, r.Body)
+		}
+		var got []string
+		for _, e := range r.JSON(t)["events"].([]any) {
+			got = append(got, e.(map[string]any)["event_id"].(string))
+		}
+		return got
+	}
+	cases := []struct {
+		name, query string
+		want        []string
+	}{
+		{"Priority", "priority=high", []string{ids[1], ids[3], ids[5]}},
+		{"Range", "created_after=" + times[1] + "&created_before=" + times[4], []string{ids[2], ids[3]}},
+		{"RangeAndPriority", "priority=high&created_after=" + times[1], []string{ids[3], ids[5]}},
+		{"OffsetTimestamp", "created_after=" + strings.Replace(times[4], "Z", "%2B00:00", 1), []string{ids[5]}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := list(t, c.query); fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("GET /v1/inbox?%s = %v, want %v", c.query, got, c.want)
+			}
+		})
+	}
+	for _, c := range []struct{ name, query, field string }{
+		{"BadPriority", "priority=urgent", "priority"},
+		{"BadTimestamp", "created_after=yesterday", "created_after"},
+		{"AfterNotBeforeBefore", "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z", "created_after"},
+	} {
+		t.Run("Err"+c.name, func(t *testing.T) {
+			r := s.Do(t, Req{Method: "GET", Path: "/v1/inbox?" + c.query, Key: keyA})
+			if r.StatusCode != 400 || !strings.Contains(string(r.Body), `"field":"`+c.field+`"`) {
+				t.Fatalf("GET /v1/inbox?%s = %d %s, want 400 naming %s", c.query, r.StatusCode, r.Body, c.field)
+			}
+		})
+	}
+}

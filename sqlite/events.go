@@ -312,13 +312,14 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 	scanned := 0
 	for rows.Next() {
 		var created int64
-		var id, source, eventType string
-		if err := rows.Scan(&created, &id, &source, &eventType); err != nil {
+		var id, source, eventType, priority string
+		if err := rows.Scan(&created, &id, &source, &eventType, &priority); err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 		}
 		scanned++
 		last = triggers.Position{CreatedAt: fromMicros(created), ID: id}
-		if (q.Filter.Source == "" || source == q.Filter.Source) && (q.Filter.EventType == "" || eventType == q.Filter.EventType) {
+		if (q.Filter.Source == "" || source == q.Filter.Source) && (q.Filter.EventType == "" || eventType == q.Filter.EventType) &&
+			(q.Filter.Priority == "" || priority == string(q.Filter.Priority)) {
 			matched = append(matched, last)
 			if len(matched) > q.Limit {
 				break
@@ -416,6 +417,10 @@ func planInbox(q triggers.InboxQuery) inboxPlan {
 		args = append(args, q.Filter.EventType)
 	}
 
+	// Priority has no index of its own (most events are "normal"): it is
+	// checked while scanning, under the MaxScan bound.
+	residual = residual || q.Filter.Priority != ""
+
 	lower := q.NotBefore
 	if q.Filter.CreatedAfter.After(lower) {
 		lower = q.Filter.CreatedAfter
@@ -438,7 +443,7 @@ func planInbox(q triggers.InboxQuery) inboxPlan {
 
 	limit, columns := q.Limit+1, eventColumns
 	if residual {
-		limit, columns = max(q.MaxScan, q.Limit+1), "created_at, id, source, event_type"
+		limit, columns = max(q.MaxScan, q.Limit+1), "created_at, id, source, event_type, priority"
 	}
 	args = append(args, limit)
 	return inboxPlan{

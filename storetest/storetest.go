@@ -51,6 +51,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ListPending/Filters", testListFilters},
 		{"ListPending/FiltersBeforeLimit", testListFiltersBeforeLimit},
 		{"ListPending/CreatedRange", testListCreatedRange},
+		{"ListPending/Priority", testListPriority},
 		{"ListPending/ScanBoundGivesCursor", testListScanBound},
 		{"ListPending/PagingWhileWriting", testListPagingWhileWriting},
 		{"DeleteExpired/OK", testDeleteExpired},
@@ -764,5 +765,26 @@ func testDeleteEventsInOrder(t *testing.T, s triggers.Store) {
 	}
 	if _, err := s.GetEvent(ctx, "b", evs[2].ID, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("other tenant's event after DeleteEvents: %v", err)
+	}
+}
+
+func testListPriority(t *testing.T, s triggers.Store) {
+	var evs []triggers.Event
+	for i := range 12 {
+		e := event("a", t0.Add(time.Duration(i)*time.Millisecond), "s", "t")
+		if i%4 == 0 {
+			e.Priority, e.Metadata = triggers.PriorityHigh, json.RawMessage(`{"priority":"high"}`)
+		}
+		evs = append(evs, e)
+	}
+	evs = MustInsert(t, s, evs...)
+	q := query("a", 2)
+	q.Filter = triggers.InboxFilter{Priority: triggers.PriorityHigh}
+	if got, want := listAll(t, s, q), []string{evs[0].ID, evs[4].ID, evs[8].ID}; !slices.Equal(got, want) {
+		t.Fatalf("priority=high = %v, want %v", got, want)
+	}
+	q.Filter = triggers.InboxFilter{Priority: triggers.PriorityHigh, Source: "s", EventType: "t"}
+	if got, want := listAll(t, s, q), []string{evs[0].ID, evs[4].ID, evs[8].ID}; !slices.Equal(got, want) {
+		t.Fatalf("priority=high with source and type = %v, want %v", got, want)
 	}
 }
