@@ -206,25 +206,11 @@ func TestStore_RoundTrips(t *testing.T) {
 	// unfiltered inbox page 1). On DynamoDB a failed ack condition returns the
 	// item with the error; dynalite does not, so an ack conflict costs a
 	// second read there.
-	base := MustClient(t)
-	client, calls := countCalls(base)
-	stage := "rt-" + itoa(time.Now().UnixNano())
+	s, calls := mustCountedStore(t, "rt")
 	ctx := context.Background()
-	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
-		t.Fatalf("CreateTables() = %v", err)
-	}
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
-	s, err := dynamodb.Open(ctx, client, stage, nil)
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	nb := now.Add(-time.Hour)
-	ev := func() triggers.Event {
-		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
-			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
-			Priority: triggers.PriorityNormal, CreatedAt: now}
-	}
+	ev := func() triggers.Event { return newEvent(now) }
 	check := func(op string, want int) {
 		t.Helper()
 		got := calls()
@@ -275,25 +261,11 @@ func TestStore_InsertEventsBulk(t *testing.T) {
 	// More than one BatchWriteItem chunk, with idempotency keys (one repeated
 	// within the call, one replaying an earlier call): every insert has its
 	// result, in order, and the inbox holds each new event once.
-	base := MustClient(t)
-	client, calls := countCalls(base)
-	stage := "bulk-" + itoa(time.Now().UnixNano())
+	s, calls := mustCountedStore(t, "bulk")
 	ctx := context.Background()
-	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
-		t.Fatalf("CreateTables() = %v", err)
-	}
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
-	s, err := dynamodb.Open(ctx, client, stage, nil)
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	nb := now.Add(-time.Hour)
-	ev := func() triggers.Event {
-		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
-			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
-			Priority: triggers.PriorityNormal, CreatedAt: now}
-	}
+	ev := func() triggers.Event { return newEvent(now) }
 	earlier, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "old", RequestHash: "h-old", IdempotencyNotBefore: nb}})
 	if err != nil || earlier[0].Err != nil {
 		t.Fatalf("InsertEvents() = %+v, %v", earlier, err)
@@ -532,4 +504,30 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 	if err != nil || len(page.Events) != 1 || page.Events[0].ID != ids[1] {
 		t.Fatalf("inbox after failed inserts = %+v, %v; want only %s", page.Events, err, ids[1])
 	}
+}
+
+// mustCountedStore opens a store on fresh tables whose client counts its
+// DynamoDB calls by operation (see countCalls).
+func mustCountedStore(t *testing.T, prefix string) (*dynamodb.Store, func() map[string]int) {
+	t.Helper()
+	base := MustClient(t)
+	client, calls := countCalls(base)
+	stage := prefix + "-" + itoa(time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
+		t.Fatalf("CreateTables() = %v", err)
+	}
+	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
+	s, err := dynamodb.Open(ctx, client, stage, nil)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	return s, calls
+}
+
+// newEvent returns a pending event of tenant "a" created at now.
+func newEvent(now time.Time) triggers.Event {
+	return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
+		Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+		Priority: triggers.PriorityNormal, CreatedAt: now}
 }

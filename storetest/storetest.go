@@ -704,14 +704,8 @@ func codes[R any](results []R, errOf func(R) error) []triggers.Code {
 
 func testAckEventsInOrder(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
-	// The expired event first: a store may move CreatedAt forward, never back.
-	expired := MustInsert(t, s, event("a", t0.Add(-2*time.Hour), "s", "t"))[0]
-	evs := MustInsert(t, s, event("a", t0, "s", "t"), event("a", t0.Add(time.Millisecond), "s", "t"),
-		event("b", t0, "s", "t"))
-	evs = append(evs, expired)
-	if !expired.CreatedAt.Before(t0.Add(-time.Hour)) {
-		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
-	}
+	evs := mustBatchFixture(t, s)
+	expired := evs[3]
 	acked := MustInsert(t, s, event("a", t0, "s", "t"))[0]
 	if _, err := s.AckEvent(ctx, "a", acked.ID, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("AckEvent() = %v", err)
@@ -742,14 +736,7 @@ func testAckEventsInOrder(t *testing.T, s triggers.Store) {
 
 func testDeleteEventsInOrder(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
-	// The expired event first: a store may move CreatedAt forward, never back.
-	expired := MustInsert(t, s, event("a", t0.Add(-2*time.Hour), "s", "t"))[0]
-	evs := MustInsert(t, s, event("a", t0, "s", "t"), event("a", t0.Add(time.Millisecond), "s", "t"),
-		event("b", t0, "s", "t"))
-	evs = append(evs, expired)
-	if !expired.CreatedAt.Before(t0.Add(-time.Hour)) {
-		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
-	}
+	evs := mustBatchFixture(t, s)
 	ids := []string{evs[0].ID, evs[0].ID, triggers.NewEventID(t0), evs[2].ID, evs[3].ID, evs[1].ID}
 	res, err := s.DeleteEvents(ctx, "a", ids, t0.Add(-time.Hour))
 	if err != nil {
@@ -787,4 +774,19 @@ func testListPriority(t *testing.T, s triggers.Store) {
 	if got, want := listAll(t, s, q), []string{evs[0].ID, evs[4].ID, evs[8].ID}; !slices.Equal(got, want) {
 		t.Fatalf("priority=high with source and type = %v, want %v", got, want)
 	}
+}
+
+// mustBatchFixture stores the events the batch tests work on: two pending
+// events of tenant a, one of tenant b, and an expired one of tenant a (in
+// that order in the result; the expired one is inserted first, since a
+// store may move CreatedAt forward, never back).
+func mustBatchFixture(t *testing.T, s triggers.Store) []triggers.Event {
+	t.Helper()
+	expired := MustInsert(t, s, event("a", t0.Add(-2*time.Hour), "s", "t"))[0]
+	evs := MustInsert(t, s, event("a", t0, "s", "t"), event("a", t0.Add(time.Millisecond), "s", "t"),
+		event("b", t0, "s", "t"))
+	if !expired.CreatedAt.Before(t0.Add(-time.Hour)) {
+		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
+	}
+	return append(evs, expired)
 }
