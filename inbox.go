@@ -163,6 +163,45 @@ func ParseCursor(s string) (Cursor, error) {
 // cannot be written as RFC 3339 and are never created.
 const maxMicros = 253402300799_000000
 
+// addMetadata adds the condition metadata.key = value given by parameter
+// name. A condition on "priority" becomes the priority filter: every stored
+// event has a valid priority in its metadata, and the priority filter is
+// the one the stores index.
+func addMetadata(f *InboxFilter, name, key, value string, fail func(field, msg string)) {
+	field := name
+	if name == "metadata_key" {
+		field = "metadata_value"
+	}
+	switch {
+	case !ValidMetadataKey(key):
+		if name == "metadata_key" {
+			field = name
+		}
+		fail(field, fmt.Sprintf("the metadata key must be 1 to %d of A-Z a-z 0-9 _ . -", MaxMetadataKeyLen))
+		return
+	case !utf8.ValidString(value) || utf8.RuneCountInString(value) > MaxMetadataValueLen:
+		fail(field, fmt.Sprintf("must be valid UTF-8 of at most %d characters", MaxMetadataValueLen))
+		return
+	case key == "priority":
+		if !Priority(value).Valid() {
+			fail(field, `metadata.priority must be one of "low", "normal", "high"`)
+		} else if f.Priority != "" && f.Priority != Priority(value) {
+			fail(field, "contradicts another priority condition")
+		} else {
+			f.Priority = Priority(value)
+		}
+		return
+	}
+	for _, m := range f.Metadata {
+		if m.Key == key {
+			fail(field, fmt.Sprintf("metadata key %q is given twice", key))
+			return
+		}
+	}
+	f.Metadata = append(f.Metadata, MetadataMatch{Key: key, Value: value})
+	slices.SortFunc(f.Metadata, func(a, b MetadataMatch) int { return strings.Compare(a.Key, b.Key) })
+}
+
 // InboxRequest is a parsed GET /v1/inbox query.
 type InboxRequest struct {
 	Filter InboxFilter
@@ -189,10 +228,30 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		switch name {
-		case "limit", "cursor", "source", "event_type", "created_after", "created_before", "priority":
+		case "limit", "cursor", "source", "event_type", "created_after", "created_before", "priority",
+			"metadata_key", "metadata_value":
 		default:
-			fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority")
+			if key, ok := strings.CutPrefix(name, "metadata."); ok {
+				if v, ok := single(name); ok {
+					addMetadata(&req.Filter, name, key, v, fail)
+				}
+				continue
+			}
+			fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority, metadata.{key}, metadata_key, metadata_value")
 		}
+	}
+	mk, hasKey := single("metadata_key")
+	mv, hasValue := single("metadata_value")
+	switch {
+	case hasKey && hasValue:
+		addMetadata(&req.Filter, "metadata_key", mk, mv, fail)
+	case hasKey:
+		fail("metadata_value", "is required with metadata_key")
+	case hasValue:
+		fail("metadata_key", "is required with metadata_value")
+	}
+	if len(req.Filter.Metadata) > MaxMetadataFilters {
+		fail("metadata", fmt.Sprintf("at most %d metadata conditions may be given", MaxMetadataFilters))
 	}
 	if v, ok := single("limit"); ok {
 		n, err := strconv.Atoi(v)
@@ -240,6 +299,8 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 	if v, ok := single("priority"); ok {
 		if !Priority(v).Valid() {
 			fail("priority", `must be one of "low", "normal", "high"`)
+		} else if req.Filter.Priority != "" && req.Filter.Priority != Priority(v) {
+			fail("priority", "contradicts metadata.priority")
 		} else {
 			req.Filter.Priority = Priority(v)
 		}

@@ -2,6 +2,7 @@ package triggers_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -190,8 +191,84 @@ var parseInboxQueryTests = []struct {
 		query: "cursor=" + (triggers.Cursor{Position: testCursor.Position, FilterHash: triggers.InboxFilter{}.Hash()}).Encode(),
 		want:  triggers.InboxRequest{Limit: 50, Cursor: &triggers.Cursor{Position: testCursor.Position, FilterHash: triggers.InboxFilter{}.Hash()}},
 	},
+	{name: "OKPriority", query: "priority=high", want: inboxReq(triggers.InboxFilter{Priority: triggers.PriorityHigh})},
+	{
+		name:  "OKDateRangeUTC",
+		query: "created_after=2025-11-10T12:00:00Z&created_before=2025-11-11T00:00:00Z",
+		want:  inboxReq(triggers.InboxFilter{CreatedAfter: t20251110(12, 0), CreatedBefore: t20251110(24, 0)}),
+	},
+	{
+		name:  "OKDateRangeOffsets",
+		query: "created_after=2025-11-10T14:00:00%2B02:00&created_before=2025-11-10T08:00:00-05:00",
+		want:  inboxReq(triggers.InboxFilter{CreatedAfter: t20251110(12, 0), CreatedBefore: t20251110(13, 0)}),
+	},
+	{
+		name:  "OKDateNoOffsetIsUTC",
+		query: "created_after=2025-11-10T12:00:00&created_before=2025-11-10T14:00:00%2B01:00",
+		want:  inboxReq(triggers.InboxFilter{CreatedAfter: t20251110(12, 0), CreatedBefore: t20251110(13, 0)}),
+	},
+	{
+		name:   "ErrDateNoOffsetIsUTCSoRangeEmpty",
+		query:  "created_after=2025-11-10T12:00:00&created_before=2025-11-10T13:00:00%2B01:00",
+		fields: []string{"created_after"},
+	},
+	{name: "OKDateOnlyAfter", query: "created_after=2025-11-10T12:00:00", want: inboxReq(triggers.InboxFilter{CreatedAfter: t20251110(12, 0)})},
+	{name: "OKMetadata", query: "metadata.user_id=u-42", want: inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"user_id", "u-42"}}})},
+	{
+		name:  "OKMetadataSeveral",
+		query: "metadata.region=eu&metadata.a.b-c_D=1&metadata.empty=",
+		want:  inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"a.b-c_D", "1"}, {"empty", ""}, {"region", "eu"}}}),
+	},
+	{
+		name:  "OKMetadataKeyValuePair",
+		query: "metadata_key=user_id&metadata_value=u-42",
+		want:  inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"user_id", "u-42"}}}),
+	},
+	{
+		name:  "OKMetadataPairAndDotted",
+		query: "metadata_key=user_id&metadata_value=u-42&metadata.region=eu",
+		want:  inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"region", "eu"}, {"user_id", "u-42"}}}),
+	},
+	{name: "OKMetadataPriorityIsPriority", query: "metadata.priority=low", want: inboxReq(triggers.InboxFilter{Priority: triggers.PriorityLow})},
+	{name: "OKMetadataPriorityAgrees", query: "metadata.priority=low&priority=low", want: inboxReq(triggers.InboxFilter{Priority: triggers.PriorityLow})},
+	{name: "OKMetadataValue256Runes", query: "metadata.k=" + url.QueryEscape(strings.Repeat("é", 256)), want: inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"k", strings.Repeat("é", 256)}}})},
+	{
+		name:  "OKEverything",
+		query: "source=s&event_type=t&priority=high&created_after=2025-11-10T12:00:00Z&created_before=2025-11-10T13:00:00Z&metadata.u=1&limit=5",
+		want: triggers.InboxRequest{Limit: 5, Filter: triggers.InboxFilter{Source: "s", EventType: "t", Priority: triggers.PriorityHigh,
+			CreatedAfter: t20251110(12, 0), CreatedBefore: t20251110(13, 0), Metadata: []triggers.MetadataMatch{{"u", "1"}}}},
+	},
+
+	{name: "ErrPriority", query: "priority=urgent", fields: []string{"priority"}},
+	{name: "ErrPriorityCase", query: "priority=HIGH", fields: []string{"priority"}},
+	{name: "ErrPriorityRepeated", query: "priority=high&priority=low", fields: []string{"priority"}},
+	{name: "ErrCreatedAfterBad", query: "created_after=yesterday", fields: []string{"created_after"}},
+	{name: "ErrCreatedBeforeBad", query: "created_before=2025-13-01T00:00:00Z", fields: []string{"created_before"}},
+	{name: "ErrDateRangeReversed", query: "created_after=2025-11-11T00:00:00Z&created_before=2025-11-10T00:00:00Z", fields: []string{"created_after"}},
+	{name: "ErrDateRangeEmpty", query: "created_after=2025-11-10T14:00:00%2B02:00&created_before=2025-11-10T07:00:00-05:00", fields: []string{"created_after"}},
+	{name: "ErrMetadataKeyEmpty", query: "metadata.=x", fields: []string{"metadata."}},
+	{name: "ErrMetadataKeyChars", query: "metadata.a%20b=x", fields: []string{"metadata.a b"}},
+	{name: "ErrMetadataKeyQuote", query: "metadata.a'b=x", fields: []string{"metadata.a'b"}},
+	{name: "ErrMetadataKeyTooLong", query: "metadata." + strings.Repeat("k", 65) + "=x", fields: []string{"metadata." + strings.Repeat("k", 65)}},
+	{name: "ErrMetadataRepeated", query: "metadata.u=1&metadata.u=2", fields: []string{"metadata.u"}},
+	{name: "ErrMetadataValueTooLong", query: "metadata.k=" + strings.Repeat("v", 257), fields: []string{"metadata.k"}},
+	{name: "ErrMetadataValueNotUTF8", query: "metadata.k=%ff", fields: []string{"metadata.k"}},
+	{name: "ErrMetadataKeyWithoutValue", query: "metadata_key=u", fields: []string{"metadata_value"}},
+	{name: "ErrMetadataValueWithoutKey", query: "metadata_value=u", fields: []string{"metadata_key"}},
+	{name: "ErrMetadataKeyPairBadKey", query: "metadata_key=a%2Fb&metadata_value=1", fields: []string{"metadata_key"}},
+	{name: "ErrMetadataPairTwice", query: "metadata_key=u&metadata_value=1&metadata.u=1", fields: []string{"metadata_value"}},
+	{name: "ErrMetadataPriorityInvalid", query: "metadata.priority=urgent", fields: []string{"metadata.priority"}},
+	{name: "ErrMetadataPriorityContradicts", query: "metadata.priority=low&priority=high", fields: []string{"priority"}},
+	{name: "ErrMetadataTooMany", query: manyMetadata(11), fields: []string{"metadata"}},
+	{
+		name:   "ErrCursorOtherMetadata",
+		query:  "metadata.u=2&cursor=" + (triggers.Cursor{Position: testCursor.Position, FilterHash: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"u", "1"}}}.Hash()}).Encode(),
+		fields: []string{"cursor"},
+	},
 
 	{name: "ErrUnknownParameter", query: "foo=1", fields: []string{"foo"}},
+	{name: "ErrUnknownMetadataPrefix", query: "metadata=x", fields: []string{"metadata"}},
+	{name: "ErrUnknownMetadataBracket", query: "metadata%5Bu%5D=x", fields: []string{"metadata[u]"}},
 	{name: "ErrUnknownParameterCase", query: "Limit=10", fields: []string{"Limit"}},
 	{name: "ErrUnknownParameterEmpty", query: "limit=10&=x", fields: []string{""}},
 	{name: "ErrUnknownParameters", query: "zz=1&aa=2", fields: []string{"aa", "zz"}},
@@ -222,6 +299,22 @@ var parseInboxQueryTests = []struct {
 		fields: []string{"cursor"},
 	},
 	{name: "ErrSeveral", query: "limit=0&x=1&source=", fields: []string{"x", "limit", "source"}},
+}
+
+func inboxReq(f triggers.InboxFilter) triggers.InboxRequest {
+	return triggers.InboxRequest{Limit: triggers.DefaultInboxLimit, Filter: f}
+}
+
+func t20251110(hour, minute int) time.Time {
+	return time.Date(2025, 11, 10, hour, minute, 0, 0, time.UTC)
+}
+
+func manyMetadata(n int) string {
+	var q []string
+	for i := range n {
+		q = append(q, fmt.Sprintf("metadata.k%d=v", i))
+	}
+	return strings.Join(q, "&")
 }
 
 func TestParseInboxQuery(t *testing.T) {

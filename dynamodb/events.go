@@ -64,6 +64,14 @@ func (s *Store) eventItem(e triggers.Event, created int64) map[string]types.Attr
 		"inbox_tenant":  str(e.Tenant),
 		"created_at_id": str(sortKey(created, e.ID)),
 	}
+	if terms := triggers.MetadataTerms(e.Metadata); len(terms) > 0 {
+		// The metadata filters' view of the event (see ListPending).
+		m := make(map[string]types.AttributeValue, len(terms))
+		for _, t := range terms {
+			m[t.Key] = str(t.Value)
+		}
+		item["md"] = &types.AttributeValueMemberM{Value: m}
+	}
 	if s.opts.EventTTL > 0 {
 		item["ttl"] = num(fromMicros(created).Add(s.opts.EventTTL).Unix() + 1)
 	}
@@ -530,52 +538,14 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 
-	// The key condition: one inclusive range of sort keys. Sort keys all have
-	// one length, so "sk > P" is "sk >= P + any character".
-	lowerMicros := max(micros(q.NotBefore), micros(q.Filter.CreatedAfter), 0) + 1
-	lo := sortKey(lowerMicros, "")
-	if q.After != nil {
-		if p := sortKey(micros(q.After.CreatedAt), q.After.ID) + "!"; p > lo {
-			lo = p
-		}
-	}
-	values := map[string]types.AttributeValue{":t": str(q.Tenant), ":lo": str(lo)}
-	keyCond := "inbox_tenant = :t AND created_at_id >= :lo"
-	if !q.Filter.CreatedBefore.IsZero() {
-		// created_at < B: every sort key of B-1 microseconds sorts before this.
-		// ('$' sorts after the '#' that follows the digits).
-		hi := fmt.Sprintf("%020d$", micros(q.Filter.CreatedBefore)-1)
-		if hi < lo {
-			return triggers.Page{}, nil
-		}
-		values[":hi"] = str(hi)
-		keyCond = "inbox_tenant = :t AND created_at_id BETWEEN :lo AND :hi"
-	}
-	var filters []string
-	names := map[string]string{}
-	for _, f := range []struct{ attr, value string }{
-		{"source", q.Filter.Source}, {"event_type", q.Filter.EventType}, {"priority", string(q.Filter.Priority)},
-	} {
-		if f.value != "" {
-			filters = append(filters, "#"+f.attr+" = :"+f.attr)
-			names["#"+f.attr] = f.attr
-			values[":"+f.attr] = str(f.value)
-		}
-	}
-	in := &dynamodb.QueryInput{
-		TableName:                 &s.events,
-		IndexName:                 aws.String(InboxIndex),
-		KeyConditionExpression:    aws.String(keyCond),
-		ExpressionAttributeValues: values,
-	}
-	if len(filters) > 0 {
-		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
-		in.ExpressionAttributeNames = names
+	in, filtered, ok := inboxQuery(s.events, q)
+	if !ok {
+		return triggers.Page{}, nil
 	}
 
 	// Without a filter every item examined matches: no scan bound is needed.
 	maxScan := 0
-	if len(filters) > 0 && q.MaxScan > 0 {
+	if filtered && q.MaxScan > 0 {
 		maxScan = max(q.MaxScan, q.Limit+1)
 	}
 	var events []triggers.Event
@@ -667,4 +637,62 @@ func (s *Store) deleteScanned(ctx context.Context, table string, before int64) (
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// inboxQuery builds the inbox Query of q: the date range, retention and
+// cursor as one key condition on the inbox index, every other condition as
+// a filter expression whose names and values are all placeholders. filtered
+// reports a filter expression; ok is false when the range is empty.
+func inboxQuery(table string, q triggers.InboxQuery) (in *dynamodb.QueryInput, filtered, ok bool) {
+	// The key condition: one inclusive range of sort keys. Sort keys all have
+	// one length, so "sk > P" is "sk >= P + any character".
+	lowerMicros := max(micros(q.NotBefore), micros(q.Filter.CreatedAfter), 0) + 1
+	lo := sortKey(lowerMicros, "")
+	if q.After != nil {
+		if p := sortKey(micros(q.After.CreatedAt), q.After.ID) + "!"; p > lo {
+			lo = p
+		}
+	}
+	values := map[string]types.AttributeValue{":t": str(q.Tenant), ":lo": str(lo)}
+	keyCond := "inbox_tenant = :t AND created_at_id >= :lo"
+	if !q.Filter.CreatedBefore.IsZero() {
+		// created_at < B: every sort key of B-1 microseconds sorts before this.
+		// ('$' sorts after the '#' that follows the digits).
+		hi := fmt.Sprintf("%020d$", micros(q.Filter.CreatedBefore)-1)
+		if hi < lo {
+			return nil, false, false
+		}
+		values[":hi"] = str(hi)
+		keyCond = "inbox_tenant = :t AND created_at_id BETWEEN :lo AND :hi"
+	}
+	var filters []string
+	names := map[string]string{}
+	for _, f := range []struct{ attr, value string }{
+		{"source", q.Filter.Source}, {"event_type", q.Filter.EventType}, {"priority", string(q.Filter.Priority)},
+	} {
+		if f.value != "" {
+			filters = append(filters, "#"+f.attr+" = :"+f.attr)
+			names["#"+f.attr] = f.attr
+			values[":"+f.attr] = str(f.value)
+		}
+	}
+	// Metadata keys and values are never written into the expression:
+	// both go through placeholders (#mN, :mN).
+	for i, m := range q.Filter.Metadata {
+		filters = append(filters, fmt.Sprintf("#md.#m%d = :m%d", i, i))
+		names["#md"] = "md"
+		names[fmt.Sprintf("#m%d", i)] = m.Key
+		values[fmt.Sprintf(":m%d", i)] = str(m.Value)
+	}
+	in = &dynamodb.QueryInput{
+		TableName:                 &table,
+		IndexName:                 aws.String(InboxIndex),
+		KeyConditionExpression:    aws.String(keyCond),
+		ExpressionAttributeValues: values,
+	}
+	if len(filters) > 0 {
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
+		in.ExpressionAttributeNames = names
+	}
+	return in, len(filters) > 0, true
 }

@@ -24,8 +24,49 @@ const (
 		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL
 		RETURNING ` + eventColumns
 	qAckExists   = `SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
-	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
+	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?
+		RETURNING created_at, metadata, acked_at IS NULL`
+	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id) VALUES (?, ?, ?, ?, ?)`
+	qDeleteTerm = `DELETE FROM event_metadata WHERE tenant = ? AND key = ? AND value = ? AND created_at = ? AND id = ?`
 )
+
+// indexMetadata adds the metadata index rows of a pending event, and
+// unindexMetadata removes them when it stops being pending.
+func indexMetadata(tx *writeTx, tenant, id string, created int64, metadata json.RawMessage) error {
+	for _, t := range triggers.MetadataTerms(metadata) {
+		if _, err := tx.Exec(qInsertTerm, tenant, t.Key, t.Value, created, id); err != nil {
+			return fmt.Errorf("sqlite: index metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+func unindexMetadata(tx *writeTx, tenant, id string, created int64, metadata json.RawMessage) error {
+	for _, t := range triggers.MetadataTerms(metadata) {
+		if _, err := tx.Exec(qDeleteTerm, tenant, t.Key, t.Value, created, id); err != nil {
+			return fmt.Errorf("sqlite: unindex metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+// deleteOne deletes a visible event and its metadata index rows, reporting
+// whether it existed.
+func deleteOne(tx *writeTx, tenant, id string, notBefore time.Time) (bool, error) {
+	var created int64
+	var metadata string
+	var pending bool
+	err := tx.QueryRow(qDeleteEvent, tenant, id, micros(notBefore)).Scan(&created, &metadata, &pending)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("sqlite: delete event: %w", err)
+	case pending:
+		return true, unindexMetadata(tx, tenant, id, created, json.RawMessage(metadata))
+	}
+	return true, nil
+}
 
 // InsertEvents stores the inserts in one group-commit transaction.
 func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
@@ -70,6 +111,9 @@ func insertOne(tx *writeTx, in triggers.Insert, last *int64) (triggers.InsertRes
 	e.CreatedAt = fromMicros(created)
 	if _, err := tx.Exec(qInsertEvent, e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
 		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
+	}
+	if err := indexMetadata(tx, e.Tenant, e.ID, created, e.Metadata); err != nil {
+		return triggers.InsertResult{}, err
 	}
 	if in.IdempotencyKey != "" {
 		// REPLACE: an expired record of the same key gives way to the new one.
@@ -123,21 +167,9 @@ func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Ti
 func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
 	var e triggers.Event
 	err := db.exec(ctx, func(tx *writeTx) error {
-		row := tx.QueryRow(qAck, micros(at), tenant, id, micros(notBefore))
 		var err error
-		e, err = scanEvent(row)
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		var exists int
-		err = tx.QueryRow(qAckExists, tenant, id, micros(notBefore)).Scan(&exists)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errNotFound
-		case err != nil:
-			return err
-		}
-		return triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+		e, err = ackOne(tx, tenant, id, at, notBefore)
+		return err
 	})
 	if err != nil {
 		return triggers.Event{}, formatError(err)
@@ -147,19 +179,16 @@ func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore tim
 
 // DeleteEvent deletes a visible event of the tenant.
 func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
-	var n int64
+	var found bool
 	err := db.exec(ctx, func(tx *writeTx) error {
-		res, err := tx.Exec(qDeleteEvent, tenant, id, micros(notBefore))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		var err error
+		found, err = deleteOne(tx, tenant, id, notBefore)
 		return err
 	})
 	if err != nil {
 		return false, formatError(err)
 	}
-	return n > 0, nil
+	return found, nil
 }
 
 // AckEvents acknowledges the events in order in one group-commit
@@ -197,7 +226,7 @@ func isDomain(err error) bool {
 func ackOne(tx *writeTx, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
 	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, id, micros(notBefore)))
 	if err == nil {
-		return e, nil
+		return e, unindexMetadata(tx, tenant, id, micros(e.CreatedAt), e.Metadata)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
@@ -218,16 +247,12 @@ func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, not
 	results := make([]triggers.DeleteResult, len(ids))
 	err := db.exec(ctx, func(tx *writeTx) error {
 		for i, id := range ids {
-			res, err := tx.Exec(qDeleteEvent, tenant, id, micros(notBefore))
+			found, err := deleteOne(tx, tenant, id, notBefore)
 			if err != nil {
-				return fmt.Errorf("sqlite: delete event: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("sqlite: delete event: %w", err)
+				return err
 			}
 			results[i] = triggers.DeleteResult{}
-			if n == 0 {
+			if !found {
 				results[i].Err = errNotFound
 			}
 		}
@@ -250,14 +275,38 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 	for {
 		var n int64
 		err := db.exec(ctx, func(tx *writeTx) error {
-			res, err := tx.Exec(`DELETE FROM events WHERE seq IN
-				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)`, micros(eventsBefore), purgeBatch)
+			n = 0
+			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
+				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
+				RETURNING tenant, id, created_at, metadata, acked_at IS NULL`, micros(eventsBefore), purgeBatch)
 			if err != nil {
 				return err
 			}
-			n, err = res.RowsAffected()
-			if err != nil {
+			type gone struct {
+				tenant, id, metadata string
+				created              int64
+			}
+			var pending []gone
+			for rows.Next() {
+				var g gone
+				var isPending bool
+				if err := rows.Scan(&g.tenant, &g.id, &g.created, &g.metadata, &isPending); err != nil {
+					rows.Close()
+					return err
+				}
+				n++
+				if isPending {
+					pending = append(pending, g)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
 				return err
+			}
+			for _, g := range pending {
+				if err := unindexMetadata(tx, g.tenant, g.id, g.created, json.RawMessage(g.metadata)); err != nil {
+					return err
+				}
 			}
 			_, err = tx.Exec(`DELETE FROM idempotency WHERE (tenant, key) IN
 				(SELECT tenant, key FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
@@ -277,7 +326,9 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 // condition, one query reads the page. Otherwise it goes in two steps: the
 // first walks the index in inbox order, reading only the columns the other
 // conditions need, and stops after Limit+1 matches or MaxScan rows; the
-// second reads the matched events whole.
+// second reads the matched events whole. A metadata filter walks the
+// metadata index and reads each event it finds whole, checking the other
+// conditions under the same bound.
 func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	plan := planInbox(q)
 	rows, err := db.query(ctx, plan.sql, plan.args...)
@@ -286,22 +337,34 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 	}
 	defer rows.Close()
 
-	if !plan.bounded {
+	if plan.wholeEvents {
 		events := make([]triggers.Event, 0, q.Limit+1)
+		var last triggers.Position
+		scanned := 0
 		for rows.Next() {
 			e, err := scanEvent(rows)
 			if err != nil {
 				return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 			}
-			events = append(events, e)
+			scanned++
+			last = triggers.Position{CreatedAt: e.CreatedAt, ID: e.ID}
+			if !plan.bounded || q.Filter.Matches(&e) {
+				events = append(events, e)
+				if len(events) > q.Limit {
+					break
+				}
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 		}
 		var page triggers.Page
-		if len(events) > q.Limit {
+		switch {
+		case len(events) > q.Limit:
 			events = events[:q.Limit]
 			page.Next = &triggers.Position{CreatedAt: events[q.Limit-1].CreatedAt, ID: events[q.Limit-1].ID}
+		case plan.bounded && scanned == plan.scanLimit:
+			page.Next = &last
 		}
 		page.Events = events
 		return page, nil
@@ -387,70 +450,104 @@ func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Posit
 
 // inboxPlan is the first-step query of ListPending.
 type inboxPlan struct {
-	sql       string
-	args      []any
-	bounded   bool // some condition is checked outside the index: the scan is capped
-	scanLimit int
+	sql  string
+	args []any
+	// wholeEvents: the query reads whole events (else positions and the
+	// columns of the conditions checked while scanning).
+	wholeEvents bool
+	bounded     bool // some condition is checked outside the index: the scan is capped
+	scanLimit   int
 }
 
-// planInbox picks the index for a query: the source index when a source is
-// given, else the event type index when a type is given, else the plain inbox
-// index. The created_at range (retention, created_after, created_before and
-// the cursor) is always a range on the chosen index. Conditions the index
-// does not serve are checked while scanning, and the scan is capped at MaxScan.
+// planInbox picks the index for a query, in this order: the metadata index
+// for a metadata filter (its first condition), the source index for a
+// source, the event type index for a type, the priority index for
+// priority=high or low, else the plain inbox index. The created_at range
+// (retention, created_after, created_before and the cursor) is always a
+// range on the chosen index. Conditions the index does not serve are checked
+// while scanning, and the scan is capped at MaxScan.
 func planInbox(q triggers.InboxQuery) inboxPlan {
+	f := q.Filter
 	var where []string
 	var args []any
-	index := "events_inbox"
-	where = append(where, "tenant = ?", "acked_at IS NULL")
+	from, col := "events INDEXED BY events_inbox", ""
+	where = append(where, col+"tenant = ?")
 	args = append(args, q.Tenant)
-	residual := false
+	served := 0 // conditions the index serves
 	switch {
-	case q.Filter.Source != "":
-		index = "events_inbox_source"
+	case len(f.Metadata) > 0:
+		// The metadata index holds only pending events; the join reads
+		// each event by id.
+		from, col = "event_metadata AS m CROSS JOIN events AS e INDEXED BY events_by_id", "m."
+		where = []string{"m.tenant = ?", "m.key = ?", "m.value = ?", "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL"}
+		args = append(args, f.Metadata[0].Key, f.Metadata[0].Value)
+		served = 1
+	case f.Source != "":
+		from = "events INDEXED BY events_inbox_source"
 		where = append(where, "source = ?")
-		args = append(args, q.Filter.Source)
-		residual = q.Filter.EventType != ""
-	case q.Filter.EventType != "":
-		index = "events_inbox_type"
+		args = append(args, f.Source)
+		served = 1
+	case f.EventType != "":
+		from = "events INDEXED BY events_inbox_type"
 		where = append(where, "event_type = ?")
-		args = append(args, q.Filter.EventType)
+		args = append(args, f.EventType)
+		served = 1
+	case f.Priority != "" && f.Priority != triggers.PriorityNormal:
+		from = "events INDEXED BY events_inbox_priority"
+		// The second term is the partial index's own condition, which
+		// SQLite needs to see to use it.
+		where = append(where, "priority = ?", "priority <> 'normal'")
+		args = append(args, string(f.Priority))
+		served = 1
 	}
-
-	// Priority has no index of its own (most events are "normal"): it is
-	// checked while scanning, under the MaxScan bound.
-	residual = residual || q.Filter.Priority != ""
+	if col == "" {
+		where = append(where, "acked_at IS NULL")
+	}
+	residual := len(f.Kinds()) - boolInt(!f.CreatedAfter.IsZero()) - boolInt(!f.CreatedBefore.IsZero()) - served
+	residual += max(len(f.Metadata)-1, 0)
 
 	lower := q.NotBefore
-	if q.Filter.CreatedAfter.After(lower) {
-		lower = q.Filter.CreatedAfter
+	if f.CreatedAfter.After(lower) {
+		lower = f.CreatedAfter
 	}
 	if q.After != nil && !q.After.CreatedAt.Before(lower) {
-		where = append(where, "(created_at, id) > (?, ?)")
+		where = append(where, "("+col+"created_at, "+col+"id) > (?, ?)")
 		args = append(args, micros(q.After.CreatedAt), q.After.ID)
 		// Keep a plain lower bound too: it is what SQLite turns into the
 		// index range most reliably.
-		where = append(where, "created_at >= ?")
+		where = append(where, col+"created_at >= ?")
 		args = append(args, micros(q.After.CreatedAt))
 	} else {
-		where = append(where, "created_at > ?")
+		where = append(where, col+"created_at > ?")
 		args = append(args, micros(lower))
 	}
-	if !q.Filter.CreatedBefore.IsZero() {
-		where = append(where, "created_at < ?")
-		args = append(args, micros(q.Filter.CreatedBefore))
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, col+"created_at < ?")
+		args = append(args, micros(f.CreatedBefore))
 	}
 
-	limit, columns := q.Limit+1, eventColumns
-	if residual {
-		limit, columns = max(q.MaxScan, q.Limit+1), "created_at, id, source, event_type, priority"
+	plan := inboxPlan{wholeEvents: true, bounded: residual > 0, scanLimit: q.Limit + 1}
+	columns := eventColumns
+	switch {
+	case col != "":
+		columns = "e." + strings.ReplaceAll(eventColumns, ", ", ", e.")
+		if plan.bounded {
+			plan.scanLimit = max(q.MaxScan, q.Limit+1)
+		}
+	case plan.bounded:
+		plan.wholeEvents = false
+		plan.scanLimit = max(q.MaxScan, q.Limit+1)
+		columns = "created_at, id, source, event_type, priority"
 	}
-	args = append(args, limit)
-	return inboxPlan{
-		sql: `SELECT ` + columns + ` FROM events INDEXED BY ` + index +
-			` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY created_at, id LIMIT ?`,
-		args:      args,
-		bounded:   residual,
-		scanLimit: limit,
+	plan.args = append(args, plan.scanLimit)
+	plan.sql = `SELECT ` + columns + ` FROM ` + from +
+		` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + col + `created_at, ` + col + `id LIMIT ?`
+	return plan
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
 	}
+	return 0
 }

@@ -30,6 +30,13 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 		{"event type after cursor", triggers.InboxQuery{Filter: triggers.InboxFilter{EventType: "t"}, After: after}, "events_inbox_type"},
 		{"source and type", triggers.InboxQuery{Filter: triggers.InboxFilter{Source: "s", EventType: "t"}}, "events_inbox_source"},
 		{"date range", triggers.InboxQuery{Filter: triggers.InboxFilter{CreatedAfter: now.Add(-time.Hour), CreatedBefore: now}}, "events_inbox"},
+		{"priority high", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityHigh}}, "events_inbox_priority"},
+		{"priority low after cursor", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityLow}, After: after}, "events_inbox_priority"},
+		{"priority normal", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityNormal}}, "events_inbox"},
+		{"metadata", triggers.InboxQuery{Filter: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u1"}}}}, "metadata"},
+		{"metadata after cursor", triggers.InboxQuery{Filter: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u1"}}}, After: after}, "metadata"},
+		{"metadata and the rest", triggers.InboxQuery{Filter: triggers.InboxFilter{Source: "s", EventType: "t", Priority: triggers.PriorityHigh,
+			CreatedAfter: now.Add(-time.Hour), CreatedBefore: now, Metadata: []triggers.MetadataMatch{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}}}, "metadata"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,8 +58,16 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 			}
 			got := strings.Join(steps, "; ")
 			t.Logf("%s: %s", c.name, got)
-			if !strings.Contains(got, "SEARCH events USING INDEX "+c.index+" (") || !strings.Contains(got, "created_at>") && !strings.Contains(got, "(created_at,id)>") {
-				t.Fatalf("plan = %q, want a created_at range SEARCH on %s", got, c.index)
+			want := "SEARCH events USING INDEX " + c.index + " ("
+			if c.index == "metadata" {
+				// The metadata index drives; each event is then read by id.
+				want = "SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND "
+				if !strings.Contains(got, "SEARCH e USING INDEX events_by_id (tenant=? AND id=?)") {
+					t.Fatalf("plan = %q, want events read by id", got)
+				}
+			}
+			if !strings.Contains(got, want) || !strings.Contains(got, "created_at>") && !strings.Contains(got, "(created_at,id)>") {
+				t.Fatalf("plan = %q, want a created_at range %s...", got, want)
 			}
 			if strings.Contains(got, "TEMP B-TREE") {
 				t.Fatalf("plan = %q sorts; want inbox order from the index", got)

@@ -27,6 +27,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,7 +95,8 @@ type writeTx struct {
 // hotWrites are the write statements prepared when the store opens. They
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
-var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckExists, qDeleteEvent}
+var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckExists, qDeleteEvent,
+	qInsertTerm, qDeleteTerm}
 
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
@@ -231,12 +233,58 @@ func migrate(db *sql.DB) error {
 			tx.Rollback()
 			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
 		}
+		if step := goSteps[name]; step != nil {
+			if err := step(tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("sqlite: migrate %s: %w", name, err)
+			}
+		}
 		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, version+i+1)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("sqlite: migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// goSteps are the parts of migrations written in Go, run after the
+// migration's SQL in the same transaction.
+var goSteps = map[string]func(*sql.Tx) error{
+	"migrations/002_filters.sql": backfillMetadata,
+}
+
+// backfillMetadata indexes the metadata of the events pending before the
+// metadata index existed.
+func backfillMetadata(tx *sql.Tx) error {
+	rows, err := tx.Query(`SELECT tenant, id, created_at, metadata FROM events WHERE acked_at IS NULL`)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		tenant, id, metadata string
+		created              int64
+	}
+	var evs []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.tenant, &p.id, &p.created, &p.metadata); err != nil {
+			rows.Close()
+			return err
+		}
+		evs = append(evs, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range evs {
+		for _, t := range triggers.MetadataTerms(json.RawMessage(p.metadata)) {
+			if _, err := tx.Exec(qInsertTerm, p.tenant, t.Key, t.Value, p.created, p.id); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -52,6 +53,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ListPending/FiltersBeforeLimit", testListFiltersBeforeLimit},
 		{"ListPending/CreatedRange", testListCreatedRange},
 		{"ListPending/Priority", testListPriority},
+		{"ListPending/Metadata", testListMetadata},
+		{"ListPending/FilterCombinations", testListFilterCombinations},
 		{"ListPending/ScanBoundGivesCursor", testListScanBound},
 		{"ListPending/PagingWhileWriting", testListPagingWhileWriting},
 		{"DeleteExpired/OK", testDeleteExpired},
@@ -789,4 +792,145 @@ func mustBatchFixture(t *testing.T, s triggers.Store) []triggers.Event {
 		t.Fatalf("event created at %v stored at %v", t0.Add(-2*time.Hour), expired.CreatedAt)
 	}
 	return append(evs, expired)
+}
+
+func withMetadata(e triggers.Event, md string) triggers.Event {
+	e.Metadata = json.RawMessage(md)
+	var m struct{ Priority triggers.Priority }
+	if err := json.Unmarshal(e.Metadata, &m); err == nil && m.Priority != "" {
+		e.Priority = m.Priority
+	}
+	return e
+}
+
+func testListMetadata(t *testing.T, s triggers.Store) {
+	ctx := context.Background()
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
+	evs := MustInsert(t, s,
+		withMetadata(event("a", at(0), "s", "t"), `{"priority":"normal","user_id":"u1","region":"eu"}`),
+		withMetadata(event("a", at(1), "s", "t"), `{"priority":"high","user_id":"u2","region":"eu"}`),
+		withMetadata(event("a", at(2), "s", "t"), `{"priority":"normal","user_id":"u1","region":"us","n":10,"vip":true,"a.b":"dot"}`),
+		withMetadata(event("a", at(3), "s", "t"), `{"priority":"normal","user_id":"u1"}`), // acknowledged below
+		withMetadata(event("a", at(4), "s", "t"), `{"priority":"normal","user_id":"u1"}`), // deleted below
+		withMetadata(event("b", at(5), "s", "t"), `{"priority":"normal","user_id":"u1","region":"eu"}`),
+		withMetadata(event("a", at(6), "s", "t"), `{"priority":"normal","user_id":"u1.","x":{"user_id":"u1"},"a b":"u1"}`),
+		withMetadata(event("a", at(7), "s", "t"), `{"priority":"normal","user_id":["u1"],"region":null}`),
+	)
+	if _, err := s.AckEvent(ctx, "a", evs[3].ID, t0, t0.Add(-time.Hour)); err != nil {
+		t.Fatalf("AckEvent() = %v", err)
+	}
+	if ok, err := s.DeleteEvent(ctx, "a", evs[4].ID, t0.Add(-time.Hour)); !ok || err != nil {
+		t.Fatalf("DeleteEvent() = %v, %v", ok, err)
+	}
+	md := func(kv ...string) []triggers.MetadataMatch {
+		var m []triggers.MetadataMatch
+		for i := 0; i < len(kv); i += 2 {
+			m = append(m, triggers.MetadataMatch{Key: kv[i], Value: kv[i+1]})
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		filter triggers.InboxFilter
+		want   []string
+	}{
+		{"one key", triggers.InboxFilter{Metadata: md("user_id", "u1")}, []string{evs[0].ID, evs[2].ID}},
+		{"two keys", triggers.InboxFilter{Metadata: md("region", "eu", "user_id", "u1")}, []string{evs[0].ID}},
+		{"number text", triggers.InboxFilter{Metadata: md("n", "10")}, []string{evs[2].ID}},
+		{"boolean", triggers.InboxFilter{Metadata: md("vip", "true")}, []string{evs[2].ID}},
+		{"with priority", triggers.InboxFilter{Priority: triggers.PriorityHigh, Metadata: md("region", "eu")}, []string{evs[1].ID}},
+		{"with source", triggers.InboxFilter{Source: "s", Metadata: md("region", "us")}, []string{evs[2].ID}},
+		{"with window", triggers.InboxFilter{CreatedAfter: evs[0].CreatedAt, Metadata: md("region", "eu")}, []string{evs[1].ID}},
+		{"dotted key", triggers.InboxFilter{Metadata: md("a.b", "dot")}, []string{evs[2].ID}},
+		{"no match", triggers.InboxFilter{Metadata: md("user_id", "nobody")}, nil},
+		{"case sensitive", triggers.InboxFilter{Metadata: md("user_id", "U1")}, nil},
+		{"quote in value", triggers.InboxFilter{Metadata: md("user_id", `u1" OR 1=1 --`)}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := query("a", 1)
+			q.Filter = c.filter
+			if got := listAll(t, s, q); !slices.Equal(got, c.want) {
+				t.Fatalf("ListPending(%+v) = %v, want %v", c.filter, got, c.want)
+			}
+		})
+	}
+}
+
+// testListFilterCombinations checks every store against the domain's own
+// InboxFilter.Matches: a few hundred events with random attributes, some
+// acknowledged or deleted, paged through with small pages and a small scan
+// bound under many filter combinations.
+func testListFilterCombinations(t *testing.T, s triggers.Store) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	var evs []triggers.Event
+	for i := range 300 {
+		tenant := pick("a", "a", "a", "b")
+		e := event(tenant, t0.Add(time.Duration(i)*time.Millisecond), pick("s1", "s2", "s3"), pick("t1", "t2"))
+		e = withMetadata(e, fmt.Sprintf(`{"priority":%q,"user_id":%q,"region":%q,"n":%d}`,
+			pick("normal", "normal", "normal", "high", "low"), pick("u1", "u2", "u3", "u4", "u5", "u6"), pick("eu", "us"), rng.IntN(3)))
+		evs = append(evs, e)
+	}
+	evs = MustInsert(t, s, evs...)
+	gone := map[string]bool{}
+	for i, e := range evs {
+		switch i % 7 {
+		case 3:
+			if _, err := s.AckEvent(ctx, e.Tenant, e.ID, t0, t0.Add(-time.Hour)); err != nil {
+				t.Fatalf("AckEvent() = %v", err)
+			}
+			gone[e.ID] = true
+		case 5:
+			if _, err := s.DeleteEvent(ctx, e.Tenant, e.ID, t0.Add(-time.Hour)); err != nil {
+				t.Fatalf("DeleteEvent() = %v", err)
+			}
+			gone[e.ID] = true
+		}
+	}
+	mid := evs[100].CreatedAt
+	filters := []triggers.InboxFilter{
+		{},
+		{Source: "s1"},
+		{EventType: "t2"},
+		{Priority: triggers.PriorityHigh},
+		{Priority: triggers.PriorityNormal},
+		{Priority: triggers.PriorityLow, Source: "s2"},
+		{CreatedAfter: mid},
+		{CreatedBefore: mid},
+		{CreatedAfter: evs[50].CreatedAt, CreatedBefore: evs[250].CreatedAt, Priority: triggers.PriorityHigh},
+		{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u3"}}},
+		{Metadata: []triggers.MetadataMatch{{Key: "n", Value: "2"}, {Key: "region", Value: "eu"}}},
+		{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u1"}}, Priority: triggers.PriorityNormal, EventType: "t1"},
+		{Metadata: []triggers.MetadataMatch{{Key: "region", Value: "us"}}, Source: "s3", CreatedAfter: mid},
+		{Source: "s1", EventType: "t1", Priority: triggers.PriorityHigh, Metadata: []triggers.MetadataMatch{{Key: "region", Value: "eu"}}},
+	}
+	for _, f := range filters {
+		var want []string
+		for i := range evs {
+			if evs[i].Tenant == "a" && !gone[evs[i].ID] && f.Matches(&evs[i]) {
+				want = append(want, evs[i].ID)
+			}
+		}
+		for _, size := range []struct{ limit, maxScan int }{{3, 8}, {100, 1000}} {
+			q := query("a", size.limit)
+			q.MaxScan = size.maxScan
+			q.Filter = f
+			if got := listAll(t, s, q); !slices.Equal(got, want) {
+				t.Errorf("paging %+v (limit %d, scan bound %d) = %d events, want %d (%d in common)",
+					f, size.limit, size.maxScan, len(got), len(want), len(intersect(got, want)))
+			}
+		}
+	}
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
