@@ -21,6 +21,7 @@ import (
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
 	"github.com/triggersapi/triggers/http/openapi"
+	"github.com/triggersapi/triggers/http/ui"
 	"github.com/triggersapi/triggers/ratelimit"
 )
 
@@ -103,6 +104,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/health/ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	s.mux.HandleFunc("GET /docs", s.handleDocs)
+	dashboard := ui.New() // the web dashboard (docs/DASHBOARD.md); no key, its API calls carry one
+	s.mux.Handle("GET /ui", dashboard)
+	s.mux.Handle("GET /ui/", dashboard)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
 	s.mux.Handle("POST /v1/events", s.authenticated(s.handleCreateEvent))

@@ -1,0 +1,621 @@
+// The Triggers dashboard: inbox with filters and paging, event details,
+// acknowledge and delete (one or in bulk), a test-event editor, and the
+// key's rate-limit state. Plain ES modules, no build step (docs/DASHBOARD.md).
+import { ApiError, chunks, createClient } from './api.js';
+import { parseLossless, stringifyPretty } from './json.js';
+
+const KEY_STORAGE = 'triggers.dashboard.apiKey';
+const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+const EXAMPLE_EVENT = {
+  source: 'dashboard',
+  event_type: 'test.event',
+  payload: { message: 'Hello from the dashboard', amount: 42 },
+  metadata: { priority: 'normal' },
+};
+
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element: el('td', {className: 'id'}, 'text', child, ...). */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k.startsWith('aria-') || k === 'datetime' || k === 'scope') node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+// ---- state ----------------------------------------------------------------
+
+const state = {
+  key: '',
+  filters: null, // the applied filters (query pairs without limit/cursor)
+  limit: 25,
+  cursors: [null], // cursors[i] is the cursor of page i (null: the first)
+  page: 0,
+  nextCursor: null,
+  events: [],
+  selected: new Set(),
+  loadSeq: 0,
+  rate: null,
+  retryUntil: 0, // no auto-refresh before this time (after a 429)
+  autoTimer: null,
+  detailsId: null,
+  detailsOpener: null,
+};
+
+function readKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) || '';
+  } catch {
+    return '';
+  }
+}
+
+const api = createClient({ getKey: () => state.key, onRateLimit: showRateLimit });
+
+// ---- status, errors, rate limit --------------------------------------------
+
+function setStatus(text) {
+  // Clearing first makes screen readers announce a repeated message again.
+  $('status').textContent = '';
+  if (text) window.setTimeout(() => { $('status').textContent = text; }, 30);
+}
+
+function clearAlert() {
+  const a = $('alert');
+  a.hidden = true;
+  a.replaceChildren();
+}
+
+function showAlert(...lines) {
+  const a = $('alert');
+  a.replaceChildren(...lines.filter(Boolean).map((l) => (typeof l === 'string' ? el('p', {}, l) : l)));
+  a.hidden = false;
+}
+
+function timeOf(ms) {
+  return new Date(ms).toLocaleTimeString();
+}
+
+/** Shows an API error with what the user can do about it. */
+function showError(err, doing) {
+  if (!(err instanceof ApiError)) {
+    showAlert(`${doing} failed: ${err && err.message ? err.message : err}`);
+    return;
+  }
+  const rid = err.requestId ? `Request ID: ${err.requestId}` : '';
+  const head = (text) => el('p', {}, el('span', { className: 'code' }, text));
+  switch (err.status) {
+    case 0:
+      showAlert(head(`${doing} failed: the server could not be reached.`), err.message);
+      return;
+    case 401:
+      showAlert(head(`${doing} failed: the API key was refused (401 UNAUTHORIZED).`),
+        `${err.message}. Check the key: it may be mistyped, revoked or expired.`, rid);
+      return;
+    case 403: {
+      const ip = err.details && err.details.client_ip ? String(err.details.client_ip) : 'unknown';
+      showAlert(head(`${doing} failed: this API key may not be used from your IP address (403 FORBIDDEN).`),
+        `The server saw your IP address as ${ip}. Ask the key's administrator to add it to the key's IP allowlist.`, rid);
+      return;
+    }
+    case 429: {
+      const fromBody = Number(err.details && err.details.retry_after);
+      const retry = err.retryAfter ?? (Number.isFinite(fromBody) && fromBody > 0 ? fromBody : 1);
+      const limit = err.details && err.details.limit;
+      state.retryUntil = Date.now() + retry * 1000;
+      showAlert(head(`${doing} failed: rate limit exceeded (429 RATE_LIMIT_EXCEEDED).`),
+        `This key allows ${limit ?? '?'} requests per minute. Retry after ${retry} s (at ${timeOf(state.retryUntil)}).`
+          + (state.autoTimer ? ' Auto-refresh waits until then.' : ''), rid);
+      return;
+    }
+    default: {
+      const fields = err.details && Array.isArray(err.details.fields) ? err.details.fields : [];
+      const list = fields.length
+        ? el('ul', {}, ...fields.map((f) => el('li', {}, `${f.field}: ${f.message}`)))
+        : null;
+      showAlert(head(`${doing} failed (${err.status} ${err.code}).`), err.message, list, rid);
+    }
+  }
+}
+
+function showRateLimit(rate) {
+  state.rate = rate;
+  renderRate();
+}
+
+function renderRate() {
+  const r = state.rate;
+  if (!r) {
+    $('rate-limit').textContent = '–';
+    $('rate-remaining').textContent = '–';
+    $('rate-reset').textContent = '–';
+    $('rate-remaining').classList.remove('exhausted');
+    return;
+  }
+  $('rate-limit').textContent = `${r.limit} / min`;
+  $('rate-remaining').textContent = String(r.remaining);
+  $('rate-remaining').classList.toggle('exhausted', r.remaining === 0);
+  const secs = Math.ceil((r.resetAt - Date.now()) / 1000);
+  $('rate-reset').textContent = secs > 0 ? `in ${secs} s (at ${timeOf(r.resetAt)})` : 'now';
+}
+
+// ---- filters and inbox -----------------------------------------------------
+
+/** Reads the filter form; returns {query, limit} or throws a message. */
+function readFilters() {
+  const query = [];
+  const invalid = [];
+  for (const id of ['f-source', 'f-event-type', 'f-after', 'f-before', 'f-meta-key', 'f-meta-value']) {
+    $(id).removeAttribute('aria-invalid');
+  }
+  const source = $('f-source').value.trim();
+  const type = $('f-event-type').value.trim();
+  if (source) query.push(['source', source]);
+  if (type) query.push(['event_type', type]);
+  if ($('f-priority').value) query.push(['priority', $('f-priority').value]);
+  const after = $('f-after').value;
+  const before = $('f-before').value;
+  const afterDate = after ? new Date(after) : null;
+  const beforeDate = before ? new Date(before) : null;
+  if (afterDate && Number.isNaN(afterDate.getTime())) invalid.push(['f-after', 'Created after is not a valid date and time.']);
+  if (beforeDate && Number.isNaN(beforeDate.getTime())) invalid.push(['f-before', 'Created before is not a valid date and time.']);
+  if (afterDate && beforeDate && afterDate >= beforeDate) invalid.push(['f-after', 'Created after must be earlier than created before.']);
+  if (afterDate && !invalid.length) query.push(['created_after', afterDate.toISOString()]);
+  if (beforeDate && !invalid.length) query.push(['created_before', beforeDate.toISOString()]);
+  const mk = $('f-meta-key').value.trim();
+  const mv = $('f-meta-value').value;
+  if (mk || mv) {
+    if (!METADATA_KEY.test(mk)) {
+      invalid.push(['f-meta-key', 'Metadata key must be 1 to 64 letters, digits, "_", "." or "-".']);
+    } else {
+      query.push([`metadata.${mk}`, mv]);
+    }
+  }
+  if (invalid.length) {
+    for (const [id] of invalid) $(id).setAttribute('aria-invalid', 'true');
+    const err = new Error(invalid.map(([, m]) => m).join(' '));
+    err.field = invalid[0][0];
+    throw err;
+  }
+  return { query, limit: Number($('f-limit').value) };
+}
+
+function applyFilters() {
+  let f;
+  try {
+    f = readFilters();
+  } catch (err) {
+    showAlert('The filters are not valid.', err.message);
+    $(err.field).focus();
+    return;
+  }
+  state.filters = f.query;
+  state.limit = f.limit;
+  state.cursors = [null];
+  state.page = 0;
+  state.selected.clear();
+  loadInbox();
+}
+
+/** Loads the current page; quiet loads (auto-refresh) announce nothing on success. */
+async function loadInbox({ quiet = false } = {}) {
+  if (!state.key) {
+    renderNoKey();
+    return;
+  }
+  const seq = ++state.loadSeq;
+  const query = [['limit', String(state.limit)], ...(state.filters || [])];
+  const cursor = state.cursors[state.page];
+  if (cursor) query.push(['cursor', cursor]);
+  $('inbox').setAttribute('aria-busy', 'true');
+  try {
+    const { data } = await api.request('GET', '/v1/inbox', { query });
+    if (seq !== state.loadSeq) return;
+    state.events = data.events || [];
+    state.nextCursor = (data.pagination && data.pagination.next_cursor) || null;
+    const ids = new Set(state.events.map((e) => e.event_id));
+    for (const id of state.selected) if (!ids.has(id)) state.selected.delete(id);
+    if (!quiet) clearAlert();
+    renderInbox();
+    if (!quiet) setStatus(summaryText());
+  } catch (err) {
+    if (seq !== state.loadSeq) return;
+    if (!(quiet && err instanceof ApiError && err.status === 429)) {
+      state.events = [];
+      state.nextCursor = null;
+      state.selected.clear();
+      renderInbox(true);
+    }
+    showError(err, 'Loading the inbox');
+  } finally {
+    if (seq === state.loadSeq) $('inbox').removeAttribute('aria-busy');
+  }
+}
+
+function summaryText() {
+  const n = state.events.length;
+  if (n === 0) return state.page === 0 ? 'The inbox has no pending events matching the filters.' : 'This page is empty.';
+  return `Page ${state.page + 1}: ${n} pending event${n === 1 ? '' : 's'}${state.nextCursor ? '; more on the next page' : ''}.`;
+}
+
+function renderNoKey() {
+  state.events = [];
+  state.nextCursor = null;
+  renderInbox();
+  $('inbox-summary').textContent = 'Enter an API key above to see the inbox.';
+  $('empty').hidden = true;
+}
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function renderInbox(failed = false) {
+  const rows = state.events.map((e) => {
+    const id = e.event_id;
+    const prio = (e.metadata && e.metadata.priority) || 'normal';
+    const box = el('input', { type: 'checkbox', checked: state.selected.has(id), 'aria-label': `Select event ${id}` });
+    box.addEventListener('change', () => {
+      if (box.checked) state.selected.add(id);
+      else state.selected.delete(id);
+      renderSelection();
+    });
+    const details = el('button', { type: 'button', textContent: 'Details', 'aria-label': `Details of event ${id}` });
+    details.addEventListener('click', () => openDetails(id, details));
+    const ack = el('button', { type: 'button', textContent: 'Acknowledge', 'aria-label': `Acknowledge event ${id}` });
+    ack.addEventListener('click', () => ackOne(id));
+    const del = el('button', { type: 'button', className: 'danger', textContent: 'Delete', 'aria-label': `Delete event ${id}` });
+    del.addEventListener('click', () => deleteOne(id));
+    return el('tr', { dataset: { eventId: id } },
+      el('td', {}, box),
+      el('td', { dataset: { label: 'Created' } }, el('time', { datetime: e.created_at, title: e.created_at }, fmtTime(e.created_at))),
+      el('td', { dataset: { label: 'Source' } }, e.source),
+      el('td', { dataset: { label: 'Event type' } }, e.event_type),
+      el('td', { dataset: { label: 'Priority' }, className: `prio-${prio}` }, String(prio)),
+      el('td', { dataset: { label: 'Event ID' }, className: 'id mono' }, id),
+      el('td', {}, el('div', { className: 'actions' }, details, ack, del)));
+  });
+  $('inbox-rows').replaceChildren(...rows);
+  $('inbox').hidden = rows.length === 0;
+  $('empty').hidden = rows.length !== 0 || failed || !state.key;
+  $('inbox-summary').textContent = failed ? 'The inbox could not be loaded: see the message above.' : (state.key ? summaryText() : '');
+  $('page-label').textContent = `Page ${state.page + 1}`;
+  $('first-page').disabled = state.page === 0;
+  $('prev-page').disabled = state.page === 0;
+  $('next-page').disabled = !state.nextCursor;
+  renderSelection();
+}
+
+function renderSelection() {
+  const n = state.selected.size;
+  $('bulk-ack').disabled = n === 0;
+  $('bulk-delete').disabled = n === 0;
+  $('bulk-ack').textContent = n ? `Acknowledge selected (${n})` : 'Acknowledge selected';
+  $('bulk-delete').textContent = n ? `Delete selected (${n})` : 'Delete selected';
+  const all = $('select-all');
+  const onPage = state.events.filter((e) => state.selected.has(e.event_id)).length;
+  all.checked = onPage > 0 && onPage === state.events.length;
+  all.indeterminate = onPage > 0 && onPage < state.events.length;
+}
+
+// ---- acknowledge and delete ------------------------------------------------
+
+async function ackOne(id) {
+  try {
+    const { data } = await api.request('POST', `/v1/events/${encodeURIComponent(id)}/ack`);
+    clearAlert();
+    setStatus(`Event ${id} acknowledged at ${fmtTime(data.acknowledged_at)}.`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      showAlert(`Event ${id} was already acknowledged.`);
+    } else {
+      showError(err, `Acknowledging event ${id}`);
+      return;
+    }
+  }
+  state.selected.delete(id);
+  await loadInbox({ quiet: true });
+  $('inbox-heading').focus();
+}
+
+async function deleteOne(id) {
+  if (!window.confirm(`Delete event ${id}? This cannot be undone.`)) return;
+  try {
+    await api.request('DELETE', `/v1/events/${encodeURIComponent(id)}`);
+    clearAlert();
+    setStatus(`Event ${id} deleted.`);
+  } catch (err) {
+    showError(err, `Deleting event ${id}`);
+    return;
+  }
+  state.selected.delete(id);
+  await loadInbox({ quiet: true });
+  $('inbox-heading').focus();
+}
+
+/** Acknowledges or deletes the selected events, 25 per request, and shows every item's failure. */
+async function bulk(op) {
+  const ids = [...state.selected];
+  if (ids.length === 0) return;
+  const verb = op === 'ack' ? 'Acknowledged' : 'Deleted';
+  if (op === 'delete' && !window.confirm(`Delete ${ids.length} selected event${ids.length === 1 ? '' : 's'}? This cannot be undone.`)) return;
+  const path = op === 'ack' ? '/v1/events/bulk/ack' : '/v1/events/bulk/delete';
+  const ok = [];
+  const failed = [];
+  let stopped = null;
+  for (const chunk of chunks(ids, 25)) {
+    try {
+      const { data } = await api.request('POST', path, { body: { event_ids: chunk } });
+      for (const s of data.successful) ok.push(chunk[s.index]);
+      for (const f of data.failed) failed.push({ id: chunk[f.index], error: f.error });
+    } catch (err) {
+      stopped = err;
+      break;
+    }
+  }
+  const box = $('bulk-result');
+  const done = ok.length + failed.length;
+  const lines = [el('p', {}, `${verb} ${ok.length} of ${ids.length} selected event${ids.length === 1 ? '' : 's'}.`
+    + (failed.length ? ` ${failed.length} failed:` : ''))];
+  if (failed.length) {
+    lines.push(el('ul', {}, ...failed.map((f) =>
+      el('li', {}, el('span', { className: 'mono' }, f.id), `: ${f.error.code} – ${f.error.message}`))));
+  }
+  if (stopped) lines.push(el('p', {}, `${ids.length - done} not attempted: the request failed (see the message above).`));
+  box.replaceChildren(...lines);
+  box.classList.toggle('has-failures', failed.length > 0 || !!stopped);
+  box.hidden = false;
+  for (const id of ok) state.selected.delete(id);
+  if (stopped) showError(stopped, op === 'ack' ? 'Acknowledging the selected events' : 'Deleting the selected events');
+  else clearAlert();
+  setStatus(`${verb} ${ok.length} of ${ids.length} selected events; ${failed.length} failed.`);
+  await loadInbox({ quiet: true });
+  box.focus();
+}
+
+// ---- details ---------------------------------------------------------------
+
+async function openDetails(id, opener) {
+  let resp;
+  try {
+    resp = await api.request('GET', `/v1/events/${encodeURIComponent(id)}`, { raw: true });
+  } catch (err) {
+    showError(err, `Reading event ${id}`);
+    return;
+  }
+  // Parsed again losslessly: every digit of every number, members in order.
+  const ev = parseLossless(resp.text);
+  state.detailsId = id;
+  state.detailsOpener = opener || null;
+  $('details-heading').textContent = `Event ${ev.event_type} from ${ev.source}`;
+  $('d-id').textContent = ev.event_id;
+  $('d-status').textContent = ev.status;
+  $('d-created').textContent = `${fmtTime(ev.created_at)} (${ev.created_at})`;
+  $('d-acked').textContent = ev.acknowledged_at ? `${fmtTime(ev.acknowledged_at)} (${ev.acknowledged_at})` : '–';
+  $('d-source').textContent = ev.source;
+  $('d-type').textContent = ev.event_type;
+  $('d-payload').textContent = stringifyPretty(ev.payload);
+  $('d-metadata').textContent = stringifyPretty(ev.metadata);
+  $('d-ack').disabled = ev.status !== 'pending';
+  const dlg = $('details');
+  if (!dlg.open) dlg.showModal();
+  $('d-close').focus();
+}
+
+function closeDetails() {
+  const dlg = $('details');
+  if (dlg.open) dlg.close();
+}
+
+// ---- send an event ---------------------------------------------------------
+
+/** Validates the editor's JSON; returns an error message or '' when it is fine. */
+function checkEventJSON() {
+  const ta = $('event-json');
+  const out = $('event-json-check');
+  let msg = '';
+  let value;
+  try {
+    value = JSON.parse(ta.value);
+  } catch (err) {
+    msg = `Invalid JSON: ${err.message}`;
+  }
+  if (!msg && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    msg = 'The event must be a JSON object with source, event_type and payload.';
+  }
+  if (!msg) {
+    const missing = ['source', 'event_type', 'payload'].filter((k) => !(k in value));
+    if (missing.length) msg = `The event needs ${missing.join(', ')}.`;
+  }
+  if (msg) {
+    ta.setAttribute('aria-invalid', 'true');
+    out.textContent = msg;
+    out.className = 'hint bad';
+  } else {
+    ta.removeAttribute('aria-invalid');
+    out.textContent = 'Valid JSON.';
+    out.className = 'hint ok';
+  }
+  return msg;
+}
+
+async function sendEvent() {
+  const msg = checkEventJSON();
+  if (msg) {
+    showAlert('The event was not sent.', msg);
+    $('event-json').focus();
+    return;
+  }
+  if (!state.key) {
+    showAlert('Enter an API key first.');
+    $('api-key').focus();
+    return;
+  }
+  try {
+    // The text as typed: numbers keep every digit.
+    const { data, headers } = await api.request('POST', '/v1/events', { body: $('event-json').value });
+    clearAlert();
+    const replay = headers.get('Idempotent-Replayed') === 'true' ? ' (idempotent replay of an earlier create)' : '';
+    setStatus(`Event created: ${data.event_id}${replay}.`);
+  } catch (err) {
+    showError(err, 'Sending the event');
+    return;
+  }
+  await loadInbox({ quiet: true });
+}
+
+// ---- auto-refresh ----------------------------------------------------------
+
+function setAutoRefresh(on) {
+  if (state.autoTimer) window.clearInterval(state.autoTimer);
+  state.autoTimer = null;
+  if (on) {
+    const secs = Number($('auto-interval').value);
+    state.autoTimer = window.setInterval(() => {
+      if (document.hidden || Date.now() < state.retryUntil || $('details').open) return;
+      loadInbox({ quiet: true });
+    }, secs * 1000);
+    setStatus(`Auto-refresh on, every ${secs} s.`);
+  } else {
+    setStatus('Auto-refresh off.');
+  }
+}
+
+// ---- wiring ----------------------------------------------------------------
+
+function init() {
+  state.key = readKey();
+  state.filters = [];
+  state.limit = Number($('f-limit').value);
+  if (state.key) $('api-key').value = state.key;
+  $('event-json').value = JSON.stringify(EXAMPLE_EVENT, null, 2);
+  checkEventJSON();
+
+  $('key-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const key = $('api-key').value.trim();
+    if (!key) {
+      $('api-key').setAttribute('aria-invalid', 'true');
+      showAlert('Enter an API key.');
+      $('api-key').focus();
+      return;
+    }
+    $('api-key').removeAttribute('aria-invalid');
+    state.key = key;
+    try {
+      sessionStorage.setItem(KEY_STORAGE, key);
+    } catch {
+      // Storage refused (private mode): the key lives until the page is closed.
+    }
+    state.cursors = [null];
+    state.page = 0;
+    state.selected.clear();
+    state.rate = null;
+    state.retryUntil = 0;
+    renderRate();
+    clearAlert();
+    setStatus('API key set for this tab.');
+    loadInbox();
+  });
+  $('forget-key').addEventListener('click', () => {
+    state.key = '';
+    try {
+      sessionStorage.removeItem(KEY_STORAGE);
+    } catch {
+      // nothing stored
+    }
+    $('api-key').value = '';
+    state.rate = null;
+    renderRate();
+    clearAlert();
+    renderNoKey();
+    setStatus('API key forgotten.');
+    $('api-key').focus();
+  });
+
+  $('filters').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    applyFilters();
+  });
+  $('reset-filters').addEventListener('click', () => {
+    $('filters').reset();
+    applyFilters();
+  });
+
+  $('refresh').addEventListener('click', () => loadInbox());
+  $('auto-refresh').addEventListener('change', () => setAutoRefresh($('auto-refresh').checked));
+  $('auto-interval').addEventListener('change', () => {
+    if ($('auto-refresh').checked) setAutoRefresh(true);
+  });
+  $('select-all').addEventListener('change', () => {
+    for (const e of state.events) {
+      if ($('select-all').checked) state.selected.add(e.event_id);
+      else state.selected.delete(e.event_id);
+    }
+    renderInbox();
+  });
+  $('bulk-ack').addEventListener('click', () => bulk('ack'));
+  $('bulk-delete').addEventListener('click', () => bulk('delete'));
+
+  $('first-page').addEventListener('click', () => {
+    state.page = 0;
+    loadInbox();
+  });
+  $('prev-page').addEventListener('click', () => {
+    if (state.page > 0) state.page--;
+    loadInbox();
+  });
+  $('next-page').addEventListener('click', () => {
+    if (!state.nextCursor) return;
+    state.cursors[state.page + 1] = state.nextCursor;
+    state.cursors.length = state.page + 2;
+    state.page++;
+    loadInbox();
+  });
+
+  $('send-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendEvent();
+  });
+  $('event-json').addEventListener('input', checkEventJSON);
+  $('format-json').addEventListener('click', () => {
+    try {
+      $('event-json').value = stringifyPretty(parseLossless($('event-json').value));
+    } catch (err) {
+      showAlert('The JSON cannot be formatted.', `Invalid JSON: ${err.message}`);
+    }
+    checkEventJSON();
+  });
+  $('example-json').addEventListener('click', () => {
+    $('event-json').value = JSON.stringify(EXAMPLE_EVENT, null, 2);
+    checkEventJSON();
+  });
+
+  $('d-close').addEventListener('click', closeDetails);
+  $('d-ack').addEventListener('click', async () => {
+    const id = state.detailsId;
+    closeDetails();
+    await ackOne(id);
+  });
+  $('d-delete').addEventListener('click', async () => {
+    const id = state.detailsId;
+    closeDetails();
+    await deleteOne(id);
+  });
+  $('details').addEventListener('close', () => {
+    const opener = state.detailsOpener;
+    state.detailsOpener = null;
+    if (opener && opener.isConnected) opener.focus();
+  });
+
+  window.setInterval(renderRate, 1000);
+  if (state.key) loadInbox();
+  else renderNoKey();
+}
+
+init();
