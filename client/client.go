@@ -25,6 +25,13 @@
 // ack, a 409 means the event is acknowledged, possibly by our own first
 // attempt (APIError.Attempts > 1 tells that the ack was retried).
 //
+// Bulk requests follow the same rules: BulkAck and BulkDelete are always
+// retried (after a lost answer the retry reports per-item CONFLICT or
+// NOT_FOUND for what the first attempt did); BulkCreate only when every
+// item carries an idempotency key (then the retry reports those items as
+// replays). A whole-request 429 or 503 did nothing, so retrying it is
+// always exact.
+//
 // The idempotency key of CreateEventRequest is sent in the Idempotency-Key
 // header only; metadata is sent as given. (The server accepts either place;
 // a metadata.idempotency_key given by the caller also makes the create
@@ -244,10 +251,15 @@ const (
 	CodeUnavailable          = "SERVICE_UNAVAILABLE"
 )
 
-// IsCode reports whether err is (or wraps) an *APIError with the code.
+// IsCode reports whether err is (or wraps) an *APIError or a
+// *BulkItemError with the code.
 func IsCode(err error, code string) bool {
 	var e *APIError
-	return errors.As(err, &e) && e.Code == code
+	if errors.As(err, &e) {
+		return e.Code == code
+	}
+	var b *BulkItemError
+	return errors.As(err, &b) && b != nil && b.Code == code
 }
 
 // request is one logical API call.

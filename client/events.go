@@ -97,12 +97,63 @@ type DeleteResponse struct {
 	RateLimit RateLimit `json:"-"`
 }
 
-// InboxQuery selects an inbox page; zero fields are left out.
+// InboxQuery selects an inbox page; zero fields are left out. All filters
+// combine with AND. A cursor is bound to the filters of the request that
+// returned it: page on with the same filters (InboxAll does).
 type InboxQuery struct {
 	Limit     int    // 1 to 100; server default 50
 	Cursor    string // NextCursor of the previous page
 	Source    string // exact match
 	EventType string // exact match
+	// Priority is PriorityLow, PriorityNormal or PriorityHigh; an event
+	// created without one is "normal".
+	Priority string
+	// CreatedAfter and CreatedBefore are exclusive bounds on created_at,
+	// sent as RFC 3339 in UTC (with the time's full precision);
+	// CreatedAfter must be earlier than CreatedBefore when both are set.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Metadata holds exact matches on metadata fields, each sent as the
+	// query parameter metadata.{key}={value}: a key of [A-Za-z0-9_.-]{1,64},
+	// the value a string, or the JSON text of a number or boolean ("42",
+	// "true"). Several are combined with AND.
+	Metadata map[string]string
+}
+
+// values encodes q as query parameters.
+func (q InboxQuery) values() url.Values {
+	v := url.Values{}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	if q.Source != "" {
+		v.Set("source", q.Source)
+	}
+	if q.EventType != "" {
+		v.Set("event_type", q.EventType)
+	}
+	if q.Priority != "" {
+		v.Set("priority", q.Priority)
+	}
+	if !q.CreatedAfter.IsZero() {
+		v.Set("created_after", formatTime(q.CreatedAfter))
+	}
+	if !q.CreatedBefore.IsZero() {
+		v.Set("created_before", formatTime(q.CreatedBefore))
+	}
+	for k, val := range q.Metadata {
+		v.Set("metadata."+k, val)
+	}
+	return v
+}
+
+// formatTime formats t for a query parameter: RFC 3339 in UTC, with as
+// many fraction digits as t needs.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // InboxPage is one page of pending events, oldest first.
@@ -265,20 +316,7 @@ func (c *Client) DeleteEvent(ctx context.Context, eventID string) (*DeleteRespon
 
 // Inbox returns one page of the tenant's pending events.
 func (c *Client) Inbox(ctx context.Context, q InboxQuery) (*InboxPage, error) {
-	v := url.Values{}
-	if q.Limit != 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Cursor != "" {
-		v.Set("cursor", q.Cursor)
-	}
-	if q.Source != "" {
-		v.Set("source", q.Source)
-	}
-	if q.EventType != "" {
-		v.Set("event_type", q.EventType)
-	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/inbox", query: v, retryable: true, auth: true})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/inbox", query: q.values(), retryable: true, auth: true})
 	if err != nil {
 		return nil, err
 	}

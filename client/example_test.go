@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/triggersapi/triggers/client"
 )
 
 // exampleURL is a real server (SQLite in a temporary directory) started by
 // TestMain for the examples; each example uses its own event source.
-var exampleURL string
+// limitedURL is another one, where testKey may send 60 requests a minute.
+var exampleURL, limitedURL string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "triggers-client-example-")
@@ -20,14 +22,27 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	s, err := startServer(dir, 0, nil)
+	for _, sub := range []string{"/main", "/limited"} {
+		if err := os.Mkdir(dir+sub, 0o700); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	s, err := startServer(dir+"/main", 0, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	exampleURL = s.URL
+	limited, err := startServer(dir+"/limited", 60, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	limitedURL = limited.URL
 	code := m.Run()
 	s.close()
+	limited.close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -101,4 +116,200 @@ func ExampleClient_InboxAll() {
 	// ticket.opened {"ticket":3} pending
 	// ticket.opened {"ticket":4} pending
 	// ticket.opened {"ticket":5} pending
+}
+
+func ExampleClient_InboxAll_filters() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+	since := time.Now()
+	for _, e := range []client.CreateEventRequest{
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh},
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-2"}, Priority: client.PriorityLow},
+		{Source: "example-filters", EventType: "order.paid", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh},
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-3"}}, // normal
+	} {
+		if _, err := c.CreateEvent(ctx, e); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	// High-priority events of one source created in a time range (exclusive
+	// bounds), one per request: the filters apply before the limit, and
+	// InboxAll sends them again with every cursor.
+	q := client.InboxQuery{
+		Source:        "example-filters",
+		Priority:      client.PriorityHigh,
+		CreatedAfter:  since,
+		CreatedBefore: time.Now().Add(time.Minute),
+		Limit:         1,
+	}
+	for e, err := range c.InboxAll(ctx, q) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println(e.EventType, string(e.Payload), e.Priority())
+	}
+
+	// An invalid filter is a VALIDATION_ERROR naming the parameter.
+	for _, err := range c.InboxAll(ctx, client.InboxQuery{CreatedAfter: time.Now(), CreatedBefore: since}) {
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) {
+			fmt.Println(apiErr.StatusCode, apiErr.FieldErrors()["created_after"])
+		}
+	}
+	// Output:
+	// order.created {"order":"F-1"} high
+	// order.paid {"order":"F-1"} high
+	// 400 must be earlier than created_before
+}
+
+func ExampleClient_BulkCreate() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+
+	items := []client.CreateEventRequest{
+		{Source: "example-bulk", EventType: "order.created", Payload: map[string]any{"order_id": "C-1"}, IdempotencyKey: "example-bulk-C-1"},
+		{Source: "example-bulk", EventType: "order.created", Payload: map[string]any{}, IdempotencyKey: "example-bulk-C-2"}, // invalid
+		{Source: "example-bulk", EventType: "order.paid", Payload: map[string]any{"order_id": "C-1", "total": 42.5},
+			Priority: client.PriorityHigh, IdempotencyKey: "example-bulk-C-1-paid"},
+	}
+	res, err := c.BulkCreate(ctx, items)
+	if err != nil { // the whole request failed: nothing was created
+		fmt.Println("error:", err)
+		return
+	}
+	// One outcome per item, Items[i] for items[i].
+	var ids []string
+	for _, it := range res.Items {
+		if it.Err != nil {
+			fmt.Printf("item %d failed: %s %s\n", it.Index, it.Err.Code, it.Err.Message)
+			continue
+		}
+		fmt.Printf("item %d: %s replayed=%v\n", it.Index, it.Status, it.Replayed)
+		ids = append(ids, it.EventID)
+	}
+
+	// Every item has an idempotency key, so resending is safe (and the
+	// client retries the request by itself on 429, 503 and lost answers):
+	// the stored items come back as replays, not as new events.
+	again, err := c.BulkCreate(ctx, items)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("again:", again.Items[0].Replayed, again.Items[0].EventID == ids[0], again.Succeeded(), len(again.Failed()))
+
+	// Acknowledge both, the first one twice: the repeat is a CONFLICT.
+	acked, err := c.BulkAck(ctx, []string{ids[0], ids[1], ids[0]})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	for _, it := range acked.Items {
+		if it.Err != nil {
+			fmt.Printf("ack %d: %s\n", it.Index, it.Err.Code)
+		} else {
+			fmt.Printf("ack %d: %s\n", it.Index, it.Status)
+		}
+	}
+	// Output:
+	// item 0: pending replayed=false
+	// item 1 failed: VALIDATION_ERROR items[1].payload: must be a non-empty JSON object
+	// item 2: pending replayed=false
+	// again: true true 2 1
+	// ack 0: acknowledged
+	// ack 1: acknowledged
+	// ack 2: CONFLICT
+}
+
+func ExampleClient_LastRateLimit() {
+	ctx := context.Background()
+	// limitedURL is a server where the key may send 60 requests per minute.
+	c := client.New(limitedURL, testKey, nil)
+
+	// Every response of an authenticated request reports the key's budget.
+	page, err := c.Inbox(ctx, client.InboxQuery{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("limit", page.RateLimit.Limit, "remaining", page.RateLimit.Remaining)
+	rl, ok := c.LastRateLimit() // the same, from the client's last response
+	fmt.Println(ok, rl.Remaining, rl.Reset.After(time.Now()))
+
+	// Spend the budget with retries turned off: the 429 comes back to us,
+	// with the Retry-After the server sent.
+	noRetry := client.New(limitedURL, testKey, &client.Options{Retry: client.RetryPolicy{Disable: true}})
+	for {
+		_, err := noRetry.Inbox(ctx, client.InboxQuery{})
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.Code == client.CodeRateLimitExceeded {
+			fmt.Println(apiErr.StatusCode, apiErr.Code, "retry after", apiErr.RetryAfter, "remaining", apiErr.RateLimit.Remaining)
+			break
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	// With the default policy the client waits the Retry-After (here 1 s;
+	// at most RetryPolicy.MaxRetryAfter, else it returns the 429) and sends
+	// the request again. A create is retried only with an idempotency key.
+	res, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-limits", EventType: "order.created",
+		Payload: map[string]string{"order_id": "R-1"}, IdempotencyKey: "example-limits-R-1"})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println(res.Status, res.Attempts <= 2)
+	// Output:
+	// limit 60 remaining 59
+	// true 59 true
+	// 429 RATE_LIMIT_EXCEEDED retry after 1s remaining 0
+	// pending true
+}
+
+func ExampleAPIError() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+
+	// errors.As gives the status, the API's code and message, and the
+	// request ID to quote in a support request.
+	_, err := c.GetEvent(ctx, "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6")
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, apiErr.Code, apiErr.Message, apiErr.RequestID != "")
+	}
+
+	// It sees through wrapping; IsCode is the short form.
+	err = fmt.Errorf("loading order: %w", err)
+	fmt.Println(client.IsCode(err, client.CodeNotFound), errors.As(err, &apiErr))
+
+	// A VALIDATION_ERROR names the fields (here query parameters).
+	_, err = c.Inbox(ctx, client.InboxQuery{Priority: "urgent", Limit: 500})
+	if errors.As(err, &apiErr) && apiErr.Code == client.CodeValidation {
+		fields := apiErr.FieldErrors()
+		fmt.Println(fields["priority"])
+		fmt.Println(fields["limit"])
+	}
+
+	// Decide by code.
+	_, err = client.New(exampleURL, "not-a-valid-key-000", nil).Inbox(ctx, client.InboxQuery{})
+	switch {
+	case client.IsCode(err, client.CodeUnauthorized), client.IsCode(err, client.CodeForbidden):
+		fmt.Println("check the API key and the IP allowlist")
+	case client.IsCode(err, client.CodeRateLimitExceeded):
+		fmt.Println("slow down")
+	case err != nil:
+		fmt.Println("error:", err)
+	}
+	// Output:
+	// 404 NOT_FOUND event not found true
+	// true true
+	// must be one of "low", "normal", "high"
+	// must be an integer from 1 to 100
+	// check the API key and the IP allowlist
 }
