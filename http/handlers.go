@@ -209,6 +209,14 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 		s.writeError(w, r, err)
 		return
 	}
+	kinds := req.Filter.Kinds()
+	if len(kinds) == 0 {
+		kinds = []string{"none"}
+	}
+	infoFrom(r.Context()).filters = kinds
+	for _, k := range kinds {
+		s.metrics.inboxFilters.WithLabelValues(k).Inc()
+	}
 	page, err := s.svc.Inbox(r.Context(), key.Tenant, req)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -28,6 +28,8 @@ type metrics struct {
 	limiterErrors prometheus.Counter
 
 	bulkItems *prometheus.CounterVec
+
+	inboxFilters *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,7 +64,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "triggers_bulk_items_total",
 		Help: "Items of bulk requests by operation (create, ack, delete) and outcome code (OK, or the item's error code).",
 	}, []string{"op", "code"})
-	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems)
+	m.inboxFilters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "triggers_inbox_filters_total",
+		Help: "Valid inbox requests by kind of filter used (source, event_type, created_after, created_before, priority, metadata; none for no filter). A request with several filters counts once for each.",
+	}, []string{"kind"})
+	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems, m.inboxFilters)
 	return m
 }
 

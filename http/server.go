@@ -163,6 +163,8 @@ type requestInfo struct {
 	keyID    string
 	clientIP string
 	errCode  string
+	// filters are the kinds of inbox filter used (never their values).
+	filters []string
 }
 
 type infoKey struct{}
@@ -215,6 +217,9 @@ func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 		}
 		if info.errCode != "" {
 			attrs = append(attrs, slog.String("error_code", info.errCode))
+		}
+		if info.filters != nil {
+			attrs = append(attrs, slog.String("filters", strings.Join(info.filters, ",")))
 		}
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
