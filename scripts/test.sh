@@ -38,6 +38,9 @@ echo "== go test -race ./http/ ./client/ on the DynamoDB store (TRIGGERS_TEST_ST
 # under a unique stage instead of SQLite (http/server_test.go openTestStore).
 TRIGGERS_TEST_STORE=dynamodb go test -race -count=1 -timeout 20m ./http/ ./client/
 
+echo "== e2e: the dashboard in a real browser (scripts/e2e.sh)"
+scripts/e2e.sh
+
 echo "== fuzz (${FUZZTIME} each)"
 # Every Fuzz function, run from its package's seed corpus plus FUZZTIME of
 # new inputs.

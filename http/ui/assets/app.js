@@ -58,10 +58,13 @@ const api = createClient({ getKey: () => state.key, onRateLimit: showRateLimit }
 
 // ---- status, errors, rate limit --------------------------------------------
 
+let statusTimer = 0;
+
 function setStatus(text) {
   // Clearing first makes screen readers announce a repeated message again.
+  window.clearTimeout(statusTimer);
   $('status').textContent = '';
-  if (text) window.setTimeout(() => { $('status').textContent = text; }, 30);
+  if (text) statusTimer = window.setTimeout(() => { $('status').textContent = text; }, 30);
 }
 
 function clearAlert() {
@@ -71,6 +74,7 @@ function clearAlert() {
 }
 
 function showAlert(...lines) {
+  setStatus(''); // an older success message would contradict the alert
   const a = $('alert');
   a.replaceChildren(...lines.filter(Boolean).map((l) => (typeof l === 'string' ? el('p', {}, l) : l)));
   a.hidden = false;
@@ -184,6 +188,11 @@ function readFilters() {
   return { query, limit: Number($('f-limit').value) };
 }
 
+function hideBulkResult() {
+  $('bulk-result').hidden = true;
+  $('bulk-result').replaceChildren();
+}
+
 function applyFilters() {
   let f;
   try {
@@ -198,6 +207,7 @@ function applyFilters() {
   state.cursors = [null];
   state.page = 0;
   state.selected.clear();
+  hideBulkResult();
   loadInbox();
 }
 
@@ -371,9 +381,12 @@ async function bulk(op) {
   box.classList.toggle('has-failures', failed.length > 0 || !!stopped);
   box.hidden = false;
   for (const id of ok) state.selected.delete(id);
-  if (stopped) showError(stopped, op === 'ack' ? 'Acknowledging the selected events' : 'Deleting the selected events');
-  else clearAlert();
-  setStatus(`${verb} ${ok.length} of ${ids.length} selected events; ${failed.length} failed.`);
+  if (stopped) {
+    showError(stopped, op === 'ack' ? 'Acknowledging the selected events' : 'Deleting the selected events');
+  } else {
+    clearAlert();
+    setStatus(`${verb} ${ok.length} of ${ids.length} selected events; ${failed.length} failed.`);
+  }
   await loadInbox({ quiet: true });
   box.focus();
 }
@@ -517,6 +530,7 @@ function init() {
     state.selected.clear();
     state.rate = null;
     state.retryUntil = 0;
+    hideBulkResult();
     renderRate();
     clearAlert();
     setStatus('API key set for this tab.');
@@ -531,6 +545,8 @@ function init() {
     }
     $('api-key').value = '';
     state.rate = null;
+    state.selected.clear();
+    hideBulkResult();
     renderRate();
     clearAlert();
     renderNoKey();

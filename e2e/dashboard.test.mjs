@@ -1,0 +1,394 @@
+// End-to-end tests of the Triggers dashboard (/ui) in a real browser:
+// Playwright (playwright-core) driving the system Chromium against a real
+// server. Started by scripts/e2e.sh, which builds and starts the server and
+// passes it in the environment:
+//
+//   TRIGGERS_E2E_URL          the server, e.g. http://127.0.0.1:41234
+//   TRIGGERS_E2E_DEV_KEY      a key of tenant dev (default limit, 1000/min)
+//   TRIGGERS_E2E_LIMITED_KEY  a key limited to 3 requests per minute
+//   TRIGGERS_E2E_BLOCKED_KEY  a key allowed only from 10.9.9.9/32
+//   TRIGGERS_E2E_CHROMIUM     the browser (default /usr/bin/chromium)
+//   TRIGGERS_E2E_ARTIFACTS    where screenshots go (default e2e/artifacts)
+//
+// The subtests run in order and share one page: each builds on the state the
+// ones before it left.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = mustEnv('TRIGGERS_E2E_URL');
+const DEV_KEY = mustEnv('TRIGGERS_E2E_DEV_KEY');
+const LIMITED_KEY = mustEnv('TRIGGERS_E2E_LIMITED_KEY');
+const BLOCKED_KEY = mustEnv('TRIGGERS_E2E_BLOCKED_KEY');
+const CHROMIUM = process.env.TRIGGERS_E2E_CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = process.env.TRIGGERS_E2E_ARTIFACTS ||
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+const BIG = '12345678901234567890'; // more digits than a double keeps
+
+function mustEnv(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run scripts/e2e.sh`);
+  return v;
+}
+
+let context;
+let page;
+let userDataDir;
+const offOrigin = []; // requests that left the page's origin
+const pageErrors = []; // uncaught exceptions and CSP violations
+const seeded = []; // ids of the seeded events, oldest first
+
+/** Calls the API directly (not through the page). */
+async function api(method, p, { key = DEV_KEY, body } = {}) {
+  const headers = { 'X-API-Key': key };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const resp = await fetch(BASE + p, { method, headers, body: typeof body === 'string' ? body : body && JSON.stringify(body) });
+  const text = await resp.text();
+  return { status: resp.status, text, json: text ? JSON.parse(text) : null };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns a truthy value. */
+async function eventually(what, fn, timeout = 10000) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      const state = await page.locator('#status, #alert, #inbox-summary').allTextContents().catch(() => []);
+      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}; page says: ${JSON.stringify(state)}`);
+    }
+    await sleep(100);
+  }
+}
+
+const textOf = (sel) => page.locator(sel).textContent();
+const rows = () => page.locator('#inbox-rows tr');
+const rowIds = () => page.locator('#inbox-rows tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.eventId));
+
+async function screenshot(name, opts = {}) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true, ...opts });
+}
+
+async function useKey(key) {
+  await page.fill('#api-key', key);
+  await page.getByRole('button', { name: 'Use key' }).click();
+}
+
+/** Sets the filter form and applies it; unset fields are cleared. */
+async function filter({ source = '', eventType = '', priority = '', after = '', before = '', metaKey = '', metaValue = '', limit = '25' } = {}) {
+  await page.fill('#f-source', source);
+  await page.fill('#f-event-type', eventType);
+  await page.selectOption('#f-priority', priority);
+  await page.fill('#f-after', after);
+  await page.fill('#f-before', before);
+  await page.fill('#f-meta-key', metaKey);
+  await page.fill('#f-meta-value', metaValue);
+  await page.selectOption('#f-limit', limit);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+}
+
+/** A datetime-local value (the browser's local time) for a time offset from now. */
+async function localInput(offsetMs) {
+  return page.evaluate((off) => {
+    const d = new Date(Date.now() + off);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }, offsetMs);
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // Seven events (more than a page of 5), in order; every third is high priority.
+  for (let i = 0; i < 7; i++) {
+    const prio = i % 3 === 0 ? 'high' : 'low';
+    const r = await api('POST', '/v1/events', {
+      body: `{"source": "seed", "event_type": "order.created", "payload": {"order": ${i}, "big": ${BIG}, "note": "caf\u00e9"}, "metadata": {"priority": "${prio}"}}`,
+    });
+    assert.equal(r.status, 201, r.text);
+    seeded.push(r.json.event_id);
+  }
+  userDataDir = mkdtempSync(path.join(tmpdir(), 'triggers-e2e-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  const origin = new URL(BASE).origin;
+  context.on('request', (req) => {
+    const u = req.url();
+    if (!u.startsWith('data:') && !u.startsWith('about:') && new URL(u).origin !== origin) offOrigin.push(u);
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`uncaught: ${err.message}`));
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to/i.test(msg.text())) pageErrors.push(`CSP: ${msg.text()}`);
+  });
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+test('dashboard', async (t) => {
+  await t.test('the page loads with a strict CSP, labelled controls and no key', async () => {
+    const resp = await page.goto(`${BASE}/ui`);
+    assert.equal(resp.status(), 200);
+    const csp = resp.headers()['content-security-policy'];
+    assert.match(csp, /default-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(resp.headers()['x-content-type-options'], 'nosniff');
+    await eventually('the no-key hint', async () => (await textOf('#inbox-summary')).includes('Enter an API key'));
+    // Every control has an accessible name.
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.textContent.trim())
+      .map((c) => c.id || c.outerHTML));
+    assert.deepEqual(unlabelled, []);
+    await screenshot('01-no-key');
+  });
+
+  await t.test('the key is kept in sessionStorage only, never in the URL', async () => {
+    await useKey(DEV_KEY);
+    await eventually('the first inbox page', async () => (await rows().count()) === 7);
+    assert.ok(!page.url().includes(DEV_KEY), page.url());
+    const stored = await page.evaluate(() => ({ session: JSON.stringify(sessionStorage), local: localStorage.length, cookie: document.cookie }));
+    assert.ok(stored.session.includes(DEV_KEY));
+    assert.equal(stored.local, 0);
+    assert.equal(stored.cookie, '');
+    // A reload keeps the key (same tab session).
+    await page.reload();
+    await eventually('the inbox after a reload', async () => (await rows().count()) === 7);
+    assert.deepEqual(await rowIds(), seeded);
+  });
+
+  let editorId;
+  await t.test('send an event through the JSON editor, which validates it first', async () => {
+    await page.fill('#event-json', '{"source": "editor", "event_type": ');
+    await eventually('the invalid-JSON message', async () => (await textOf('#event-json-check')).startsWith('Invalid JSON'));
+    assert.equal(await page.getAttribute('#event-json', 'aria-invalid'), 'true');
+    await page.getByRole('button', { name: 'Send event' }).click();
+    await eventually('the not-sent alert', async () => (await textOf('#alert')).includes('The event was not sent'));
+    await page.fill('#event-json', `{"source": "editor", "event_type": "note.created", "payload": {"text": "hello", "n": ${BIG}}, "metadata": {"priority": "high", "team": "ops"}}`);
+    await eventually('the valid-JSON message', async () => (await textOf('#event-json-check')) === 'Valid JSON.');
+    await page.getByRole('button', { name: 'Format JSON' }).click();
+    assert.match(await page.inputValue('#event-json'), new RegExp(`\\n  "payload": \\{\\n    "text": "hello",\\n    "n": ${BIG}\\n`));
+    await page.getByRole('button', { name: 'Send event' }).click();
+    const status = await eventually('the created status', async () => {
+      const s = await textOf('#status');
+      return s.startsWith('Event created') && s;
+    });
+    editorId = status.match(UUID)[0];
+    const got = await api('GET', `/v1/events/${editorId}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.json.source, 'editor');
+    assert.ok(got.text.includes(`"n":${BIG}`), got.text); // every digit kept
+    await eventually('the new event in the inbox', async () => (await rowIds()).includes(editorId));
+    await screenshot('02-sent');
+  });
+
+  await t.test('filter by source, event type, priority and date range', async () => {
+    await filter({ source: 'editor' });
+    await eventually('only the editor event', async () => JSON.stringify(await rowIds()) === JSON.stringify([editorId]));
+    await filter({ source: 'seed', eventType: 'order.created' });
+    await eventually('the seeded events', async () => (await rows().count()) === 7);
+    await filter({ priority: 'high' });
+    await eventually('high priority events', async () =>
+      JSON.stringify(await rowIds()) === JSON.stringify([seeded[0], seeded[3], seeded[6], editorId]));
+    // A range in the future is empty: the empty state.
+    await filter({ after: await localInput(3600e3) });
+    await eventually('the empty state', async () => await page.locator('#empty').isVisible());
+    assert.equal(await rows().count(), 0);
+    assert.equal(await page.locator('#inbox').isVisible(), false);
+    await screenshot('03-empty');
+    // A range around now holds everything.
+    await filter({ after: await localInput(-3600e3), before: await localInput(3600e3) });
+    await eventually('all events in the range', async () => (await rows().count()) === 8);
+    // An inverted range is refused before any request.
+    await filter({ after: await localInput(3600e3), before: await localInput(-3600e3) });
+    await eventually('the range message', async () => (await textOf('#alert')).includes('Created after must be earlier'));
+    assert.equal(await page.getAttribute('#f-after', 'aria-invalid'), 'true');
+  });
+
+  await t.test('page through with next_cursor', async () => {
+    await filter({ source: 'seed', limit: '5' });
+    await eventually('page 1', async () => (await rows().count()) === 5);
+    assert.deepEqual(await rowIds(), seeded.slice(0, 5));
+    assert.equal(await textOf('#page-label'), 'Page 1');
+    assert.equal(await page.locator('#prev-page').isDisabled(), true);
+    await screenshot('04-inbox');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await eventually('page 2', async () => (await rows().count()) === 2 && (await textOf('#page-label')) === 'Page 2');
+    assert.deepEqual(await rowIds(), seeded.slice(5));
+    assert.equal(await page.locator('#next-page').isDisabled(), true);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await eventually('page 1 again', async () => (await rows().count()) === 5 && (await textOf('#page-label')) === 'Page 1');
+    assert.deepEqual(await rowIds(), seeded.slice(0, 5));
+  });
+
+  await t.test('event details with the payload pretty-printed, by keyboard', async () => {
+    const details = page.getByRole('button', { name: `Details of event ${seeded[1]}` });
+    await details.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.locator('#details');
+    await eventually('the details dialog', async () => (await dialog.isVisible()) && (await textOf('#d-id')) === seeded[1]);
+    assert.equal(await textOf('#d-payload'), `{\n  "order": 1,\n  "big": ${BIG},\n  "note": "café"\n}`);
+    assert.equal(await textOf('#d-metadata'), '{\n  "priority": "low"\n}');
+    assert.equal(await textOf('#d-status'), 'pending');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'd-close');
+    await screenshot('05-details');
+    await page.keyboard.press('Escape');
+    await eventually('the dialog closed', async () => !(await dialog.isVisible()));
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), `Details of event ${seeded[1]}`);
+  });
+
+  await t.test('acknowledge one event', async () => {
+    await page.getByRole('button', { name: `Acknowledge event ${seeded[0]}` }).click();
+    await eventually('the acknowledged status', async () => (await textOf('#status')).includes(`Event ${seeded[0]} acknowledged`));
+    await eventually('the event gone from the inbox', async () => !(await rowIds()).includes(seeded[0]));
+    assert.deepEqual(await rowIds(), seeded.slice(1, 6));
+    const got = await api('GET', `/v1/events/${seeded[0]}`);
+    assert.equal(got.json.status, 'acknowledged');
+  });
+
+  await t.test('bulk delete the selected events, showing a per-item failure', async () => {
+    const [a, b, c] = seeded.slice(1, 4);
+    for (const id of [a, b, c]) await page.getByRole('checkbox', { name: `Select event ${id}` }).check();
+    assert.equal(await textOf('#bulk-delete'), 'Delete selected (3)');
+    // c is deleted behind the dashboard's back: its item fails with NOT_FOUND.
+    assert.equal((await api('DELETE', `/v1/events/${c}`)).status, 200);
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Delete selected (3)' }).click();
+    const result = await eventually('the bulk result', async () => {
+      const s = await textOf('#bulk-result');
+      return s.includes('Deleted') && s;
+    });
+    assert.match(result, /Deleted 2 of 3 selected events\. 1 failed:/);
+    assert.match(result, new RegExp(`${c}: NOT_FOUND`));
+    for (const id of [a, b]) assert.equal((await api('GET', `/v1/events/${id}`)).status, 404);
+    await eventually('the inbox without them', async () => JSON.stringify(await rowIds()) === JSON.stringify(seeded.slice(4)));
+    assert.equal(await page.locator('#bulk-delete').isDisabled(), true);
+    await screenshot('06-bulk-delete');
+  });
+
+  await t.test('bulk acknowledge the selected events', async () => {
+    await page.getByRole('checkbox', { name: 'Select all events on this page' }).check();
+    await page.getByRole('button', { name: 'Acknowledge selected (3)' }).click();
+    await eventually('the bulk ack result', async () => (await textOf('#bulk-result')).includes('Acknowledged 3 of 3 selected events.'));
+    await eventually('the empty state', async () => await page.locator('#empty').isVisible());
+    for (const id of seeded.slice(4)) assert.equal((await api('GET', `/v1/events/${id}`)).json.status, 'acknowledged');
+  });
+
+  await t.test('auto-refresh picks up a new event', async () => {
+    await filter({ source: 'auto' });
+    await eventually('the empty state', async () => await page.locator('#empty').isVisible());
+    await page.selectOption('#auto-interval', '5');
+    await page.getByLabel('Auto-refresh', { exact: true }).check();
+    const created = await api('POST', '/v1/events', { body: { source: 'auto', event_type: 'tick', payload: { n: 1 } } });
+    assert.equal(created.status, 201);
+    await eventually('the event through auto-refresh', async () =>
+      JSON.stringify(await rowIds()) === JSON.stringify([created.json.event_id]), 12000);
+    await page.getByLabel('Auto-refresh', { exact: true }).uncheck();
+  });
+
+  await t.test("the key's rate-limit state with a reset countdown", async () => {
+    await eventually('the rate-limit panel', async () => (await textOf('#rate-limit')) === '1000 / min');
+    const remaining = Number(await textOf('#rate-remaining'));
+    assert.ok(remaining > 900 && remaining < 1000, String(remaining));
+    assert.match(await textOf('#rate-reset'), /^(in \d+ s \(at .+\)|now)$/);
+  });
+
+  await t.test('metadata filter (metadata.{key}=value) and a 400 from the server', async () => {
+    // Client-side check first: no request for a bad key.
+    await filter({ metaKey: 'bad key!', metaValue: 'x' });
+    await eventually('the metadata key message', async () => (await textOf('#alert')).includes('Metadata key must be'));
+    // metadata.{key}=value: exact match on one metadata field.
+    const probe = await api('GET', '/v1/inbox?metadata.team=ops');
+    assert.equal(probe.status, 200, `the server refuses metadata.{key}: ${probe.text}`);
+    await filter({ metaKey: 'team', metaValue: 'ops' });
+    await eventually('the event with team=ops', async () => JSON.stringify(await rowIds()) === JSON.stringify([editorId]));
+    await filter({ metaKey: 'team', metaValue: 'nobody' });
+    await eventually('the empty state', async () => await page.locator('#empty').isVisible());
+    // A value the server refuses: its 400, naming the parameter, and the error state.
+    await filter({ metaKey: 'priority', metaValue: 'urgent' });
+    await eventually('the 400 message', async () => {
+      const s = await textOf('#alert');
+      return s.includes('400 VALIDATION_ERROR') && s.includes('metadata.priority');
+    });
+    await eventually('the error state', async () => (await textOf('#inbox-summary')).includes('could not be loaded'));
+    assert.equal(await page.locator('#inbox').isVisible(), false);
+    assert.equal(await page.locator('#empty').isVisible(), false);
+    await filter({});
+  });
+
+  await t.test('429: rate limit exceeded, with the Retry-After time', async () => {
+    await useKey(LIMITED_KEY); // one request: 2 of 3 left
+    await eventually('the limited key in use', async () => (await textOf('#rate-limit')) === '3 / min');
+    let alert = '';
+    for (let i = 0; i < 6 && !alert.includes('429'); i++) {
+      await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+      await sleep(300);
+      alert = await textOf('#alert');
+    }
+    assert.match(alert, /rate limit exceeded \(429 RATE_LIMIT_EXCEEDED\)/);
+    assert.match(alert, /This key allows 3 requests per minute\. Retry after \d+ s \(at .+\)\./);
+    assert.equal(await textOf('#rate-remaining'), '0');
+    assert.match(await textOf('#rate-reset'), /^in \d+ s/);
+    await screenshot('07-rate-limited');
+  });
+
+  await t.test('403: the client IP the server saw', async () => {
+    await useKey(BLOCKED_KEY);
+    await eventually('the 403 message', async () => (await textOf('#alert')).includes('403 FORBIDDEN'));
+    assert.match(await textOf('#alert'), /The server saw your IP address as 127\.0\.0\.1\./);
+    await screenshot('08-forbidden');
+  });
+
+  await t.test('401: a key the server does not know', async () => {
+    await useKey('not-a-real-key-000000');
+    await eventually('the 401 message', async () => (await textOf('#alert')).includes('401 UNAUTHORIZED'));
+    await page.getByRole('button', { name: 'Forget key' }).click();
+    await eventually('the key forgotten', async () => (await page.evaluate(() => sessionStorage.length)) === 0);
+  });
+
+  await t.test('keyboard: skip link first, then the key form', async () => {
+    await page.reload();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'api-key');
+    await page.keyboard.type(DEV_KEY);
+    await page.keyboard.press('Enter');
+    await eventually('the inbox by keyboard', async () => (await textOf('#status')).startsWith('Page 1'));
+  });
+
+  await t.test('usable on a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await filter({});
+    await eventually('the inbox', async () => (await rows().count()) > 0);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    // The table turns into cards: the header row is hidden, each cell labelled.
+    assert.equal(await page.locator('#inbox thead').evaluate((el) => getComputedStyle(el).position), 'absolute');
+    await screenshot('09-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await t.test('nothing left the origin, no CSP violation, no uncaught error', () => {
+    assert.deepEqual(offOrigin, []);
+    assert.deepEqual(pageErrors, []);
+  });
+});
