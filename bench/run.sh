@@ -2,9 +2,12 @@
 # bench/run.sh: build the server and the load generator, run the standard
 # loopback benchmark and print a markdown table of the results.
 #
-#   1. server A (fresh data dir): health, then create
-#   2. server B (fresh data dir): seed BENCH_SEED events, then inbox (a full
-#      page of limit=50 out of BENCH_SEED pending events)
+#   1. server A (fresh data dir): health, then create, then bulk (25 creates
+#      per request)
+#   2. server B (fresh data dir): seed BENCH_SEED events (priorities low,
+#      normal and high in turn), then inbox (a full page of limit=50 out of
+#      BENCH_SEED pending events), then the same page filtered on
+#      BENCH_INBOX_FILTER (priority=high: a third of the events match)
 #
 # Environment (all optional):
 #   BENCH_DURATION     measured duration of each timed run, Go syntax (10s)
@@ -12,6 +15,10 @@
 #   BENCH_CONCURRENCY  workers = keep-alive connections (16)
 #   BENCH_SEED         events created before the inbox run (10000)
 #   BENCH_PAYLOAD      create payload size in bytes (300)
+#   BENCH_INBOX_FILTER query of the filtered inbox run (priority=high)
+#   BENCH_OUT          a directory to copy the JSON results into (NAME.json,
+#                      one per run: health, create, bulk, seed, inbox,
+#                      inbox_filtered); bench/all.sh reads them
 #   BENCH_PORT         port to listen on (default: a free one from 20000-49999)
 #   BENCH_RATE_LIMIT   TRIGGERS_DEFAULT_RATE_LIMIT given to the server, per
 #                      minute (1000000, the maximum: the benchmark measures the server,
@@ -29,6 +36,7 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONC=${BENCH_CONCURRENCY:-16}
 SEED=${BENCH_SEED:-10000}
 PAYLOAD=${BENCH_PAYLOAD:-300}
+FILTER=${BENCH_INBOX_FILTER:-priority=high}
 RATE_LIMIT=${BENCH_RATE_LIMIT:-1000000}
 KEY=bench-key-0123456789
 
@@ -120,6 +128,10 @@ run_load() {
 	if [[ $rc -ne 0 ]]; then
 		FAILED+=("$name")
 	fi
+	if [[ -n ${BENCH_OUT:-} ]]; then
+		mkdir -p "$BENCH_OUT"
+		cp "$TMP/$name.json" "$BENCH_OUT/$name.json"
+	fi
 	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 		echo "bench: the server died during $name" >&2
 		server_log_tail
@@ -150,11 +162,13 @@ TIMED=(-d "$DURATION" -warmup "$WARMUP")
 start_server a
 run_load health -scenario health "${TIMED[@]}"
 run_load create -scenario create -payload-bytes "$PAYLOAD" "${TIMED[@]}"
+run_load bulk -scenario bulk -payload-bytes "$PAYLOAD" "${TIMED[@]}"
 stop_server
 
 start_server b
-run_load seed -scenario seed -n "$SEED" -payload-bytes "$PAYLOAD"
+run_load seed -scenario seed -n "$SEED" -payload-bytes "$PAYLOAD" -priority mixed
 run_load inbox -scenario inbox -inbox-limit 50 "${TIMED[@]}"
+run_load inbox_filtered -scenario inbox -inbox-limit 50 -inbox-query "$FILTER" "${TIMED[@]}"
 stop_server
 
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -164,7 +178,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -
 echo
 echo "Triggers loopback benchmark: commit $rev, $(go env GOVERSION), $(nproc) CPUs (${cpu:-unknown}), $(uname -sr)."
 echo "Concurrency $CONC (one keep-alive connection each), closed loop, $DURATION measured after $WARMUP warm-up;"
-echo "create payload $PAYLOAD bytes; inbox = GET /v1/inbox?limit=50 with $SEED pending events."
+echo "create payload $PAYLOAD bytes; bulk = 25 such creates per request (events/s = 25 x req/s);"
+echo "inbox = GET /v1/inbox?limit=50 with $SEED pending events (priorities low, normal, high in turn); filtered adds $FILTER."
 echo "Latencies are of 2xx responses, in ms; peak RSS is the server's VmHWM during the run, in MiB;"
 echo "server CPU is in cores. The load generator runs on the same machine."
 echo
@@ -172,11 +187,15 @@ echo "| scenario | req/s | p50 | p95 | p99 | max | peak RSS | server CPU | failu
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 row health "health (GET /v1/health)"
 row create "create (POST /v1/events)"
+row bulk "bulk (POST /v1/events/bulk, 25 items)"
 row seed "seed ($SEED creates, no warm-up)"
 row inbox "inbox (GET /v1/inbox?limit=50)"
+row inbox_filtered "inbox filtered (limit=50&$FILTER)"
 echo
 awk -v c="$(field create rps)" -v h="$(field health rps)" \
 	'BEGIN { if (h > 0) printf "create/health req/s ratio: %.3f\n", c / h; else print "create/health req/s ratio: n/a" }'
+awk -v b="$(field bulk rps)" -v c="$(field create rps)" \
+	'BEGIN { if (c > 0) printf "bulk/create events/s ratio: %.2f\n", 25 * b / c; else print "bulk/create events/s ratio: n/a" }'
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
 	echo

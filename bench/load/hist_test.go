@@ -188,3 +188,46 @@ func TestParseLoopbackURL(t *testing.T) {
 		}
 	}
 }
+
+func TestWithPriority(t *testing.T) {
+	item, off := createBody(300)
+	for _, p := range []string{"", "low", "normal", "high"} {
+		for _, bulk := range []bool{false, true} {
+			body, o := withPriority(item, p), off
+			if bulk {
+				body, o = bulkBody(body, o)
+			}
+			putSeq(body[o:], 7<<40|12345)
+			var one struct {
+				Payload  struct{ Seq string } `json:"payload"`
+				Metadata *struct {
+					Priority string `json:"priority"`
+				} `json:"metadata"`
+			}
+			if bulk {
+				var b struct{ Items []json.RawMessage }
+				if err := json.Unmarshal(body, &b); err != nil || len(b.Items) != bulkItems {
+					t.Fatalf("priority %q bulk: %v, %d items", p, err, len(b.Items))
+				}
+				body = b.Items[0]
+			}
+			if err := json.Unmarshal(body, &one); err != nil {
+				t.Fatalf("priority %q: invalid JSON %s: %v", p, body, err)
+			}
+			if one.Payload.Seq != "0000070000003039" {
+				t.Errorf("priority %q bulk %v: seq %q", p, bulk, one.Payload.Seq)
+			}
+			if got := ""; one.Metadata != nil {
+				got = one.Metadata.Priority
+				if got != p {
+					t.Errorf("priority %q bulk %v: metadata.priority %q", p, bulk, got)
+				}
+			} else if p != "" {
+				t.Errorf("priority %q bulk %v: no metadata", p, bulk)
+			}
+		}
+	}
+	if got := priorities("mixed"); len(got) != 3 {
+		t.Fatalf("priorities(mixed) = %v", got)
+	}
+}

@@ -25,6 +25,13 @@
 // Scenario bulk sends POST /v1/events/bulk with 25 create items per request
 // (each like a create scenario body): multiply rps by 25 for events/s.
 //
+// Scenario inbox sends GET /v1/inbox?limit=-inbox-limit, plus the filters of
+// -inbox-query (e.g. priority=high or source=bench) when given. Flag
+// -priority gives the created events (create, bulk, seed) a
+// metadata.priority: low, normal or high, or mixed (low, normal, high in
+// turn, request by request), so that a seed leaves a third of the events
+// for an inbox filtered on priority=high.
+//
 // Scenario seed sends exactly -n creates, without warm-up, and stops; its
 // time limit is -d when given, else 5 minutes.
 //
@@ -76,6 +83,8 @@ type config struct {
 	n            int
 	pid          int
 	inboxLimit   int
+	inboxQuery   string // encoded extra inbox query parameters, "" for none
+	priority     string
 	json         bool
 }
 
@@ -141,6 +150,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.n, "n", 10000, "seed: number of events to create")
 	fs.IntVar(&cfg.pid, "pid", 0, "server pid: sample its RSS from /proc/PID/status and report the peak")
 	fs.IntVar(&cfg.inboxLimit, "inbox-limit", 50, "inbox: the limit query parameter")
+	fs.StringVar(&cfg.inboxQuery, "inbox-query", "", "inbox: extra query parameters (filters), e.g. priority=high or source=bench&event_type=bench.created")
+	fs.StringVar(&cfg.priority, "priority", "", "create, bulk, seed: metadata.priority of the events: low, normal, high, or mixed (each in turn); default none")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object to stdout (the human line goes to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -181,6 +192,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-pid must be positive, got %d", cfg.pid)
 	case cfg.inboxLimit < 1:
 		return cfg, fmt.Errorf("-inbox-limit must be positive, got %d", cfg.inboxLimit)
+	}
+	switch cfg.priority {
+	case "", "low", "normal", "high", "mixed":
+	default:
+		return cfg, fmt.Errorf("-priority must be low, normal, high or mixed, got %q", cfg.priority)
+	}
+	if cfg.inboxQuery != "" {
+		q, err := url.ParseQuery(strings.TrimPrefix(cfg.inboxQuery, "?"))
+		if err != nil {
+			return cfg, fmt.Errorf("-inbox-query %q: %v", cfg.inboxQuery, err)
+		}
+		if q.Has("limit") || q.Has("cursor") {
+			return cfg, fmt.Errorf("-inbox-query %q: use -inbox-limit for the limit; a cursor is not a filter", cfg.inboxQuery)
+		}
+		cfg.inboxQuery = q.Encode()
 	}
 	if cfg.scenario == "seed" {
 		cfg.warmup = 0
@@ -251,9 +277,18 @@ func newRunner(cfg config) *runner {
 	case "bulk":
 		r.method, r.target = http.MethodPost, base+"/v1/events/bulk"
 	case "inbox":
-		r.method, r.target = http.MethodGet, base+"/v1/inbox?limit="+strconv.Itoa(cfg.inboxLimit)
+		r.method, r.target = http.MethodGet, inboxURL(cfg)
 	}
 	return r
+}
+
+// inboxURL is the inbox request of the configuration: its limit and filters.
+func inboxURL(cfg config) string {
+	u := cfg.base.String() + "/v1/inbox?limit=" + strconv.Itoa(cfg.inboxLimit)
+	if cfg.inboxQuery != "" {
+		u += "&" + cfg.inboxQuery
+	}
+	return u
 }
 
 // outcome of one request.
@@ -307,7 +342,7 @@ func (r *runner) preflight(ctx context.Context, stderr io.Writer) error {
 	if r.cfg.scenario == "health" {
 		return nil
 	}
-	target := base + "/v1/inbox?limit=" + strconv.Itoa(r.cfg.inboxLimit)
+	target := inboxURL(r.cfg)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return err
@@ -463,6 +498,10 @@ func (r *runner) run(ctx context.Context) *result {
 	}
 	if cfg.scenario == "create" || cfg.scenario == "bulk" || cfg.scenario == "seed" {
 		res.PayloadBytes = cfg.payloadBytes
+		res.Priority = cfg.priority
+	}
+	if cfg.scenario == "inbox" {
+		res.InboxQuery = cfg.inboxQuery
 	}
 	all := newHist()
 	var errs, non2xx, ok, other uint64
@@ -565,14 +604,21 @@ func (r *runner) run(ctx context.Context) *result {
 
 func (r *runner) worker(ctx context.Context, id int, ws, we time.Time, st *workerStats, lastDone *atomic.Int64) {
 	seed := r.cfg.scenario == "seed"
-	var body []byte
+	// One body per priority in turn (one without -priority), each with
+	// its sequence digits at seqOff, rewritten before each request.
+	var bodies [][]byte
 	var seqOff int
 	if r.method == http.MethodPost {
-		body, seqOff = createBody(r.cfg.payloadBytes)
-		if r.cfg.scenario == "bulk" {
-			body, seqOff = bulkBody(body, seqOff)
+		item, off := createBody(r.cfg.payloadBytes)
+		for _, p := range priorities(r.cfg.priority) {
+			b, o := withPriority(item, p), off
+			if r.cfg.scenario == "bulk" {
+				b, o = bulkBody(b, o)
+			}
+			bodies, seqOff = append(bodies, b), o
 		}
 	}
+	var body []byte
 	var seq uint64
 	for ctx.Err() == nil {
 		if seed {
@@ -580,7 +626,8 @@ func (r *runner) worker(ctx context.Context, id int, ws, we time.Time, st *worke
 				return
 			}
 		}
-		if body != nil {
+		if bodies != nil {
+			body = bodies[seq%uint64(len(bodies))]
 			seq++
 			putSeq(body[seqOff:], uint64(id)<<40|seq)
 		}
@@ -686,6 +733,28 @@ func createBody(payloadBytes int) ([]byte, int) {
 	return b, off
 }
 
+// priorities lists the priorities that the bodies of -priority p take in
+// turn; "" is a body without metadata.
+func priorities(p string) []string {
+	if p == "mixed" {
+		return []string{"low", "normal", "high"}
+	}
+	return []string{p}
+}
+
+// withPriority returns a copy of the create body with metadata.priority p
+// added at its end (the payload, and so the sequence digits' offset, are
+// unchanged); "" leaves the body as it is.
+func withPriority(body []byte, p string) []byte {
+	out := append([]byte(nil), body...)
+	if p == "" {
+		return out
+	}
+	out = out[:len(out)-len(bodyTail)]
+	out = append(out, `,"metadata":{"priority":"`+p+`"}`...)
+	return append(out, bodyTail...)
+}
+
 // bulkItems is the number of create items in one bulk scenario request.
 const bulkItems = 25
 
@@ -740,6 +809,8 @@ type result struct {
 	CPUs         int               `json:"cpus"`
 	GOMAXPROCS   int               `json:"gomaxprocs"`
 	PayloadBytes int               `json:"payload_bytes,omitempty"`
+	Priority     string            `json:"priority,omitempty"`
+	InboxQuery   string            `json:"inbox_query,omitempty"`
 	SeedTarget   int               `json:"seed_target,omitempty"`
 	ServerGone   bool              `json:"server_gone,omitempty"`
 	Interrupted  bool              `json:"interrupted,omitempty"`
