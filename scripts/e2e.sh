@@ -23,6 +23,10 @@ if [ ! -x "$CHROMIUM" ]; then
     echo "e2e: $CHROMIUM is missing: installing Debian's chromium with apt-get"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    if [ ! -x "$CHROMIUM" ]; then
+      echo "e2e: FAILED: $CHROMIUM is still missing after installing Debian's chromium." >&2
+      exit 1
+    fi
   elif [ "${CI:-}" = true ]; then
     echo "e2e: FAILED: $CHROMIUM is missing and this is not root, so it cannot be installed here." >&2
     echo "e2e: install Debian's chromium (apt-get install chromium) or set CHROMIUM to a Chromium binary." >&2
