@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/client"
 )
 
@@ -15,6 +17,10 @@ import (
 // TestMain for the examples; each example uses its own event source.
 // limitedURL is another one, where testKey may send 60 requests a minute.
 var exampleURL, limitedURL string
+
+// officeKey is a key of the example server that may be used only from
+// 203.0.113.0/24.
+const officeKey = "example-office-key-0001"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "triggers-client-example-")
@@ -34,6 +40,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	exampleURL = s.URL
+	if _, _, err := s.Svc.CreateKey(context.Background(), triggers.KeySpec{Tenant: "client-test", Name: "office", Raw: officeKey,
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	limited, err := startServer(dir+"/limited", 60, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -123,10 +134,13 @@ func ExampleClient_InboxAll_filters() {
 	c := client.New(exampleURL, testKey, nil)
 	since := time.Now()
 	for _, e := range []client.CreateEventRequest{
-		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh},
-		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-2"}, Priority: client.PriorityLow},
-		{Source: "example-filters", EventType: "order.paid", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh},
-		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-3"}}, // normal
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh,
+			Metadata: map[string]any{"region": "eu", "customer_id": 42}},
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-2"}, Priority: client.PriorityLow,
+			Metadata: map[string]any{"region": "eu", "customer_id": 7}},
+		{Source: "example-filters", EventType: "order.paid", Payload: map[string]string{"order": "F-1"}, Priority: client.PriorityHigh,
+			Metadata: map[string]any{"region": "us", "customer_id": 42}},
+		{Source: "example-filters", EventType: "order.created", Payload: map[string]string{"order": "F-3"}}, // normal, no metadata
 	} {
 		if _, err := c.CreateEvent(ctx, e); err != nil {
 			fmt.Println("error:", err)
@@ -152,6 +166,17 @@ func ExampleClient_InboxAll_filters() {
 		fmt.Println(e.EventType, string(e.Payload), e.Priority())
 	}
 
+	// Metadata fields match exactly (a number as its JSON text); several
+	// conditions, and the other filters, combine with AND.
+	q = client.InboxQuery{Source: "example-filters", Metadata: map[string]string{"region": "eu", "customer_id": "42"}}
+	for e, err := range c.InboxAll(ctx, q) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println(e.EventType, string(e.Payload), string(e.Metadata))
+	}
+
 	// An invalid filter is a VALIDATION_ERROR naming the parameter.
 	for _, err := range c.InboxAll(ctx, client.InboxQuery{CreatedAfter: time.Now(), CreatedBefore: since}) {
 		var apiErr *client.APIError
@@ -162,6 +187,7 @@ func ExampleClient_InboxAll_filters() {
 	// Output:
 	// order.created {"order":"F-1"} high
 	// order.paid {"order":"F-1"} high
+	// order.created {"order":"F-1"} {"customer_id":42,"priority":"high","region":"eu"}
 	// 400 must be earlier than created_before
 }
 
@@ -312,4 +338,22 @@ func ExampleAPIError() {
 	// must be one of "low", "normal", "high"
 	// must be an integer from 1 to 100
 	// check the API key and the IP allowlist
+}
+
+func ExampleAPIError_forbidden() {
+	ctx := context.Background()
+	// A key that may be used only from 203.0.113.0/24, used from 127.0.0.1.
+	c := client.New(exampleURL, officeKey, nil)
+	_, err := c.Inbox(ctx, client.InboxQuery{})
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == client.CodeForbidden {
+		// details.client_ip is the address the server saw: behind a proxy,
+		// if it is the proxy's (or "unknown"), the server's
+		// --trusted-proxies does not match the proxies in front of it.
+		fmt.Println(apiErr.StatusCode, apiErr.Details["client_ip"], apiErr.Attempts)
+		fmt.Println(apiErr.Message)
+	}
+	// Output:
+	// 403 127.0.0.1 1
+	// this API key may not be used from your IP address (127.0.0.1)
 }
