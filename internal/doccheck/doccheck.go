@@ -24,6 +24,10 @@
 // Without "expect", every request of the block must be answered 2xx, and a
 // block with curl must send at least one request to the server. Every
 // block must exit with status 0 (it runs under set -e -o pipefail).
+//
+// The same tests check that each Go snippet of docs/EXAMPLES.md followed
+// directly by its output shows the output of an Example function of
+// client/example_test.go.
 package doccheck
 
 import (
