@@ -437,6 +437,44 @@ func FuzzParseInboxQuery(f *testing.F) {
 				t.Fatalf("ParseInboxQuery(%q) filter %q, want it trimmed", rawQuery, v)
 			}
 		}
+		md := req.Filter.Metadata
+		if len(md) > triggers.MaxMetadataFilters {
+			t.Fatalf("ParseInboxQuery(%q) accepted %d metadata conditions", rawQuery, len(md))
+		}
+		for i, m := range md {
+			if !triggers.ValidMetadataKey(m.Key) || m.Key == "priority" || !utf8.ValidString(m.Value) ||
+				utf8.RuneCountInString(m.Value) > triggers.MaxMetadataValueLen {
+				t.Fatalf("ParseInboxQuery(%q) accepted metadata condition %q=%q", rawQuery, m.Key, m.Value)
+			}
+			if i > 0 && md[i-1].Key >= m.Key {
+				t.Fatalf("ParseInboxQuery(%q) metadata conditions not in strict key order: %v", rawQuery, md)
+			}
+		}
+	})
+}
+
+// FuzzMetadataTerms checks that MetadataTerms never panics on a stored
+// metadata object and agrees with the filters: every term it returns has a
+// key a filter can name, and a filter on that term matches the event.
+func FuzzMetadataTerms(f *testing.F) {
+	for _, s := range []string{`{"priority":"normal"}`, `{"user_id":"u-42","n":1.50,"b":true,"z":null,"o":{"a":1}}`,
+		`{"a.b":"x","a b":"y","":"z"}`, `{"k":"\u00e9\ud83d\ude00"}`, `[]`, `{"k":-0e-0}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, md string) {
+		if !json.Valid([]byte(md)) {
+			return
+		}
+		e := triggers.Event{Metadata: json.RawMessage(md)}
+		terms := triggers.MetadataTerms(e.Metadata)
+		for _, term := range terms {
+			if !triggers.ValidMetadataKey(term.Key) || term.Key == "priority" || utf8.RuneCountInString(term.Value) > triggers.MaxMetadataValueLen {
+				t.Fatalf("MetadataTerms(%s) returned %q=%q", md, term.Key, term.Value)
+			}
+			if f := (triggers.InboxFilter{Metadata: []triggers.MetadataMatch{term}}); !f.Matches(&e) {
+				t.Fatalf("MetadataTerms(%s) returned %q=%q, but a filter on it does not match", md, term.Key, term.Value)
+			}
+		}
 	})
 }
 
