@@ -15,7 +15,7 @@
 #      and off, alternating, ALL_RL_ROUNDS rounds of ALL_DURATION each.
 #
 # Environment (all optional):
-#   ALL_BENCHTIME  -benchtime of the Go benchmarks (1s)
+#   ALL_BENCHTIME  -benchtime of the Go benchmarks (2s)
 #   ALL_DURATION   measured duration of each load run (10s)
 #   ALL_WARMUP     warm-up before each load run (2s)
 #   ALL_RL_ROUNDS  rounds of (limiter on, limiter off) (2)
@@ -29,7 +29,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-BENCHTIME=${ALL_BENCHTIME:-1s}
+BENCHTIME=${ALL_BENCHTIME:-2s}
 DURATION=${ALL_DURATION:-10s}
 WARMUP=${ALL_WARMUP:-2s}
 RL_ROUNDS=${ALL_RL_ROUNDS:-2}
@@ -110,6 +110,7 @@ for line in read(f"{out}/gobench.txt").splitlines():
     m = re.match(r"^Benchmark(\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$", line)
     if m:
         vals = dict((u, float(v)) for v, u in re.findall(r"([\d.]+) (\S+)", m.group(3)))
+        vals["N"] = int(m.group(2))
         gob[f"{pkg}.{m.group(1)}"] = vals
 
 def load(name, d="load"):
@@ -209,9 +210,12 @@ for name in sorted(gob):
     v = gob[name]
     parts = [dur_ns(v.get("ns/op")) + "/op"]
     for unit in sorted(v):
-        if unit in ("ns/op", "B/op"):
+        if unit in ("ns/op", "B/op", "N"):
             continue
         parts.append(f"{v[unit]:,.1f} {unit}" if unit != "allocs/op" else f"{v[unit]:.0f} allocs/op")
+    parts.append(f"b.N {v['N']:,}")
+    if v["N"] < 10:
+        parts.append("**too few iterations: a benchmark without b.ResetTimer counts its setup here; not a per-op cost**")
     row(f"go: {name}", f"go test -bench, -benchtime {benchtime}", "; ".join(parts))
 
 # Ratios (compare these across runs, not absolute figures).
