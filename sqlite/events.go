@@ -26,15 +26,16 @@ const (
 	qAckExists   = `SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
 	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?
 		RETURNING created_at, metadata, acked_at IS NULL`
-	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id) VALUES (?, ?, ?, ?, ?)`
+	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id, source, event_type, priority)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeleteTerm = `DELETE FROM event_metadata WHERE tenant = ? AND key = ? AND value = ? AND created_at = ? AND id = ?`
 )
 
 // indexMetadata adds the metadata index rows of a pending event, and
 // unindexMetadata removes them when it stops being pending.
-func indexMetadata(tx *writeTx, tenant, id string, created int64, metadata json.RawMessage) error {
-	for _, t := range triggers.MetadataTerms(metadata) {
-		if _, err := tx.Exec(qInsertTerm, tenant, t.Key, t.Value, created, id); err != nil {
+func indexMetadata(tx *writeTx, e *triggers.Event, created int64) error {
+	for _, t := range triggers.MetadataTerms(e.Metadata) {
+		if _, err := tx.Exec(qInsertTerm, e.Tenant, t.Key, t.Value, created, e.ID, e.Source, e.EventType, string(e.Priority)); err != nil {
 			return fmt.Errorf("sqlite: index metadata: %w", err)
 		}
 	}
@@ -112,7 +113,7 @@ func insertOne(tx *writeTx, in triggers.Insert, last *int64) (triggers.InsertRes
 	if _, err := tx.Exec(qInsertEvent, e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
 		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
 	}
-	if err := indexMetadata(tx, e.Tenant, e.ID, created, e.Metadata); err != nil {
+	if err := indexMetadata(tx, &e, created); err != nil {
 		return triggers.InsertResult{}, err
 	}
 	if in.IdempotencyKey != "" {
@@ -324,11 +325,9 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 
 // ListPending reads one inbox page. When the chosen index serves every
 // condition, one query reads the page. Otherwise it goes in two steps: the
-// first walks the index in inbox order, reading only the columns the other
-// conditions need, and stops after Limit+1 matches or MaxScan rows; the
-// second reads the matched events whole. A metadata filter walks the
-// metadata index and reads each event it finds whole, checking the other
-// conditions under the same bound.
+// first walks the index in inbox order, with the other conditions evaluated
+// on the index's own columns, and stops after Limit+1 matches or MaxScan
+// index entries; the second reads the matched events whole.
 func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	plan := planInbox(q)
 	rows, err := db.query(ctx, plan.sql, plan.args...)
@@ -337,34 +336,22 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 	}
 	defer rows.Close()
 
-	if plan.wholeEvents {
+	if !plan.bounded {
 		events := make([]triggers.Event, 0, q.Limit+1)
-		var last triggers.Position
-		scanned := 0
 		for rows.Next() {
 			e, err := scanEvent(rows)
 			if err != nil {
 				return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 			}
-			scanned++
-			last = triggers.Position{CreatedAt: e.CreatedAt, ID: e.ID}
-			if !plan.bounded || q.Filter.Matches(&e) {
-				events = append(events, e)
-				if len(events) > q.Limit {
-					break
-				}
-			}
+			events = append(events, e)
 		}
 		if err := rows.Err(); err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 		}
 		var page triggers.Page
-		switch {
-		case len(events) > q.Limit:
+		if len(events) > q.Limit {
 			events = events[:q.Limit]
 			page.Next = &triggers.Position{CreatedAt: events[q.Limit-1].CreatedAt, ID: events[q.Limit-1].ID}
-		case plan.bounded && scanned == plan.scanLimit:
-			page.Next = &last
 		}
 		page.Events = events
 		return page, nil
@@ -375,14 +362,14 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 	scanned := 0
 	for rows.Next() {
 		var created int64
-		var id, source, eventType, priority string
-		if err := rows.Scan(&created, &id, &source, &eventType, &priority); err != nil {
+		var id string
+		var ok bool
+		if err := rows.Scan(&created, &id, &ok); err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 		}
 		scanned++
 		last = triggers.Position{CreatedAt: fromMicros(created), ID: id}
-		if (q.Filter.Source == "" || source == q.Filter.Source) && (q.Filter.EventType == "" || eventType == q.Filter.EventType) &&
-			(q.Filter.Priority == "" || priority == string(q.Filter.Priority)) {
+		if ok {
 			matched = append(matched, last)
 			if len(matched) > q.Limit {
 				break
@@ -452,11 +439,11 @@ func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Posit
 type inboxPlan struct {
 	sql  string
 	args []any
-	// wholeEvents: the query reads whole events (else positions and the
-	// columns of the conditions checked while scanning).
-	wholeEvents bool
-	bounded     bool // some condition is checked outside the index: the scan is capped
-	scanLimit   int
+	// bounded: some condition is not served by the index. The query then
+	// reads (created_at, id, matches) for at most scanLimit index entries;
+	// otherwise it reads whole matching events, at most scanLimit of them.
+	bounded   bool
+	scanLimit int
 }
 
 // planInbox picks the index for a query, in this order: the metadata index
@@ -464,47 +451,64 @@ type inboxPlan struct {
 // source, the event type index for a type, the priority index for
 // priority=high or low, else the plain inbox index. The created_at range
 // (retention, created_after, created_before and the cursor) is always a
-// range on the chosen index. Conditions the index does not serve are checked
-// while scanning, and the scan is capped at MaxScan.
+// range on the chosen index. The other conditions are evaluated per index
+// entry on columns the index carries (migration 003), or for further
+// metadata conditions by a primary-key lookup in the metadata index, and the
+// walk is capped at MaxScan entries.
 func planInbox(q triggers.InboxQuery) inboxPlan {
 	f := q.Filter
-	var where []string
-	var args []any
-	from, col := "events INDEXED BY events_inbox", ""
-	where = append(where, col+"tenant = ?")
-	args = append(args, q.Tenant)
-	served := 0 // conditions the index serves
+	var where, residual []string
+	var args, residualArgs []any
+	table, index, col := "events", "events_inbox", ""
+	check := func(column, value string) {
+		residual = append(residual, col+column+" = ?")
+		residualArgs = append(residualArgs, value)
+	}
 	switch {
 	case len(f.Metadata) > 0:
-		// The metadata index holds only pending events; the join reads
-		// each event by id.
-		from, col = "event_metadata AS m CROSS JOIN events AS e INDEXED BY events_by_id", "m."
-		where = []string{"m.tenant = ?", "m.key = ?", "m.value = ?", "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL"}
-		args = append(args, f.Metadata[0].Key, f.Metadata[0].Value)
-		served = 1
+		table, index, col = "event_metadata AS m", "", "m."
+		where = append(where, "m.tenant = ?", "m.key = ?", "m.value = ?")
+		args = append(args, q.Tenant, f.Metadata[0].Key, f.Metadata[0].Value)
+		for _, m := range f.Metadata[1:] {
+			residual = append(residual, `EXISTS (SELECT 1 FROM event_metadata AS m2 WHERE m2.tenant = m.tenant
+				AND m2.key = ? AND m2.value = ? AND m2.created_at = m.created_at AND m2.id = m.id)`)
+			residualArgs = append(residualArgs, m.Key, m.Value)
+		}
+		for _, c := range [][2]string{{"source", f.Source}, {"event_type", f.EventType}, {"priority", string(f.Priority)}} {
+			if c[1] != "" {
+				check(c[0], c[1])
+			}
+		}
 	case f.Source != "":
-		from = "events INDEXED BY events_inbox_source"
-		where = append(where, "source = ?")
-		args = append(args, f.Source)
-		served = 1
+		index = "events_inbox_source"
+		where = append(where, "tenant = ?", "acked_at IS NULL", "source = ?")
+		args = append(args, q.Tenant, f.Source)
+		if f.EventType != "" {
+			check("event_type", f.EventType)
+		}
+		if f.Priority != "" {
+			check("priority", string(f.Priority))
+		}
 	case f.EventType != "":
-		from = "events INDEXED BY events_inbox_type"
-		where = append(where, "event_type = ?")
-		args = append(args, f.EventType)
-		served = 1
+		index = "events_inbox_type"
+		where = append(where, "tenant = ?", "acked_at IS NULL", "event_type = ?")
+		args = append(args, q.Tenant, f.EventType)
+		if f.Priority != "" {
+			check("priority", string(f.Priority))
+		}
 	case f.Priority != "" && f.Priority != triggers.PriorityNormal:
-		from = "events INDEXED BY events_inbox_priority"
+		index = "events_inbox_priority"
 		// The second term is the partial index's own condition, which
 		// SQLite needs to see to use it.
-		where = append(where, "priority = ?", "priority <> 'normal'")
-		args = append(args, string(f.Priority))
-		served = 1
+		where = append(where, "tenant = ?", "acked_at IS NULL", "priority = ?", "priority <> 'normal'")
+		args = append(args, q.Tenant, string(f.Priority))
+	default:
+		where = append(where, "tenant = ?", "acked_at IS NULL")
+		args = append(args, q.Tenant)
+		if f.Priority != "" {
+			check("priority", string(f.Priority))
+		}
 	}
-	if col == "" {
-		where = append(where, "acked_at IS NULL")
-	}
-	residual := len(f.Kinds()) - boolInt(!f.CreatedAfter.IsZero()) - boolInt(!f.CreatedBefore.IsZero()) - served
-	residual += max(len(f.Metadata)-1, 0)
 
 	lower := q.NotBefore
 	if f.CreatedAfter.After(lower) {
@@ -526,28 +530,28 @@ func planInbox(q triggers.InboxQuery) inboxPlan {
 		args = append(args, micros(f.CreatedBefore))
 	}
 
-	plan := inboxPlan{wholeEvents: true, bounded: residual > 0, scanLimit: q.Limit + 1}
-	columns := eventColumns
+	from := table
+	if index != "" {
+		from += " INDEXED BY " + index
+	}
+	plan := inboxPlan{bounded: len(residual) > 0, scanLimit: q.Limit + 1}
+	var columns string
 	switch {
-	case col != "":
-		columns = "e." + strings.ReplaceAll(eventColumns, ", ", ", e.")
-		if plan.bounded {
-			plan.scanLimit = max(q.MaxScan, q.Limit+1)
-		}
 	case plan.bounded:
-		plan.wholeEvents = false
 		plan.scanLimit = max(q.MaxScan, q.Limit+1)
-		columns = "created_at, id, source, event_type, priority"
+		columns = col + "created_at, " + col + "id, " + strings.Join(residual, " AND ")
+		args = append(residualArgs, args...)
+	case col != "":
+		// Every condition served by the metadata index: read the events
+		// by id in the same query.
+		from += " CROSS JOIN events AS e INDEXED BY events_by_id"
+		where = append(where, "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL")
+		columns = "e." + strings.ReplaceAll(eventColumns, ", ", ", e.")
+	default:
+		columns = eventColumns
 	}
 	plan.args = append(args, plan.scanLimit)
 	plan.sql = `SELECT ` + columns + ` FROM ` + from +
 		` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + col + `created_at, ` + col + `id LIMIT ?`
 	return plan
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -33,6 +33,8 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 		{"priority high", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityHigh}}, "events_inbox_priority"},
 		{"priority low after cursor", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityLow}, After: after}, "events_inbox_priority"},
 		{"priority normal", triggers.InboxQuery{Filter: triggers.InboxFilter{Priority: triggers.PriorityNormal}}, "events_inbox"},
+		{"source and priority", triggers.InboxQuery{Filter: triggers.InboxFilter{Source: "s", Priority: triggers.PriorityHigh}}, "events_inbox_source"},
+		{"type and priority", triggers.InboxQuery{Filter: triggers.InboxFilter{EventType: "t", Priority: triggers.PriorityLow}}, "events_inbox_type"},
 		{"metadata", triggers.InboxQuery{Filter: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u1"}}}}, "metadata"},
 		{"metadata after cursor", triggers.InboxQuery{Filter: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "user_id", Value: "u1"}}}, After: after}, "metadata"},
 		{"metadata and the rest", triggers.InboxQuery{Filter: triggers.InboxFilter{Source: "s", EventType: "t", Priority: triggers.PriorityHigh,
@@ -59,11 +61,20 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 			got := strings.Join(steps, "; ")
 			t.Logf("%s: %s", c.name, got)
 			want := "SEARCH events USING INDEX " + c.index + " ("
+			if plan.bounded {
+				// Conditions the index does not serve are checked on the
+				// index's own columns: no visit to the events table.
+				want = "SEARCH events USING COVERING INDEX " + c.index + " ("
+			}
 			if c.index == "metadata" {
-				// The metadata index drives; each event is then read by id.
+				// The metadata index drives; without other conditions each
+				// event is read by id in the same query.
 				want = "SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND "
-				if !strings.Contains(got, "SEARCH e USING INDEX events_by_id (tenant=? AND id=?)") {
-					t.Fatalf("plan = %q, want events read by id", got)
+				if byID := strings.Contains(got, "SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"); byID == plan.bounded {
+					t.Fatalf("plan = %q: events read by id %v, want %v", got, byID, !plan.bounded)
+				}
+				if strings.Contains(got, "SCAN") {
+					t.Fatalf("plan = %q scans", got)
 				}
 			}
 			if !strings.Contains(got, want) || !strings.Contains(got, "created_at>") && !strings.Contains(got, "(created_at,id)>") {

@@ -253,24 +253,24 @@ func migrate(db *sql.DB) error {
 // goSteps are the parts of migrations written in Go, run after the
 // migration's SQL in the same transaction.
 var goSteps = map[string]func(*sql.Tx) error{
-	"migrations/002_filters.sql": backfillMetadata,
+	"migrations/003_covering_filters.sql": backfillMetadata,
 }
 
 // backfillMetadata indexes the metadata of the events pending before the
 // metadata index existed.
 func backfillMetadata(tx *sql.Tx) error {
-	rows, err := tx.Query(`SELECT tenant, id, created_at, metadata FROM events WHERE acked_at IS NULL`)
+	rows, err := tx.Query(`SELECT tenant, id, created_at, source, event_type, priority, metadata FROM events WHERE acked_at IS NULL`)
 	if err != nil {
 		return err
 	}
 	type pending struct {
-		tenant, id, metadata string
-		created              int64
+		tenant, id, source, eventType, priority, metadata string
+		created                                           int64
 	}
 	var evs []pending
 	for rows.Next() {
 		var p pending
-		if err := rows.Scan(&p.tenant, &p.id, &p.created, &p.metadata); err != nil {
+		if err := rows.Scan(&p.tenant, &p.id, &p.created, &p.source, &p.eventType, &p.priority, &p.metadata); err != nil {
 			rows.Close()
 			return err
 		}
@@ -282,7 +282,7 @@ func backfillMetadata(tx *sql.Tx) error {
 	}
 	for _, p := range evs {
 		for _, t := range triggers.MetadataTerms(json.RawMessage(p.metadata)) {
-			if _, err := tx.Exec(qInsertTerm, p.tenant, t.Key, t.Value, p.created, p.id); err != nil {
+			if _, err := tx.Exec(qInsertTerm, p.tenant, t.Key, t.Value, p.created, p.id, p.source, p.eventType, p.priority); err != nil {
 				return err
 			}
 		}

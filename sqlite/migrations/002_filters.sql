@@ -2,8 +2,7 @@
 -- (triggers.MetadataTerms) of each pending event, so that
 -- metadata.{key}=value is an index range in inbox order. Rows are written
 -- with the event and removed when it is acknowledged, deleted or purged
--- (sqlite/events.go); existing pending events are indexed by the Go step of
--- this migration (sqlite.go backfillMetadata).
+-- (sqlite/events.go). Migration 003 rebuilds it with more columns.
 CREATE TABLE event_metadata (
     tenant     TEXT    NOT NULL,
     key        TEXT    NOT NULL,
