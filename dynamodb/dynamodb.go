@@ -42,14 +42,18 @@
 // until it has Limit+1 matches (then Next is the Limit-th match), the index
 // is exhausted (Next is nil), or it has examined InboxQuery.MaxScan items
 // (then the page may be short and Next is the last position examined, taken
-// from LastEvaluatedKey). Metadata filters are not applied (as in the SQLite
-// store; the API does not accept them yet).
+// from LastEvaluatedKey). For metadata filters each event item carries a map
+// attribute md of its filterable metadata fields (triggers.MetadataTerms),
+// compared as #md.#mN = :mN, the key and the value both placeholders.
 //
 // The index is eventually consistent: an event acknowledged a moment ago may
 // still be listed. CreatedAt is made strictly increasing per process (the
 // store moves it forward by a microsecond when needed), so one instance's
-// events keep their commit order; across instances the order follows the
-// instances' clocks.
+// events are stamped in the order their writes start; across instances the
+// order follows the instances' clocks. An event whose write (or index
+// replication) completes after a reader's cursor has passed its created_at
+// is not seen in that pass through the inbox, only in the next pass from the
+// beginning (docs/DECISIONS.md, Inbox on DynamoDB).
 //
 // # Idempotency and inserts
 //
