@@ -43,7 +43,7 @@ func ValidMetadataKey(k string) bool {
 // the priority filter serves. Stores index these terms at insert time; the
 // result is sorted by key.
 func MetadataTerms(md json.RawMessage) []MetadataMatch {
-	if len(md) == 0 {
+	if len(md) == 0 || onlyPriority(md) {
 		return nil
 	}
 	var members map[string]json.RawMessage
@@ -61,6 +61,17 @@ func MetadataTerms(md json.RawMessage) []MetadataMatch {
 	}
 	slices.SortFunc(terms, func(a, b MetadataMatch) int { return strings.Compare(a.Key, b.Key) })
 	return terms
+}
+
+// onlyPriority reports whether md is the metadata of most events,
+// {"priority":"..."} alone, which has nothing to index (a fast path of the
+// insert).
+func onlyPriority(md json.RawMessage) bool {
+	switch string(md) {
+	case `{"priority":"normal"}`, `{"priority":"high"}`, `{"priority":"low"}`:
+		return true
+	}
+	return false
 }
 
 // metadataText is the text a filter value is compared with, if raw is a
