@@ -46,6 +46,12 @@ type Options struct {
 	// fails; by default they are admitted (fail open). Either way the
 	// failure is logged and counted.
 	RateLimitFailClosed bool
+	// CORSOrigins are the origins allowed to call the API from a browser,
+	// each "*" (every origin, alone) or scheme://host[:port] as
+	// ParseCORSOrigin accepts it; default none: CORS off, no CORS headers
+	// and no preflight answers. NewServer panics on an invalid entry, so
+	// validate configuration with ParseCORSOrigins first.
+	CORSOrigins []string
 }
 
 // Server is the Triggers HTTP API. Its Handler is safe for concurrent use.
@@ -62,6 +68,7 @@ type Server struct {
 	limiter          ratelimit.Limiter
 	defaultRateLimit int
 	failClosed       bool
+	cors             *corsPolicy // nil: CORS off
 }
 
 // NewServer returns the API over svc; opts may be nil.
@@ -87,11 +94,13 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 	}
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
 		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP,
-		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed}
+		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed,
+		cors: newCORSPolicy(o.CORSOrigins)}
 	s.routes()
 	// The pipeline, in reading order (DESIGN §3): recover, request ID and
-	// logging/metrics, then routing; authentication is per route.
-	s.handler = s.withRequestInfo(s.withRecover(http.HandlerFunc(s.route)))
+	// logging/metrics, CORS (preflights are answered here, before any key is
+	// asked for), then routing; authentication is per route.
+	s.handler = s.withRequestInfo(s.withRecover(s.withCORS(http.HandlerFunc(s.route))))
 	return s
 }
 

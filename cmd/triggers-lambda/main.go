@@ -5,9 +5,9 @@
 // It is configured with the environment variables of `triggers serve`:
 // TRIGGERS_STORE (default dynamodb here; sqlite is refused, a Lambda's
 // filesystem is not shared), TRIGGERS_STAGE, TRIGGERS_DYNAMODB_ENDPOINT,
-// TRIGGERS_RETENTION and TRIGGERS_LOG_LEVEL. TRIGGERS_TRUSTED_PROXIES and
-// TRIGGERS_DEV_KEY are ignored. It creates no tables: the SAM template
-// (deploy/template.yaml) does.
+// TRIGGERS_RETENTION, TRIGGERS_CORS_ORIGINS and TRIGGERS_LOG_LEVEL.
+// TRIGGERS_TRUSTED_PROXIES and TRIGGERS_DEV_KEY are ignored. It creates no
+// tables: the SAM template (deploy/template.yaml) does.
 //
 // Build: GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -o build/bootstrap ./cmd/triggers-lambda
 package main

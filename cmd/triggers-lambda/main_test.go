@@ -250,19 +250,22 @@ func TestUnsupportedEvent(t *testing.T) {
 func TestLambdaConfig(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	cfg, err := lambdaConfig(env(map[string]string{"TRIGGERS_STAGE": "prod", "TRIGGERS_RETENTION": "24h",
-		"TRIGGERS_DYNAMODB_ENDPOINT": "http://127.0.0.1:4567", "TRIGGERS_DEV_KEY": "devdevdevdevdevdev"}), logger)
+		"TRIGGERS_DYNAMODB_ENDPOINT": "http://127.0.0.1:4567", "TRIGGERS_DEV_KEY": "devdevdevdevdevdev",
+		"TRIGGERS_CORS_ORIGINS": "https://App.example:443"}), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Store != "dynamodb" || cfg.Stage != "prod" || cfg.Retention.Hours() != 24 ||
-		cfg.DynamoDBEndpoint != "http://127.0.0.1:4567" || cfg.DevKey != "" || cfg.CreateTables {
+		cfg.DynamoDBEndpoint != "http://127.0.0.1:4567" || cfg.DevKey != "" || cfg.CreateTables ||
+		len(cfg.CORSOrigins) != 1 || cfg.CORSOrigins[0] != "https://app.example" {
 		t.Errorf("config %+v", cfg)
 	}
 	if _, err := lambdaConfig(env(map[string]string{"TRIGGERS_STORE": "sqlite"}), logger); err == nil ||
 		!strings.Contains(err.Error(), "sqlite") {
 		t.Errorf("sqlite on Lambda: err = %v, want a refusal", err)
 	}
-	for k, v := range map[string]string{"TRIGGERS_RETENTION": "soon", "TRIGGERS_TRUSTED_PROXIES": "not-a-cidr"} {
+	for k, v := range map[string]string{"TRIGGERS_RETENTION": "soon", "TRIGGERS_TRUSTED_PROXIES": "not-a-cidr",
+		"TRIGGERS_CORS_ORIGINS": "https://app.example/"} {
 		if _, err := lambdaConfig(env(map[string]string{k: v}), logger); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: err = %v, want one naming it", k, v, err)
 		}

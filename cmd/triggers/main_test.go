@@ -122,6 +122,7 @@ func TestKeysCLI(t *testing.T) {
 		{"ErrServeBadTrustedProxy", []string{"serve", "--trusted-proxies", "10.0.0.0/8,nope"}, 2, "nope"},
 		{"ErrServeBadDefaultRateLimit", []string{"serve", "--default-rate-limit", "0"}, 2, "--default-rate-limit"},
 		{"ErrServeUnknownRateLimiter", []string{"serve", "--rate-limiter", "redis"}, 2, "redis"},
+		{"ErrServeBadCORSOrigin", []string{"serve", "--cors-origins", "https://ok.example,https://app.example/ui"}, 2, "https://app.example/ui"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

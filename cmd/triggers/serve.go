@@ -6,6 +6,7 @@ import (
 	"os"
 
 	triggers "github.com/triggersapi/triggers"
+	triggershttp "github.com/triggersapi/triggers/http"
 	"github.com/triggersapi/triggers/internal/app"
 )
 
@@ -24,6 +25,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.RateLimiter, "rate-limiter", m.env("TRIGGERS_RATE_LIMITER", "auto"),
 		"where rate-limit state lives: auto (in-process on sqlite, DynamoDB on dynamodb), local, dynamodb, off (env TRIGGERS_RATE_LIMITER)")
 	failClosed := fs.Bool("rate-limit-fail-closed", false, "refuse requests (503) when the rate limiter's store fails, instead of admitting them (env TRIGGERS_RATE_LIMIT_FAIL_CLOSED)")
+	cors := fs.String("cors-origins", m.env("TRIGGERS_CORS_ORIGINS", ""),
+		`comma-separated origins (scheme://host[:port]) browsers may call the API from, or "*" for any (env TRIGGERS_CORS_ORIGINS; default none: CORS off)`)
 	level := fs.String("log-level", m.env("TRIGGERS_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env TRIGGERS_LOG_LEVEL)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -58,6 +61,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if cfg.TrustedProxies, err = triggers.ParseAllowlist(*trusted); err != nil {
 		return usagef("--trusted-proxies: %s", triggers.ErrorMessage(err))
+	}
+	if cfg.CORSOrigins, err = triggershttp.ParseCORSOrigins(*cors); err != nil {
+		return usagef("--cors-origins: %v", err)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -54,6 +55,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
 	// headers are believed (TRIGGERS_TRUSTED_PROXIES); default none.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins browsers may call the API from
+	// (TRIGGERS_CORS_ORIGINS, comma-separated, normalized by
+	// triggershttp.ParseCORSOrigins; "*" for any); default none: CORS off.
+	CORSOrigins []string
 	// PurgeInterval is how often expired events are removed; default 1m.
 	PurgeInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 20s.
@@ -174,6 +179,10 @@ type App struct {
 // Open opens the store and builds the service and the HTTP API.
 func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	cfg.defaults()
+	cors, err := triggershttp.ParseCORSOrigins(strings.Join(cfg.CORSOrigins, ","))
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	store, err := OpenStore(context.Background(), cfg, logger)
 	if err != nil {
 		return nil, err
@@ -186,7 +195,8 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
 	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
-		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed})
+		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,
+		CORSOrigins: cors})
 	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
 }
 

@@ -7,15 +7,17 @@ import (
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	triggershttp "github.com/triggersapi/triggers/http"
 )
 
 // ConfigFromEnv builds a Config from the environment variables that
 // `triggers serve` reads as flag defaults: TRIGGERS_ADDR, TRIGGERS_DATA_DIR,
 // TRIGGERS_STORE (defaultStore when unset), TRIGGERS_STAGE,
 // TRIGGERS_DYNAMODB_ENDPOINT, TRIGGERS_RETENTION, TRIGGERS_DEV_KEY,
-// TRIGGERS_TRUSTED_PROXIES, TRIGGERS_DEFAULT_RATE_LIMIT, TRIGGERS_RATE_LIMITER
-// and TRIGGERS_RATE_LIMIT_FAIL_CLOSED. getenv is usually os.Getenv. Unset values keep
-// Config's defaults; a malformed value is an error naming the variable.
+// TRIGGERS_TRUSTED_PROXIES, TRIGGERS_DEFAULT_RATE_LIMIT, TRIGGERS_RATE_LIMITER,
+// TRIGGERS_RATE_LIMIT_FAIL_CLOSED and TRIGGERS_CORS_ORIGINS. getenv is usually
+// os.Getenv. Unset values keep Config's defaults; a malformed value is an
+// error naming the variable.
 func ConfigFromEnv(getenv func(string) string, defaultStore string) (Config, error) {
 	cfg := Config{
 		Addr:             getenv("TRIGGERS_ADDR"),
@@ -46,6 +48,9 @@ func ConfigFromEnv(getenv func(string) string, defaultStore string) (Config, err
 			return Config{}, fmt.Errorf("TRIGGERS_TRUSTED_PROXIES: %s", triggers.ErrorMessage(err))
 		}
 		cfg.TrustedProxies = p
+	}
+	if cfg.CORSOrigins, err = triggershttp.ParseCORSOrigins(getenv("TRIGGERS_CORS_ORIGINS")); err != nil {
+		return Config{}, fmt.Errorf("TRIGGERS_CORS_ORIGINS: %v", err)
 	}
 	cfg.defaults()
 	return cfg, nil
