@@ -53,6 +53,7 @@ func main() {
 		check(err)
 		*dir = d
 	}
+	check(os.MkdirAll(*dir, 0o755))
 	ctx := context.Background()
 	db, err := sqlite.Open(*dir, nil)
 	check(err)
