@@ -50,10 +50,10 @@
 // still be listed. CreatedAt is made strictly increasing per process (the
 // store moves it forward by a microsecond when needed), so one instance's
 // events are stamped in the order their writes start; across instances the
-// order follows the instances' clocks. An event whose write (or index
-// replication) completes after a reader's cursor has passed its created_at
-// is not seen in that pass through the inbox, only in the next pass from the
-// beginning (docs/DECISIONS.md, Inbox on DynamoDB).
+// order follows the instances' clocks. So that an event whose write (or
+// index replication) completes late is not passed by a cursor already
+// handed out, a page with a next position never goes past now −
+// Options.InboxSettle (docs/DECISIONS.md, Inbox on DynamoDB).
 //
 // # Idempotency and inserts
 //
@@ -158,9 +158,24 @@ type Options struct {
 	// EventTTL, when set, gives each event a ttl attribute of created_at plus
 	// EventTTL, for DynamoDB's TTL to remove it. Zero: no ttl on events.
 	EventTTL time.Duration
-	// Now is the clock; default time.Now. Used for idempotency record TTLs only.
+	// Now is the clock; default time.Now. Used for idempotency record TTLs
+	// and InboxSettle.
 	Now func() time.Time
+	// InboxSettle keeps inbox cursors behind the most recent writes: a page
+	// that has a next_cursor never returns, nor moves its cursor past, an
+	// event created less than InboxSettle ago (it comes on a later page).
+	// Instances stamp created_at before their write, and the inbox index is
+	// replicated asynchronously, so an event can become visible a moment
+	// after a younger one; without a settle time a cursor handed out in
+	// between passes it, and that pass through the inbox misses it. Zero
+	// (the default, and the tests') turns it off; servers use
+	// DefaultInboxSettle.
+	InboxSettle time.Duration
 }
+
+// DefaultInboxSettle is the InboxSettle of servers on DynamoDB: longer than
+// a write's latency and the inbox index's usual replication lag.
+const DefaultInboxSettle = time.Second
 
 // Store is a triggers.Store on DynamoDB. It is safe for concurrent use.
 type Store struct {

@@ -51,6 +51,19 @@ var stages atomic.Int64
 // store on them; the tables are deleted when the test ends.
 func MustOpen(tb testing.TB, client *awsdynamodb.Client) *dynamodb.Store {
 	tb.Helper()
+	stage := mustStage(tb, client)
+	s, err := dynamodb.Open(context.Background(), client, stage, nil)
+	if err != nil {
+		tb.Fatalf("Open() = %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// mustStage creates the tables of a new, unique stage, deleted when the
+// test ends, and returns the stage.
+func mustStage(tb testing.TB, client *awsdynamodb.Client) string {
+	tb.Helper()
 	var b [4]byte
 	rand.Read(b[:])
 	stage := "test-" + hex.EncodeToString(b[:]) + "-" + time.Now().Format("150405") + "-" + itoa(stages.Add(1))
@@ -67,12 +80,7 @@ func MustOpen(tb testing.TB, client *awsdynamodb.Client) *dynamodb.Store {
 	if len(rep.Created) != 4 {
 		tb.Fatalf("CreateTables(%s) created %v, want 4 tables", stage, rep.Created)
 	}
-	s, err := dynamodb.Open(ctx, client, stage, nil)
-	if err != nil {
-		tb.Fatalf("Open() = %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+	return stage
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -530,4 +538,79 @@ func newEvent(now time.Time) triggers.Event {
 	return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
 		Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
 		Priority: triggers.PriorityNormal, CreatedAt: now}
+}
+
+// TestListPending_InboxSettle has a second instance write an event whose
+// created_at is behind a cursor the first already handed out (as a slow
+// write or the index's replication lag can): with InboxSettle the cursor
+// never passed it and the pass finds it; without, the pass misses it.
+func TestListPending_InboxSettle(t *testing.T) {
+	client := MustClient(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	for _, tt := range []struct {
+		name     string
+		settle   time.Duration
+		wantLate bool
+	}{
+		{"WithSettleTheLateEventIsFound", time.Second, true},
+		{"WithoutSettleTheLateEventIsMissed", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stage := mustStage(t, client)
+			var mu sync.Mutex
+			now := t0
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			open := func() *dynamodb.Store {
+				s, err := dynamodb.Open(ctx, client, stage, &dynamodb.Options{InboxSettle: tt.settle, Now: clock})
+				if err != nil {
+					t.Fatalf("Open() = %v", err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			reader, lateWriter := open(), open()
+			ev := func(age time.Duration) triggers.Event {
+				at := t0.Add(-age)
+				return triggers.Event{ID: triggers.NewEventID(at), Tenant: "a", Source: "s", EventType: "t", CreatedAt: at,
+					Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`), Priority: triggers.PriorityNormal}
+			}
+			evs := storetest.MustInsert(t, reader, ev(5*time.Second), ev(500*time.Millisecond), ev(200*time.Millisecond))
+			q := triggers.InboxQuery{Tenant: "a", Limit: 1, NotBefore: t0.Add(-time.Hour)}
+			seen := map[string]int{}
+			page := func() {
+				t.Helper()
+				p, err := reader.ListPending(ctx, q)
+				if err != nil {
+					t.Fatalf("ListPending() = %v", err)
+				}
+				for _, e := range p.Events {
+					seen[e.ID]++
+				}
+				q.After = p.Next
+			}
+			page() // the oldest event
+			page() // with a settle time: nothing yet, the cursor stays behind now - 1s
+			if q.After == nil {
+				t.Fatal("second page has no next position")
+			}
+			// Another instance now writes an event created 0.8 s ago: behind
+			// the second page's cursor without a settle time.
+			late := storetest.MustInsert(t, lateWriter, ev(800*time.Millisecond))[0]
+			mu.Lock()
+			now = t0.Add(2 * time.Second)
+			mu.Unlock()
+			for i := 0; q.After != nil && i < 20; i++ {
+				page()
+			}
+			for _, e := range evs {
+				if seen[e.ID] != 1 {
+					t.Errorf("event created at %v seen %d times, want 1", e.CreatedAt, seen[e.ID])
+				}
+			}
+			if got := seen[late.ID] == 1; got != tt.wantLate {
+				t.Errorf("late event created at %v seen %d times; want found %v", late.CreatedAt, seen[late.ID], tt.wantLate)
+			}
+		})
+	}
 }

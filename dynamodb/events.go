@@ -571,7 +571,7 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 		if len(events) > q.Limit {
 			events = events[:q.Limit]
 			last := events[q.Limit-1]
-			return triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, nil
+			return s.settle(triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, q), nil
 		}
 		if out.LastEvaluatedKey == nil {
 			return triggers.Page{Events: events}, nil
@@ -581,10 +581,46 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 			if err != nil {
 				return triggers.Page{}, err
 			}
-			return triggers.Page{Events: events, Next: &next}, nil
+			return s.settle(triggers.Page{Events: events, Next: &next}, q), nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// maxID sorts after every event id: a position at (t, maxID) is after every
+// event created at t and before every event created later.
+const maxID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// settle keeps a page's next position from passing now − InboxSettle (see
+// Options.InboxSettle): the events created after that instant are left for
+// the next page, which starts just before them. A last page (no Next) is
+// returned whole: the reader starts its next pass from the beginning.
+func (s *Store) settle(page triggers.Page, q triggers.InboxQuery) triggers.Page {
+	if s.opts.InboxSettle <= 0 || page.Next == nil {
+		return page
+	}
+	bound := s.opts.Now().Add(-s.opts.InboxSettle).Truncate(time.Microsecond)
+	if !page.Next.CreatedAt.After(bound) {
+		return page
+	}
+	keep := 0
+	for keep < len(page.Events) && !page.Events[keep].CreatedAt.After(bound) {
+		keep++
+	}
+	page.Events = page.Events[:keep]
+	switch {
+	case keep > 0:
+		last := page.Events[keep-1]
+		page.Next = &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}
+	case q.After != nil && !q.After.CreatedAt.Before(bound):
+		// Already at the bound: stay where the reader is.
+		page.Next = q.After
+	default:
+		// Nothing on this page is old enough, and nothing before its first
+		// event matched: carry on from the bound.
+		page.Next = &triggers.Position{CreatedAt: bound, ID: maxID}
+	}
+	return page
 }
 
 // DeleteExpired scans both tables for expired items and deletes them, each

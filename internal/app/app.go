@@ -115,7 +115,7 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.S
 				return nil, err
 			}
 		}
-		return dynamodb.Open(ctx, client, cfg.Stage, &dynamodb.Options{EventTTL: cfg.Retention})
+		return dynamodb.Open(ctx, client, cfg.Stage, &dynamodb.Options{EventTTL: cfg.Retention, InboxSettle: dynamodb.DefaultInboxSettle})
 	default:
 		return nil, triggers.Errorf(triggers.EINVALID, "unknown store %q (known: sqlite, dynamodb)", cfg.Store)
 	}
