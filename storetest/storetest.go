@@ -807,7 +807,7 @@ func testListMetadata(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
 	evs := MustInsert(t, s,
-		withMetadata(event("a", at(0), "s", "t"), `{"priority":"normal","user_id":"u1","region":"eu"}`),
+		withMetadata(event("a", at(0), "s", "t"), `{"priority":"normal","user_id":"u1","region":"eu","empty":""}`),
 		withMetadata(event("a", at(1), "s", "t"), `{"priority":"high","user_id":"u2","region":"eu"}`),
 		withMetadata(event("a", at(2), "s", "t"), `{"priority":"normal","user_id":"u1","region":"us","n":10,"vip":true,"a.b":"dot"}`),
 		withMetadata(event("a", at(3), "s", "t"), `{"priority":"normal","user_id":"u1"}`), // acknowledged below
@@ -842,6 +842,7 @@ func testListMetadata(t *testing.T, s triggers.Store) {
 		{"with source", triggers.InboxFilter{Source: "s", Metadata: md("region", "us")}, []string{evs[2].ID}},
 		{"with window", triggers.InboxFilter{CreatedAfter: evs[0].CreatedAt, Metadata: md("region", "eu")}, []string{evs[1].ID}},
 		{"dotted key", triggers.InboxFilter{Metadata: md("a.b", "dot")}, []string{evs[2].ID}},
+		{"empty value", triggers.InboxFilter{Metadata: md("empty", "")}, []string{evs[0].ID}},
 		{"no match", triggers.InboxFilter{Metadata: md("user_id", "nobody")}, nil},
 		{"case sensitive", triggers.InboxFilter{Metadata: md("user_id", "U1")}, nil},
 		{"quote in value", triggers.InboxFilter{Metadata: md("user_id", `u1" OR 1=1 --`)}, nil},
