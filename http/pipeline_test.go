@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/http/openapi"
 	"github.com/triggersapi/triggers/sqlite"
 )
 
@@ -136,6 +138,7 @@ func TestPublicEndpoints(t *testing.T) {
 		{"/v1/health", "application/json"},
 		{"/v1/health/ready", "application/json"},
 		{"/openapi.json", "application/json"},
+		{"/openapi.yaml", "application/yaml"},
 		{"/docs", "text/html; charset=utf-8"},
 		{"/metrics", "text/plain"},
 	} {
@@ -149,6 +152,9 @@ func TestPublicEndpoints(t *testing.T) {
 	h := s.Do(t, Req{Method: "GET", Path: "/v1/health"}).JSON(t)
 	if h["status"] != "healthy" || h["version"] != "test" || !timestampPattern.MatchString(h["timestamp"].(string)) {
 		t.Fatalf("health = %v", h)
+	}
+	if y := s.Do(t, Req{Method: "GET", Path: "/openapi.yaml"}).Body; !bytes.Equal(y, openapi.YAML) || !bytes.HasPrefix(y, []byte(`"openapi": "3.1.0"`)) {
+		t.Fatalf("GET /openapi.yaml = %.200s, want openapi.YAML", y)
 	}
 	metrics := string(s.Do(t, Req{Method: "GET", Path: "/metrics"}).Body)
 	if !strings.Contains(metrics, `triggers_http_requests_total{route="GET /v1/health",status="200"}`) {

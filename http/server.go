@@ -112,6 +112,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/health", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/health/ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	s.mux.HandleFunc("GET /openapi.yaml", s.handleOpenAPIYAML)
 	s.mux.HandleFunc("GET /docs", s.handleDocs)
 	dashboard := ui.New() // the web dashboard (docs/DASHBOARD.md); no key, its API calls carry one
 	s.mux.Handle("GET /ui", dashboard)
@@ -419,6 +420,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(openapi.Document)
+}
+
+func (s *Server) handleOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(openapi.YAML)
 }
 
 func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) {

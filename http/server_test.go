@@ -166,7 +166,7 @@ func (s *TestServer) Do(tb testing.TB, rq Req) Response {
 	if rid == "" {
 		tb.Fatalf("%s %s: no X-Request-ID header", rq.Method, rq.Path)
 	}
-	if rq.Method != http.MethodHead && rq.Path != "/docs" && rq.Path != "/metrics" && rq.Path != "/openapi.json" {
+	if rq.Method != http.MethodHead && rq.Path != "/docs" && rq.Path != "/metrics" && rq.Path != "/openapi.json" && rq.Path != "/openapi.yaml" {
 		var m map[string]any
 		if err := json.Unmarshal(respBody, &m); err != nil {
 			tb.Fatalf("%s %s: body is not JSON: %v\n%s", rq.Method, rq.Path, err, respBody)

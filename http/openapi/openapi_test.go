@@ -35,7 +35,7 @@ func TestDocument_Validate(t *testing.T) {
 // public are the operations that need no API key (DESIGN §1.3).
 var public = map[string]bool{
 	"GET /": true, "GET /v1/health": true, "GET /v1/health/ready": true,
-	"GET /openapi.json": true, "GET /docs": true, "GET /metrics": true,
+	"GET /openapi.json": true, "GET /openapi.yaml": true, "GET /docs": true, "GET /metrics": true,
 }
 
 func TestDocument_Operations(t *testing.T) {
@@ -46,7 +46,7 @@ func TestDocument_Operations(t *testing.T) {
 		"GET /",
 		"GET /docs",
 		"GET /metrics",
-		"GET /openapi.json",
+		"GET /openapi.json", "GET /openapi.yaml",
 		"GET /v1/events/{event_id}",
 		"GET /v1/health",
 		"GET /v1/health/ready",
