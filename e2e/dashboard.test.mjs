@@ -86,15 +86,32 @@ async function useKey(key) {
   await page.getByRole('button', { name: 'Use key' }).click();
 }
 
-/** Sets the filter form and applies it; unset fields are cleared. */
-async function filter({ source = '', eventType = '', priority = '', after = '', before = '', metaKey = '', metaValue = '', limit = '25' } = {}) {
+const metaRows = () => page.locator('#meta-rows > li');
+const metaKeyInput = (n) => page.getByLabel(`Key of condition ${n}`, { exact: true });
+const metaValueInput = (n) => page.getByLabel(`Value of condition ${n}`, { exact: true });
+
+/**
+ * Sets the filter form and applies it; unset fields are cleared. meta is a
+ * list of [key, value] metadata conditions, one row each (at least one row).
+ */
+async function filter({ source = '', eventType = '', priority = '', after = '', before = '', meta = [], limit = '25' } = {}) {
   await page.fill('#f-source', source);
   await page.fill('#f-event-type', eventType);
   await page.selectOption('#f-priority', priority);
   await page.fill('#f-after', after);
   await page.fill('#f-before', before);
-  await page.fill('#f-meta-key', metaKey);
-  await page.fill('#f-meta-value', metaValue);
+  const want = Math.max(meta.length, 1);
+  for (let n = await metaRows().count(); n > want; n--) {
+    await page.getByRole('button', { name: `Remove metadata condition ${n}`, exact: true }).click();
+  }
+  for (let n = await metaRows().count(); n < want; n++) {
+    await page.getByRole('button', { name: 'Add metadata condition' }).click();
+  }
+  for (let i = 0; i < want; i++) {
+    const [k, v] = meta[i] || ['', ''];
+    await metaKeyInput(i + 1).fill(k);
+    await metaValueInput(i + 1).fill(v);
+  }
   await page.selectOption('#f-limit', limit);
   await page.getByRole('button', { name: 'Apply filters' }).click();
 }
@@ -311,19 +328,73 @@ test('dashboard', async (t) => {
     assert.match(await textOf('#rate-reset'), /^(in \d+ s \(at .+\)|now)$/);
   });
 
-  await t.test('metadata filter (metadata.{key}=value) and a 400 from the server', async () => {
-    // Client-side check first: no request for a bad key.
-    await filter({ metaKey: 'bad key!', metaValue: 'x' });
-    await eventually('the metadata key message', async () => (await textOf('#alert')).includes('Metadata key must be'));
-    // metadata.{key}=value: exact match on one metadata field.
-    const probe = await api('GET', '/v1/inbox?metadata.team=ops');
-    assert.equal(probe.status, 200, `the server refuses metadata.{key}: ${probe.text}`);
-    await filter({ metaKey: 'team', metaValue: 'ops' });
-    await eventually('the event with team=ops', async () => JSON.stringify(await rowIds()) === JSON.stringify([editorId]));
-    await filter({ metaKey: 'team', metaValue: 'nobody' });
+  await t.test('metadata conditions (metadata.{key}=value, several: AND), checked before sending, and a 400 from the server', async () => {
+    // Pending events with team and region: only `both` has team=ops and
+    // region=eu (the editor event has team=ops and no region).
+    const tagged = async (metadata) => {
+      const r = await api('POST', '/v1/events', { body: { source: 'meta', event_type: 'tagged', payload: { n: 1 }, metadata } });
+      assert.equal(r.status, 201, r.text);
+      return r.json.event_id;
+    };
+    const both = await tagged({ team: 'ops', region: 'eu' });
+    await tagged({ team: 'ops', region: 'us' });
+    await tagged({ team: 'dev', region: 'eu' });
+    const probe = await api('GET', '/v1/inbox?metadata.team=ops&metadata.region=eu');
+    assert.equal(probe.status, 200, `the server refuses two metadata.{key}: ${probe.text}`);
+    assert.deepEqual(probe.json.events.map((e) => e.event_id), [both]);
+
+    const inboxRequests = [];
+    const onRequest = (req) => {
+      if (new URL(req.url()).pathname === '/v1/inbox') inboxRequests.push(req.url());
+    };
+    const focused = () => page.evaluate(() => ({
+      label: document.activeElement.labels && document.activeElement.labels[0] ? document.activeElement.labels[0].textContent : '',
+      invalid: document.activeElement.getAttribute('aria-invalid'),
+    }));
+    page.on('request', onRequest);
+    try {
+      // Client-side checks first: no request for an invalid key or a key
+      // given twice; the row is flagged and focused.
+      await filter({ meta: [['team', 'ops'], ['bad key!', 'x']] });
+      await eventually('the invalid-key message', async () => (await textOf('#alert')).includes('Metadata condition 2: the key must be 1 to 64'));
+      assert.deepEqual(await focused(), { label: 'Key of condition 2', invalid: 'true' });
+      assert.equal(await metaKeyInput(1).getAttribute('aria-invalid'), null);
+      await filter({ meta: [['team', 'ops'], ['region', 'eu'], ['team', 'dev']] });
+      await eventually('the same-key message', async () =>
+        (await textOf('#alert')).includes('Metadata condition 3: the key "team" is already used by condition 1'));
+      assert.deepEqual(await focused(), { label: 'Key of condition 3', invalid: 'true' });
+      await sleep(300);
+      assert.deepEqual(inboxRequests, [], 'a request was sent for invalid metadata conditions');
+    } finally {
+      page.off('request', onRequest);
+    }
+
+    // Two conditions (and an empty row between them, ignored): both sent, AND.
+    const sentReq = page.waitForRequest((req) => new URL(req.url()).pathname === '/v1/inbox');
+    await filter({ meta: [['team', 'ops'], ['', ''], ['region', 'eu']] });
+    const sent = new URL((await sentReq).url()).searchParams;
+    assert.deepEqual([...sent].filter(([k]) => k.startsWith('metadata')), [['metadata.team', 'ops'], ['metadata.region', 'eu']]);
+    await eventually('only the event with team=ops and region=eu', async () => JSON.stringify(await rowIds()) === JSON.stringify([both]));
+    assert.equal(await page.locator('#meta-rows [aria-invalid]').count(), 0);
+    await page.locator('section[aria-labelledby="filters-heading"]').screenshot({ path: path.join(ARTIFACTS, '03b-filters-metadata.png') });
+    await filter({ meta: [['team', 'ops'], ['region', 'nowhere']] });
     await eventually('the empty state', async () => await page.locator('#empty').isVisible());
+
+    // At most 10 rows; a row removed by keyboard hands focus to the next one.
+    const add = page.getByRole('button', { name: 'Add metadata condition' });
+    while ((await metaRows().count()) < 10) await add.click();
+    assert.equal(await add.isDisabled(), true);
+    assert.match(await textOf('#meta-count'), /^10 of 10 conditions/);
+    assert.deepEqual(await focused(), { label: 'Key of condition 10', invalid: null });
+    await page.getByRole('button', { name: 'Remove metadata condition 2', exact: true }).focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await metaRows().count(), 9);
+    assert.equal(await add.isDisabled(), false);
+    assert.deepEqual(await focused(), { label: 'Key of condition 2', invalid: null });
+    assert.equal(await metaKeyInput(1).inputValue(), 'team');
+
     // A value the server refuses: its 400, naming the parameter, and the error state.
-    await filter({ metaKey: 'priority', metaValue: 'urgent' });
+    await filter({ meta: [['priority', 'urgent']] });
     await eventually('the 400 message', async () => {
       const s = await textOf('#alert');
       return s.includes('400 VALIDATION_ERROR') && s.includes('metadata.priority');
@@ -377,10 +448,13 @@ test('dashboard', async (t) => {
 
   await t.test('usable on a phone-sized screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    await filter({});
+    await filter({ meta: [['team', 'ops'], ['region', 'eu']] });
     await eventually('the inbox', async () => (await rows().count()) > 0);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    await page.locator('section[aria-labelledby="filters-heading"]').screenshot({ path: path.join(ARTIFACTS, '09b-phone-filters.png') });
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await eventually('one empty metadata row again', async () => (await metaRows().count()) === 1 && (await metaKeyInput(1).inputValue()) === '');
     // The table turns into cards: the header row is hidden, each cell labelled.
     assert.equal(await page.locator('#inbox thead').evaluate((el) => getComputedStyle(el).position), 'absolute');
     await screenshot('09-phone');

@@ -6,6 +6,8 @@ import { parseLossless, stringifyPretty } from './json.js';
 
 const KEY_STORAGE = 'triggers.dashboard.apiKey';
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+const METADATA_MAX = 10; // conditions per request (docs/API.md §3.8)
+const METADATA_VALUE_MAX = 256; // characters
 const EXAMPLE_EVENT = {
   source: 'dashboard',
   event_type: 'test.event',
@@ -149,11 +151,85 @@ function renderRate() {
 
 // ---- filters and inbox -----------------------------------------------------
 
+let metaSeq = 0; // makes every row's input ids unique
+
+/** Adds an empty metadata condition row (at most METADATA_MAX); returns its key input. */
+function addMetaRow() {
+  const list = $('meta-rows');
+  if (list.children.length >= METADATA_MAX) return null;
+  const n = ++metaSeq;
+  const key = el('input', { id: `f-meta-key-${n}`, type: 'text', className: 'meta-key', maxLength: 64, autocomplete: 'off', spellcheck: false });
+  const value = el('input', { id: `f-meta-value-${n}`, type: 'text', className: 'meta-value', maxLength: METADATA_VALUE_MAX, autocomplete: 'off', spellcheck: false });
+  const remove = el('button', { type: 'button', className: 'meta-remove', textContent: 'Remove' });
+  const row = el('li', { className: 'meta-row' },
+    el('div', { className: 'field' },
+      el('label', { htmlFor: key.id }, 'Key', el('span', { className: 'visually-hidden meta-n' })), key),
+    el('div', { className: 'field' },
+      el('label', { htmlFor: value.id }, 'Value', el('span', { className: 'visually-hidden meta-n' })), value),
+    remove);
+  remove.addEventListener('click', () => {
+    // Focus goes to the row that takes this one's place, or the add button.
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumberMetaRows();
+    (next ? next.querySelector('.meta-key') : $('meta-add')).focus();
+  });
+  list.append(row);
+  renumberMetaRows();
+  return key;
+}
+
+/** Names every row's controls by its position and enables the add button while there is room. */
+function renumberMetaRows() {
+  const rows = [...$('meta-rows').children];
+  rows.forEach((row, i) => {
+    for (const s of row.querySelectorAll('.meta-n')) s.textContent = ` of condition ${i + 1}`;
+    row.querySelector('.meta-remove').setAttribute('aria-label', `Remove metadata condition ${i + 1}`);
+  });
+  $('meta-add').disabled = rows.length >= METADATA_MAX;
+  $('meta-count').textContent = rows.length >= METADATA_MAX
+    ? `${METADATA_MAX} of ${METADATA_MAX} conditions: the most one request can take.`
+    : `${rows.length} of ${METADATA_MAX} conditions.`;
+}
+
+/** Back to one empty metadata row. */
+function resetMetaRows() {
+  $('meta-rows').replaceChildren();
+  addMetaRow();
+}
+
+/** Reads the metadata rows into query pairs; problems go to invalid as [input id, message]. */
+function readMetaRows(query, invalid) {
+  const seen = new Map(); // key -> condition number
+  [...$('meta-rows').children].forEach((row, i) => {
+    const keyInput = row.querySelector('.meta-key');
+    const valueInput = row.querySelector('.meta-value');
+    keyInput.removeAttribute('aria-invalid');
+    valueInput.removeAttribute('aria-invalid');
+    const k = keyInput.value.trim();
+    const v = valueInput.value;
+    const n = i + 1;
+    if (!k && !v.trim()) return; // an empty row is ignored
+    if (!k) {
+      invalid.push([keyInput.id, `Metadata condition ${n}: the value has no key; enter its key or clear the value.`]);
+    } else if (!METADATA_KEY.test(k)) {
+      invalid.push([keyInput.id, `Metadata condition ${n}: the key must be 1 to 64 letters, digits, "_", "." or "-" (no spaces).`]);
+    } else if (seen.has(k)) {
+      invalid.push([keyInput.id, `Metadata condition ${n}: the key "${k}" is already used by condition ${seen.get(k)}; each key may be used once.`]);
+    } else if ([...v].length > METADATA_VALUE_MAX) {
+      invalid.push([valueInput.id, `Metadata condition ${n}: the value must be at most ${METADATA_VALUE_MAX} characters.`]);
+    } else {
+      seen.set(k, n);
+      query.push([`metadata.${k}`, v]);
+    }
+  });
+}
+
 /** Reads the filter form; returns {query, limit} or throws a message. */
 function readFilters() {
   const query = [];
   const invalid = [];
-  for (const id of ['f-source', 'f-event-type', 'f-after', 'f-before', 'f-meta-key', 'f-meta-value']) {
+  for (const id of ['f-source', 'f-event-type', 'f-after', 'f-before']) {
     $(id).removeAttribute('aria-invalid');
   }
   const source = $('f-source').value.trim();
@@ -170,15 +246,7 @@ function readFilters() {
   if (afterDate && beforeDate && afterDate >= beforeDate) invalid.push(['f-after', 'Created after must be earlier than created before.']);
   if (afterDate && !invalid.length) query.push(['created_after', afterDate.toISOString()]);
   if (beforeDate && !invalid.length) query.push(['created_before', beforeDate.toISOString()]);
-  const mk = $('f-meta-key').value.trim();
-  const mv = $('f-meta-value').value;
-  if (mk || mv) {
-    if (!METADATA_KEY.test(mk)) {
-      invalid.push(['f-meta-key', 'Metadata key must be 1 to 64 letters, digits, "_", "." or "-".']);
-    } else {
-      query.push([`metadata.${mk}`, mv]);
-    }
-  }
+  readMetaRows(query, invalid);
   if (invalid.length) {
     for (const [id] of invalid) $(id).setAttribute('aria-invalid', 'true');
     const err = new Error(invalid.map(([, m]) => m).join(' '));
@@ -505,6 +573,7 @@ function init() {
   state.key = readKey();
   state.filters = [];
   state.limit = Number($('f-limit').value);
+  resetMetaRows();
   if (state.key) $('api-key').value = state.key;
   $('event-json').value = JSON.stringify(EXAMPLE_EVENT, null, 2);
   checkEventJSON();
@@ -558,8 +627,13 @@ function init() {
     ev.preventDefault();
     applyFilters();
   });
+  $('meta-add').addEventListener('click', () => {
+    const key = addMetaRow();
+    if (key) key.focus();
+  });
   $('reset-filters').addEventListener('click', () => {
     $('filters').reset();
+    resetMetaRows();
     applyFilters();
   });
 
