@@ -139,39 +139,17 @@ func (c *Client) BulkCreate(ctx context.Context, items []CreateEventRequest) (*B
 	if err != nil {
 		return nil, err
 	}
-	var wire struct {
-		Successful []struct {
-			Index            int       `json:"index"`
-			EventID          string    `json:"event_id"`
-			CreatedAt        time.Time `json:"created_at"`
-			Status           string    `json:"status"`
-			Message          string    `json:"message"`
-			IdempotentReplay bool      `json:"idempotent_replay"`
-		} `json:"successful"`
-		Failed    []bulkFailure `json:"failed"`
-		RequestID string        `json:"request_id"`
-	}
+	var wire bulkAnswer[bulkCreated]
 	resp, err := c.bulk(ctx, http.MethodPost, "/v1/events/bulk", body, retryable, &wire)
 	if err != nil {
 		return nil, err
 	}
-	out := &BulkResponse[BulkCreateItem]{Items: make([]BulkCreateItem, len(items)), RequestID: wire.RequestID,
-		RateLimit: resp.rateLimit, Attempts: resp.attempts}
-	seen := make([]bool, len(items))
-	for _, s := range wire.Successful {
-		if err := mark(seen, s.Index, resp); err != nil {
-			return nil, err
-		}
-		out.Items[s.Index] = BulkCreateItem{Index: s.Index, EventID: s.EventID, CreatedAt: s.CreatedAt, Status: s.Status,
+	return collect(len(items), resp, &wire, func(s bulkCreated) BulkCreateItem {
+		return BulkCreateItem{Index: s.Index, EventID: s.EventID, CreatedAt: s.CreatedAt, Status: s.Status,
 			Message: s.Message, Replayed: s.IdempotentReplay}
-	}
-	for _, f := range wire.Failed {
-		if err := mark(seen, f.Index, resp); err != nil {
-			return nil, err
-		}
-		out.Items[f.Index] = BulkCreateItem{Index: f.Index, Err: f.err()}
-	}
-	return out, complete(seen, resp)
+	}, func(f bulkFailure) BulkCreateItem {
+		return BulkCreateItem{Index: f.Index, Err: f.err()}
+	})
 }
 
 // BulkAck acknowledges up to BulkLimit events in one request (POST
@@ -194,36 +172,16 @@ func (c *Client) BulkAck(ctx context.Context, eventIDs []string) (*BulkResponse[
 	if err != nil {
 		return nil, err
 	}
-	var wire struct {
-		Successful []struct {
-			Index          int       `json:"index"`
-			EventID        string    `json:"event_id"`
-			Status         string    `json:"status"`
-			AcknowledgedAt time.Time `json:"acknowledged_at"`
-		} `json:"successful"`
-		Failed    []bulkFailure `json:"failed"`
-		RequestID string        `json:"request_id"`
-	}
+	var wire bulkAnswer[bulkAcked]
 	resp, err := c.bulk(ctx, http.MethodPost, "/v1/events/bulk/ack", body, true, &wire)
 	if err != nil {
 		return nil, err
 	}
-	out := &BulkResponse[BulkAckItem]{Items: make([]BulkAckItem, len(eventIDs)), RequestID: wire.RequestID,
-		RateLimit: resp.rateLimit, Attempts: resp.attempts}
-	seen := make([]bool, len(eventIDs))
-	for _, s := range wire.Successful {
-		if err := mark(seen, s.Index, resp); err != nil {
-			return nil, err
-		}
-		out.Items[s.Index] = BulkAckItem{Index: s.Index, EventID: s.EventID, Status: s.Status, AcknowledgedAt: s.AcknowledgedAt}
-	}
-	for _, f := range wire.Failed {
-		if err := mark(seen, f.Index, resp); err != nil {
-			return nil, err
-		}
-		out.Items[f.Index] = BulkAckItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
-	}
-	return out, complete(seen, resp)
+	return collect(len(eventIDs), resp, &wire, func(s bulkAcked) BulkAckItem {
+		return BulkAckItem{Index: s.Index, EventID: s.EventID, Status: s.Status, AcknowledgedAt: s.AcknowledgedAt}
+	}, func(f bulkFailure) BulkAckItem {
+		return BulkAckItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
+	})
 }
 
 // BulkDelete deletes up to BulkLimit events in one request (DELETE
@@ -244,32 +202,67 @@ func (c *Client) BulkDelete(ctx context.Context, eventIDs []string) (*BulkRespon
 	if err != nil {
 		return nil, err
 	}
-	var wire struct {
-		Successful []struct {
-			Index   int    `json:"index"`
-			EventID string `json:"event_id"`
-		} `json:"successful"`
-		Failed    []bulkFailure `json:"failed"`
-		RequestID string        `json:"request_id"`
-	}
+	var wire bulkAnswer[bulkDeleted]
 	resp, err := c.bulk(ctx, http.MethodDelete, "/v1/events/bulk", body, true, &wire)
 	if err != nil {
 		return nil, err
 	}
-	out := &BulkResponse[BulkDeleteItem]{Items: make([]BulkDeleteItem, len(eventIDs)), RequestID: wire.RequestID,
-		RateLimit: resp.rateLimit, Attempts: resp.attempts}
-	seen := make([]bool, len(eventIDs))
+	return collect(len(eventIDs), resp, &wire, func(s bulkDeleted) BulkDeleteItem {
+		return BulkDeleteItem{Index: s.Index, EventID: s.EventID}
+	}, func(f bulkFailure) BulkDeleteItem {
+		return BulkDeleteItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
+	})
+}
+
+// bulkAnswer is the 200 answer of a bulk request; S is one successful item.
+type bulkAnswer[S interface{ index() int }] struct {
+	Successful []S           `json:"successful"`
+	Failed     []bulkFailure `json:"failed"`
+	RequestID  string        `json:"request_id"`
+}
+
+type bulkCreated struct {
+	Index            int       `json:"index"`
+	EventID          string    `json:"event_id"`
+	CreatedAt        time.Time `json:"created_at"`
+	Status           string    `json:"status"`
+	Message          string    `json:"message"`
+	IdempotentReplay bool      `json:"idempotent_replay"`
+}
+
+type bulkAcked struct {
+	Index          int       `json:"index"`
+	EventID        string    `json:"event_id"`
+	Status         string    `json:"status"`
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+}
+
+type bulkDeleted struct {
+	Index   int    `json:"index"`
+	EventID string `json:"event_id"`
+}
+
+func (s bulkCreated) index() int { return s.Index }
+func (s bulkAcked) index() int   { return s.Index }
+func (s bulkDeleted) index() int { return s.Index }
+
+// collect places the answer's items at their indexes, one result per item
+// sent, and checks that the answer reported each of the n items once.
+func collect[S interface{ index() int }, T any](n int, resp *response, wire *bulkAnswer[S],
+	ok func(S) T, failed func(bulkFailure) T) (*BulkResponse[T], error) {
+	out := &BulkResponse[T]{Items: make([]T, n), RequestID: wire.RequestID, RateLimit: resp.rateLimit, Attempts: resp.attempts}
+	seen := make([]bool, n)
 	for _, s := range wire.Successful {
-		if err := mark(seen, s.Index, resp); err != nil {
+		if err := mark(seen, s.index(), resp); err != nil {
 			return nil, err
 		}
-		out.Items[s.Index] = BulkDeleteItem{Index: s.Index, EventID: s.EventID}
+		out.Items[s.index()] = ok(s)
 	}
 	for _, f := range wire.Failed {
 		if err := mark(seen, f.Index, resp); err != nil {
 			return nil, err
 		}
-		out.Items[f.Index] = BulkDeleteItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
+		out.Items[f.Index] = failed(f)
 	}
 	return out, complete(seen, resp)
 }
