@@ -363,12 +363,8 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 		})
 	})
 	client, calls := countCalls(client)
-	stage := "bulkad-" + itoa(time.Now().UnixNano())
+	stage := mustStage(t, base)
 	ctx := context.Background()
-	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
-		t.Fatalf("CreateTables() = %v", err)
-	}
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
 	s, err := dynamodb.Open(ctx, client, stage, nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
@@ -451,12 +447,8 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 				}), middleware.After)
 		})
 	})
-	stage := "bulkfail-" + itoa(time.Now().UnixNano())
+	stage := mustStage(t, base)
 	ctx := context.Background()
-	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
-		t.Fatalf("CreateTables() = %v", err)
-	}
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
 	s, err := dynamodb.Open(ctx, client, stage, nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
@@ -520,13 +512,7 @@ func mustCountedStore(t *testing.T, prefix string) (*dynamodb.Store, func() map[
 	t.Helper()
 	base := MustClient(t)
 	client, calls := countCalls(base)
-	stage := prefix + "-" + itoa(time.Now().UnixNano())
-	ctx := context.Background()
-	if _, err := dynamodb.CreateTables(ctx, base, stage); err != nil {
-		t.Fatalf("CreateTables() = %v", err)
-	}
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), base, stage) })
-	s, err := dynamodb.Open(ctx, client, stage, nil)
+	s, err := dynamodb.Open(context.Background(), client, mustStage(t, base), nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}

@@ -3,8 +3,6 @@ package dynamodb_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -34,17 +32,7 @@ import (
 // wrap base), and the stage.
 func mustRateLimiter(tb testing.TB, base, client *awsdynamodb.Client) (*dynamodb.RateLimiter, string) {
 	tb.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	stage := "rl-" + hex.EncodeToString(b[:]) + "-" + itoa(stages.Add(1))
-	if _, err := dynamodb.CreateTables(context.Background(), base, stage); err != nil {
-		tb.Fatalf("CreateTables(%s) = %v", stage, err)
-	}
-	tb.Cleanup(func() {
-		if err := dynamodb.DeleteTables(context.Background(), base, stage); err != nil {
-			tb.Errorf("DeleteTables(%s) = %v", stage, err)
-		}
-	})
+	stage := mustStage(tb, base)
 	l, err := dynamodb.NewRateLimiter(client, stage, nil)
 	if err != nil {
 		tb.Fatalf("NewRateLimiter() = %v", err)
