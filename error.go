@@ -97,6 +97,17 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// EventNotFound is the ENOTFOUND of an event that is unknown, of another
+// tenant, expired or deleted. Every store returns it, so the message a
+// client reads does not depend on the backend.
+func EventNotFound() *Error { return Errorf(ENOTFOUND, "event not found") }
+
+// AlreadyAcknowledged is the ECONFLICT of acknowledging the event id a
+// second time, from a store or from a repeat within one bulk call.
+func AlreadyAcknowledged(id string) *Error {
+	return Errorf(ECONFLICT, "event %s is already acknowledged", id)
+}
+
 // Unavailable wraps a store failure that a retry may cure (timeouts, throttling,
 // a busy or unreachable database) as EUNAVAILABLE.
 func Unavailable(err error) *Error {

@@ -43,7 +43,7 @@ type MetadataMatch struct {
 // used with other filters is recognised and refused.
 func (f InboxFilter) Hash() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "s=%q;t=%q;a=%d;b=%d;p=%q", f.Source, f.EventType, micros(f.CreatedAfter), micros(f.CreatedBefore), f.Priority)
+	fmt.Fprintf(h, "s=%q;t=%q;a=%d;b=%d;p=%q", f.Source, f.EventType, UnixMicros(f.CreatedAfter), UnixMicros(f.CreatedBefore), f.Priority)
 	md := slices.Clone(f.Metadata)
 	slices.SortFunc(md, func(a, b MetadataMatch) int {
 		return strings.Compare(a.Key+"\x00"+a.Value, b.Key+"\x00"+b.Value)
@@ -78,12 +78,20 @@ func (f InboxFilter) Kinds() []string {
 	return k
 }
 
-func micros(t time.Time) int64 {
+// UnixMicros returns t in Unix microseconds, the form in which stores keep
+// instants and cursors carry them; the zero time (no instant) is 0, which
+// sorts before every instant an event can have. It is the one conversion
+// for every store, so that a bound, a stored value and a filter hash agree.
+func UnixMicros(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMicro()
 }
+
+// FromUnixMicros is the inverse of UnixMicros for instants: us Unix
+// microseconds, in UTC.
+func FromUnixMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // Position is a place in a tenant's inbox order (created_at, then id).
 type Position struct {

@@ -147,15 +147,13 @@ func scanEvent(row scanner) (triggers.Event, error) {
 	return e, nil
 }
 
-var errNotFound = triggers.Errorf(triggers.ENOTFOUND, "event not found")
-
 // GetEvent returns a visible event of the tenant.
 func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error) {
 	row := db.queryRow(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE tenant = ? AND id = ? AND created_at > ?`, tenant, id, micros(notBefore))
 	e, err := scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return triggers.Event{}, errNotFound
+		return triggers.Event{}, triggers.EventNotFound()
 	}
 	if err != nil {
 		return triggers.Event{}, formatError(fmt.Errorf("sqlite: get event: %w", err))
@@ -236,11 +234,11 @@ func ackOne(tx *writeTx, tenant, id string, at, notBefore time.Time) (triggers.E
 	err = tx.QueryRow(qAckExists, tenant, id, micros(notBefore)).Scan(&exists)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return triggers.Event{}, errNotFound
+		return triggers.Event{}, triggers.EventNotFound()
 	case err != nil:
 		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
 	}
-	return triggers.Event{}, triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+	return triggers.Event{}, triggers.AlreadyAcknowledged(id)
 }
 
 // DeleteEvents deletes the events in order in one group-commit transaction.
@@ -254,7 +252,7 @@ func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, not
 			}
 			results[i] = triggers.DeleteResult{}
 			if !found {
-				results[i].Err = errNotFound
+				results[i].Err = triggers.EventNotFound()
 			}
 		}
 		return nil

@@ -505,15 +505,23 @@ func formatError(err error) error {
 	return err
 }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
+// micros and fromMicros are the root package's one conversion of instants,
+// short-named for the many queries here. The zero time is 0 (it was the
+// negative micros of year 1 here before): only a bound that is not set is
+// zero, never a stored instant (an absent one is NULL, see nullMicros), and
+// every stored instant is an event's, key's or record's creation, after 1970,
+// so "created_at > 0" admits exactly what it admitted before.
+var (
+	micros     = triggers.UnixMicros
+	fromMicros = triggers.FromUnixMicros
+)
 
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
+// nullMicros stores an optional instant: NULL for the zero time.
 func nullMicros(t time.Time) sql.NullInt64 {
 	if t.IsZero() {
 		return sql.NullInt64{}
 	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	return sql.NullInt64{Int64: micros(t), Valid: true}
 }
 
 func placeholders(n int) string {
