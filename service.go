@@ -2,8 +2,10 @@ package triggers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -86,20 +88,79 @@ type CreateResult struct {
 // it returns the original event's ID and CreatedAt with Replayed set; the same
 // idempotency key with a different request is EIDEMPOTENCY.
 func (s *Service) CreateEvent(ctx context.Context, tenant string, ne NewEvent) (CreateResult, error) {
-	res, err := s.CreateEvents(ctx, tenant, []NewEvent{ne})
+	res, err := s.insertEvents(ctx, tenant, []NewEvent{ne})
 	if err != nil {
 		return CreateResult{}, err
 	}
 	return res[0], res[0].Err
 }
 
-// CreateEvents stores validated events for tenant in one store call, applied
-// as if in order; per-item outcomes are in the results, one per input.
-func (s *Service) CreateEvents(ctx context.Context, tenant string, items []NewEvent) ([]CreateResult, error) {
+// CreateEvents parses and stores the events of a bulk create for tenant, one
+// raw JSON object per item, in one store call, applied as if in order. Each
+// item has its result, in input order: ETOOLARGE for an item over
+// MaxEventBytes, EINVALID naming the field as items[i].field, and otherwise as
+// for CreateEvent; an idempotency key repeated in the call replays its first
+// item. The error is for the whole request: a number of items outside 1 to
+// BulkLimit, or a store failure after which nothing was stored.
+func (s *Service) CreateEvents(ctx context.Context, tenant string, items []json.RawMessage) ([]CreateResult, error) {
+	if err := checkBulkSize("items", "events", len(items)); err != nil {
+		return nil, err
+	}
+	out := make([]CreateResult, len(items))
+	var valid []NewEvent
+	var at []int // input index of each valid item
+	for i, raw := range items {
+		ne, err := parseBulkItem(i, raw)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		valid = append(valid, ne)
+		at = append(at, i)
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	res, err := s.insertEvents(ctx, tenant, valid)
+	if err != nil {
+		return nil, err
+	}
+	for n, r := range res {
+		out[at[n]] = r
+	}
+	return out, nil
+}
+
+// parseBulkItem parses item i of a bulk create, naming its fields
+// items[i].field so that each message is the single create's with a prefix.
+func parseBulkItem(i int, raw json.RawMessage) (NewEvent, error) {
+	if len(raw) > MaxEventBytes {
+		err := Errorf(ETOOLARGE, "items[%d] is larger than the limit of %d bytes for one event", i, MaxEventBytes)
+		err.Details = map[string]any{"limit_bytes": MaxEventBytes}
+		return NewEvent{}, err
+	}
+	return ParseNewEvent(raw, "", "items["+strconv.Itoa(i)+"].")
+}
+
+// insertEvents stores validated events for tenant in one store call, applied
+// as if in order, with one result per item. An idempotency key repeated in
+// items is sent to the store once (the Store contract): its later items take
+// the outcome of the first, as the store would have given it in order.
+func (s *Service) insertEvents(ctx context.Context, tenant string, items []NewEvent) ([]CreateResult, error) {
 	now := s.Now()
-	inserts := make([]Insert, len(items))
+	inserts := make([]Insert, 0, len(items))
+	at := make([]int, len(items))        // the insert of each item: its own, or that of the first with its key
+	firstWithKey := make(map[string]int) // idempotency key -> insert index
 	for i, ne := range items {
-		inserts[i] = Insert{
+		if n, ok := firstWithKey[ne.IdempotencyKey]; ok {
+			at[i] = n
+			continue
+		}
+		if ne.IdempotencyKey != "" {
+			firstWithKey[ne.IdempotencyKey] = len(inserts)
+		}
+		at[i] = len(inserts)
+		inserts = append(inserts, Insert{
 			Event: Event{
 				ID: NewEventID(now), Tenant: tenant, Source: ne.Source, EventType: ne.EventType,
 				Payload: ne.Payload, Metadata: ne.Metadata, Priority: ne.Priority, CreatedAt: now,
@@ -107,14 +168,26 @@ func (s *Service) CreateEvents(ctx context.Context, tenant string, items []NewEv
 			IdempotencyKey:       ne.IdempotencyKey,
 			RequestHash:          ne.RequestHash,
 			IdempotencyNotBefore: now.Add(-IdempotencyWindow),
-		}
+		})
 	}
 	results, err := s.store.InsertEvents(ctx, inserts)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]CreateResult, len(results))
-	for i, r := range results {
+	if len(results) != len(inserts) {
+		return nil, fmt.Errorf("triggers: store returned %d results for %d inserts", len(results), len(inserts))
+	}
+	out := make([]CreateResult, len(items))
+	seen := make([]bool, len(inserts))
+	for i, n := range at {
+		r := results[n]
+		if seen[n] && r.Err == nil && !r.Replayed {
+			// A later item with the key of an event this call created:
+			// a replay of it, as the store reports one from an earlier call.
+			r = InsertResult{Event: Event{ID: r.Event.ID, Tenant: r.Event.Tenant, CreatedAt: r.Event.CreatedAt},
+				Replayed: true, RequestHash: inserts[n].RequestHash}
+		}
+		seen[n] = true
 		out[i] = CreateResult{Event: r.Event, Replayed: r.Replayed, Err: r.Err}
 		if r.Replayed && r.RequestHash != items[i].RequestHash {
 			out[i] = CreateResult{Err: Errorf(EIDEMPOTENCY,
@@ -143,80 +216,112 @@ func (s *Service) DeleteEvent(ctx context.Context, tenant, id string) (bool, err
 // BulkLimit is the most items one bulk request may hold (DESIGN §5).
 const BulkLimit = 25
 
-// checkBulkSize refuses a bulk request of 0 or more than BulkLimit items.
-func checkBulkSize(field string, n int) error {
+// checkBulkSize refuses a bulk request of 0 or more than BulkLimit items,
+// naming the request's list field and what it holds.
+func checkBulkSize(field, items string, n int) error {
 	if n < 1 || n > BulkLimit {
-		return InvalidFields(FieldError{Field: field, Message: fmt.Sprintf("must hold 1 to %d items (got %d)", BulkLimit, n)})
+		return InvalidFields(FieldError{Field: field,
+			Message: fmt.Sprintf("must be an array of 1 to %d %s (got %d)", BulkLimit, items, n)})
 	}
 	return nil
 }
 
-// parseBulkIDs validates ids one by one: an id that is not a UUID is that
-// item's EINVALID (naming field event_ids[i]). It returns the valid ids in
-// lowercase with their input indexes, and the per-item errors.
-func parseBulkIDs(ids []string) (valid []string, at []int, errs []error) {
-	errs = make([]error, len(ids))
-	for i, raw := range ids {
-		id, err := ParseEventID(raw)
-		if err != nil {
-			errs[i] = InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i), Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"})
-			continue
-		}
-		valid = append(valid, id)
-		at = append(at, i)
-	}
-	return valid, at, errs
-}
-
 // AckEvents acknowledges up to BulkLimit events of tenant in one store call,
 // applied as if in order: one result per id (EINVALID for an id that is not
-// a UUID, ENOTFOUND, ECONFLICT, ...). The error is for the whole request: a
-// wrong number of ids, or a store failure after which nothing was done.
+// a UUID, ENOTFOUND, ECONFLICT, also for an id that came earlier in the
+// call, ...). The error is for the whole request: a number of ids outside 1
+// to BulkLimit, or a store failure after which nothing was done.
 func (s *Service) AckEvents(ctx context.Context, tenant string, ids []string) ([]AckResult, error) {
-	if err := checkBulkSize("event_ids", len(ids)); err != nil {
-		return nil, err
-	}
-	valid, at, errs := parseBulkIDs(ids)
-	out := make([]AckResult, len(ids))
-	for i, err := range errs {
-		out[i].Err = err
-	}
-	if len(valid) == 0 {
-		return out, nil
-	}
 	now := s.Now()
-	res, err := s.store.AckEvents(ctx, tenant, valid, now, s.notBefore(now))
-	if err != nil {
-		return nil, err
-	}
-	for n, r := range res {
-		out[at[n]] = r
-	}
-	return out, nil
+	return eachEventOnce(ids,
+		func(ids []string) ([]AckResult, error) {
+			return s.store.AckEvents(ctx, tenant, ids, now, s.notBefore(now))
+		},
+		func(err error) AckResult { return AckResult{Err: err} },
+		func(first AckResult, id string) AckResult {
+			if first.Err == nil {
+				return AckResult{Err: AlreadyAcknowledged(id)}
+			}
+			return AckResult{Err: first.Err}
+		})
 }
 
 // DeleteEvents deletes up to BulkLimit events of tenant in one store call,
 // applied as if in order: one result per id (EINVALID, ENOTFOUND for an
-// unknown, other tenant's or already deleted event, ...). Errors as for
+// unknown, other tenant's or already deleted event, also for an id that came
+// earlier in the call, ...), each valid one with its EventID. Errors as for
 // AckEvents.
 func (s *Service) DeleteEvents(ctx context.Context, tenant string, ids []string) ([]DeleteResult, error) {
-	if err := checkBulkSize("event_ids", len(ids)); err != nil {
+	notBefore := s.notBefore(s.Now())
+	return eachEventOnce(ids,
+		func(ids []string) ([]DeleteResult, error) {
+			res, err := s.store.DeleteEvents(ctx, tenant, ids, notBefore)
+			for n := range min(len(res), len(ids)) {
+				res[n].EventID = ids[n]
+			}
+			return res, err
+		},
+		func(err error) DeleteResult { return DeleteResult{Err: err} },
+		func(first DeleteResult, id string) DeleteResult {
+			if first.Err == nil {
+				return DeleteResult{EventID: id, Err: EventNotFound()}
+			}
+			return first
+		})
+}
+
+// eachEventOnce is the part of a bulk ack or delete that does not depend on
+// the verb. It checks the number of ids, parses each one (an id that is not
+// a UUID is that item's EINVALID naming event_ids[i], made into a result by
+// failed), and calls apply once with the distinct valid ids in lowercase, as
+// the Store contract asks. An id repeated in the call gets, at each later
+// occurrence, repeat of the outcome of its first, so that the items read as
+// if applied in order.
+func eachEventOnce[R any](ids []string, apply func(ids []string) ([]R, error),
+	failed func(err error) R, repeat func(first R, id string) R) ([]R, error) {
+	if err := checkBulkSize("event_ids", "event ids", len(ids)); err != nil {
 		return nil, err
 	}
-	valid, at, errs := parseBulkIDs(ids)
-	out := make([]DeleteResult, len(ids))
-	for i, err := range errs {
-		out[i].Err = err
+	out := make([]R, len(ids))
+	var distinct []string
+	at := make([]int, len(ids)) // index into distinct, -1 for an invalid id
+	first := make(map[string]int, len(ids))
+	for i, raw := range ids {
+		id, err := ParseEventID(raw)
+		if err != nil {
+			at[i] = -1
+			out[i] = failed(InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i),
+				Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"}))
+			continue
+		}
+		n, ok := first[id]
+		if !ok {
+			n = len(distinct)
+			first[id] = n
+			distinct = append(distinct, id)
+		}
+		at[i] = n
 	}
-	if len(valid) == 0 {
+	if len(distinct) == 0 {
 		return out, nil
 	}
-	res, err := s.store.DeleteEvents(ctx, tenant, valid, s.notBefore(s.Now()))
+	res, err := apply(distinct)
 	if err != nil {
 		return nil, err
 	}
-	for n, r := range res {
-		out[at[n]] = r
+	if len(res) != len(distinct) {
+		return nil, fmt.Errorf("triggers: store returned %d results for %d ids", len(res), len(distinct))
+	}
+	seen := make([]bool, len(distinct))
+	for i, n := range at {
+		switch {
+		case n < 0:
+		case seen[n]:
+			out[i] = repeat(res[n], distinct[n])
+		default:
+			out[i] = res[n]
+			seen[n] = true
+		}
 	}
 	return out, nil
 }

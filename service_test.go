@@ -2,6 +2,7 @@ package triggers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/sqlite"
 )
 
 // fakeStore is an in-memory triggers.Store with just enough behaviour for
@@ -336,9 +338,10 @@ func TestService_CreateEvents(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		svc, _, clock := MustNewService(t)
 		clock.Add(1234567 * time.Nanosecond)
-		a := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":1}}`, "")
-		b := newEvent(t, `{"source":"s","event_type":"e","payload":{"n":2},"metadata":{"priority":"high"}}`, "")
-		res, err := svc.CreateEvents(ctx, "acme", []triggers.NewEvent{a, b})
+		res, err := svc.CreateEvents(ctx, "acme", []json.RawMessage{
+			json.RawMessage(`{"source":"s","event_type":"e","payload":{"n":1}}`),
+			json.RawMessage(`{"source":"s","event_type":"e","payload":{"n":2},"metadata":{"priority":"high"}}`),
+		})
 		if err != nil || len(res) != 2 {
 			t.Fatalf("CreateEvents() = %v, %v, want 2 results", res, err)
 		}
@@ -396,13 +399,10 @@ func TestService_CreateEvents(t *testing.T) {
 			`{"source":"s","event_type":"e","payload":{"n":1},"metadata":{"priority":"low"}}`,
 			`{"source":"s2","event_type":"e","payload":{"n":1}}`,
 		} {
-			res, err := svc.CreateEvents(ctx, "acme", []triggers.NewEvent{newEvent(t, body, "k-1")})
-			if err != nil {
-				t.Fatalf("CreateEvents() error = %v", err)
-			}
-			checkCode(t, "CreateEvents() reusing a key for "+body, res[0].Err, triggers.EIDEMPOTENCY)
-			if res[0].Replayed || res[0].Event.ID != "" {
-				t.Errorf("CreateEvents() = %+v, want no event", res[0])
+			res, err := svc.CreateEvent(ctx, "acme", newEvent(t, body, "k-1"))
+			checkCode(t, "CreateEvent() reusing a key for "+body, err, triggers.EIDEMPOTENCY)
+			if res.Replayed || res.Event.ID != "" {
+				t.Errorf("CreateEvent() = %+v, want no event", res)
 			}
 		}
 	})
@@ -546,5 +546,261 @@ func TestService_BulkAckDeleteValidation(t *testing.T) {
 	dres, err := svc.DeleteEvents(ctx, "a", ids)
 	if err != nil || len(dres) != 2 || triggers.ErrorCode(dres[0].Err) != triggers.EINVALID || triggers.ErrorCode(dres[1].Err) != triggers.EINVALID {
 		t.Fatalf("DeleteEvents(invalid ids) = %v, %v; want per-item EINVALID", dres, err)
+	}
+}
+
+// TestService_BulkSize checks that Service refuses a bulk operation of 0 or
+// more than BulkLimit items as a whole, naming the request's list field, and
+// calls no store (the fake store would fail the ack and delete calls).
+func TestService_BulkSize(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := MustNewService(t)
+	ops := []struct {
+		name, field, noun string
+		call              func(n int) error
+	}{
+		{"CreateEvents", "items", "events", func(n int) error {
+			_, err := svc.CreateEvents(ctx, "a", slices.Repeat([]json.RawMessage{json.RawMessage(`{}`)}, n))
+			return err
+		}},
+		{"AckEvents", "event_ids", "event ids", func(n int) error {
+			_, err := svc.AckEvents(ctx, "a", slices.Repeat([]string{triggers.NewEventID(t0)}, n))
+			return err
+		}},
+		{"DeleteEvents", "event_ids", "event ids", func(n int) error {
+			_, err := svc.DeleteEvents(ctx, "a", slices.Repeat([]string{triggers.NewEventID(t0)}, n))
+			return err
+		}},
+	}
+	for _, op := range ops {
+		for _, n := range []int{0, triggers.BulkLimit + 1} {
+			t.Run(fmt.Sprintf("%s/%d", op.name, n), func(t *testing.T) {
+				err := op.call(n)
+				want := fmt.Sprintf("%s: must be an array of 1 to %d %s (got %d)", op.field, triggers.BulkLimit, op.noun, n)
+				if triggers.ErrorCode(err) != triggers.EINVALID || triggers.ErrorMessage(err) != want {
+					t.Fatalf("%s(%d items) = %v, want EINVALID %q", op.name, n, err, want)
+				}
+			})
+		}
+	}
+	if len(store.events) != 0 {
+		t.Errorf("refused bulk creates stored %d events", len(store.events))
+	}
+}
+
+// distinctStore is a real SQLite store that checks the Store contract's
+// promise that the ids of one bulk call, and the idempotency keys of one
+// InsertEvents call, are distinct. An id in fail is not written and reports
+// that error, as a store reports a call that failed for one item.
+type distinctStore struct {
+	*sqlite.DB
+	t    *testing.T
+	fail map[string]error
+}
+
+func (s *distinctStore) mustBeDistinct(call string, values []string) {
+	seen := map[string]bool{}
+	for _, v := range values {
+		if seen[v] {
+			s.t.Errorf("%s got %q twice in one call: %q", call, v, values)
+		}
+		seen[v] = true
+	}
+}
+
+// apply writes the ids not in fail with write and merges in the failures.
+func distinctApply[R any](s *distinctStore, call string, ids []string, write func([]string) ([]R, error), failed func(error) R) ([]R, error) {
+	s.mustBeDistinct(call, ids)
+	var ok []string
+	for _, id := range ids {
+		if s.fail[id] == nil {
+			ok = append(ok, id)
+		}
+	}
+	res, err := write(ok)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]R, 0, len(ids))
+	for _, id := range ids {
+		if e := s.fail[id]; e != nil {
+			out = append(out, failed(e))
+			continue
+		}
+		out, res = append(out, res[0]), res[1:]
+	}
+	return out, nil
+}
+
+func (s *distinctStore) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	var keys []string
+	for _, in := range inserts {
+		if in.IdempotencyKey != "" {
+			keys = append(keys, in.IdempotencyKey)
+		}
+	}
+	s.mustBeDistinct("InsertEvents", keys)
+	return s.DB.InsertEvents(ctx, inserts)
+}
+
+func (s *distinctStore) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	return distinctApply(s, "AckEvents", ids,
+		func(ids []string) ([]triggers.AckResult, error) {
+			return s.DB.AckEvents(ctx, tenant, ids, at, notBefore)
+		},
+		func(err error) triggers.AckResult { return triggers.AckResult{Err: err} })
+}
+
+func (s *distinctStore) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
+	return distinctApply(s, "DeleteEvents", ids,
+		func(ids []string) ([]triggers.DeleteResult, error) {
+			return s.DB.DeleteEvents(ctx, tenant, ids, notBefore)
+		},
+		func(err error) triggers.DeleteResult { return triggers.DeleteResult{Err: err} })
+}
+
+// mustDistinctService returns a Service over a distinctStore on a real
+// SQLite file, with three pending events of tenant "a".
+func mustDistinctService(t *testing.T) (*triggers.Service, *distinctStore, []string) {
+	t.Helper()
+	db, err := sqlite.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("sqlite.Open() = %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := &distinctStore{DB: db, t: t, fail: map[string]error{}}
+	svc := triggers.NewService(store, nil)
+	item := json.RawMessage(`{"source":"s","event_type":"e","payload":{"n":1}}`)
+	res, err := svc.CreateEvents(context.Background(), "a", []json.RawMessage{item, item, item})
+	if err != nil {
+		t.Fatalf("CreateEvents() = %v", err)
+	}
+	ids := make([]string, len(res))
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("CreateEvents()[%d] = %v", i, r.Err)
+		}
+		ids[i] = r.Event.ID
+	}
+	return svc, store, ids
+}
+
+func resultCodes[R any](res []R, errOf func(R) error) []triggers.Code {
+	out := make([]triggers.Code, len(res))
+	for i, r := range res {
+		out[i] = triggers.ErrorCode(errOf(r))
+	}
+	return out
+}
+
+// TestService_BulkRepeatedIDs checks that an id repeated in one bulk ack or
+// delete reaches the store once and reads as if the items were applied in
+// order: a second ack of an acknowledged event is CONFLICT, a second delete
+// of a deleted one NOT_FOUND, and a repeat of a failed item fails the same
+// way. Ids are compared in lowercase.
+func TestService_BulkRepeatedIDs(t *testing.T) {
+	ctx := context.Background()
+	unavailable := triggers.Unavailable(errors.New("injected"))
+	unknown := triggers.NewEventID(t0)
+	cases := []struct {
+		name string
+		ack  bool
+		ids  func(ids []string) []string
+		fail int // index of the fixture event whose store call fails; -1 for none
+		want []triggers.Code
+	}{
+		{"Ack", true, func(ids []string) []string {
+			return []string{ids[0], strings.ToUpper(ids[0]), ids[1], unknown, ids[0], unknown, "x", "x"}
+		}, -1, []triggers.Code{"", triggers.ECONFLICT, "", triggers.ENOTFOUND, triggers.ECONFLICT, triggers.ENOTFOUND, triggers.EINVALID, triggers.EINVALID}},
+		{"AckFailed", true, func(ids []string) []string {
+			return []string{ids[2], ids[0], ids[2]}
+		}, 2, []triggers.Code{triggers.EUNAVAILABLE, "", triggers.EUNAVAILABLE}},
+		{"Delete", false, func(ids []string) []string {
+			return []string{ids[0], strings.ToUpper(ids[0]), ids[1], unknown, ids[0], unknown, "x"}
+		}, -1, []triggers.Code{"", triggers.ENOTFOUND, "", triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.ENOTFOUND, triggers.EINVALID}},
+		{"DeleteFailed", false, func(ids []string) []string {
+			return []string{ids[2], ids[0], ids[2]}
+		}, 2, []triggers.Code{triggers.EUNAVAILABLE, "", triggers.EUNAVAILABLE}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc, store, fixture := mustDistinctService(t)
+			if c.fail >= 0 {
+				store.fail[fixture[c.fail]] = unavailable
+			}
+			ids := c.ids(fixture)
+			var got []triggers.Code
+			if c.ack {
+				res, err := svc.AckEvents(ctx, "a", ids)
+				if err != nil {
+					t.Fatalf("AckEvents() = %v", err)
+				}
+				got = resultCodes(res, func(r triggers.AckResult) error { return r.Err })
+				for i, r := range res {
+					if r.Err == nil && (r.Event.ID != strings.ToLower(ids[i]) || r.Event.Status() != triggers.StatusAcknowledged) {
+						t.Errorf("AckEvents()[%d].Event = %+v, want %s acknowledged", i, r.Event, strings.ToLower(ids[i]))
+					}
+				}
+			} else {
+				res, err := svc.DeleteEvents(ctx, "a", ids)
+				if err != nil {
+					t.Fatalf("DeleteEvents() = %v", err)
+				}
+				got = resultCodes(res, func(r triggers.DeleteResult) error { return r.Err })
+				for i, r := range res {
+					if r.Err == nil && r.EventID != strings.ToLower(ids[i]) {
+						t.Errorf("DeleteEvents()[%d].EventID = %q, want %s", i, r.EventID, strings.ToLower(ids[i]))
+					}
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("codes = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestService_CreateEventsRepeatedKey checks that an idempotency key
+// repeated in one bulk create reaches the store once: a later item with the
+// same request replays the first item's event, one with another request is
+// IDEMPOTENCY_KEY_REUSED, and an item that failed validation claims nothing.
+func TestService_CreateEventsRepeatedKey(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := mustDistinctService(t)
+	withKey := func(key string, n int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"source":"s","event_type":"e","payload":{"n":%d},"metadata":{"idempotency_key":%q}}`, n, key))
+	}
+	items := []json.RawMessage{
+		json.RawMessage(`{"source":"s","event_type":"e","metadata":{"idempotency_key":"k"}}`), // no payload: invalid
+		withKey("k", 1),
+		withKey("k", 1),
+		withKey("k", 2),
+		withKey("other", 1),
+		withKey("k", 1),
+	}
+	res, err := svc.CreateEvents(ctx, "a", items)
+	if err != nil {
+		t.Fatalf("CreateEvents() = %v", err)
+	}
+	want := []triggers.Code{triggers.EINVALID, "", "", triggers.EIDEMPOTENCY, "", ""}
+	if got := resultCodes(res, func(r triggers.CreateResult) error { return r.Err }); !slices.Equal(got, want) {
+		t.Fatalf("codes = %q, want %q", got, want)
+	}
+	first := res[1]
+	if first.Replayed {
+		t.Fatalf("first item with the key = %+v, want a new event", first)
+	}
+	for _, i := range []int{2, 5} {
+		if !res[i].Replayed || res[i].Event.ID != first.Event.ID || !res[i].Event.CreatedAt.Equal(first.Event.CreatedAt) {
+			t.Errorf("item %d = %+v, want a replay of %s", i, res[i], first.Event.ID)
+		}
+	}
+	if res[4].Replayed || res[4].Event.ID == first.Event.ID {
+		t.Errorf("item with another key = %+v, want a new event", res[4])
+	}
+	// A later call replays the event too: the store has one record of "k".
+	again, err := svc.CreateEvents(ctx, "a", []json.RawMessage{withKey("k", 1)})
+	if err != nil || !again[0].Replayed || again[0].Event.ID != first.Event.ID {
+		t.Fatalf("CreateEvents() again = %+v, %v; want a replay of %s", again, err, first.Event.ID)
 	}
 }

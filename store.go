@@ -26,6 +26,9 @@ type Store interface {
 	// keep the inbox order consistent with commit order; the result holds the
 	// stored value. Per-item failures are in InsertResult.Err; the returned
 	// error is for failures of the whole call, after which nothing is stored.
+	// The non-empty idempotency keys of one call are distinct (Service
+	// resolves a key repeated in one request), so the inserts of a call never
+	// replay one another.
 	InsertEvents(ctx context.Context, inserts []Insert) ([]InsertResult, error)
 
 	// GetEvent returns the event, ENOTFOUND if it is unknown, of another
@@ -41,20 +44,21 @@ type Store interface {
 	// in this tenant). Deleting an unknown event is not an error.
 	DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error)
 
-	// AckEvents acknowledges events of tenant at `at`, applied as if in
-	// order, one result per id: ENOTFOUND as for GetEvent, ECONFLICT if
-	// already acknowledged (so an id repeated in one call is ECONFLICT the
-	// second time). The returned error is for failures of the whole call,
-	// after which nothing was acknowledged; a store failure that hits only
-	// some items is those items' Err (EUNAVAILABLE), never a success for an
-	// item not written. A bulk call costs a bounded number of sequential
-	// round trips, not one per item.
+	// AckEvents acknowledges events of tenant at `at`, one result per id:
+	// ENOTFOUND as for GetEvent, ECONFLICT if already acknowledged. The ids
+	// of one call are distinct (Service resolves an id repeated in one
+	// request), so the items may be applied in any order. The returned error
+	// is for failures of the whole call, after which nothing was
+	// acknowledged; a store failure that hits only some items is those
+	// items' Err (EUNAVAILABLE), never a success for an item not written. A
+	// bulk call costs a bounded number of sequential round trips, not one
+	// per item.
 	AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]AckResult, error)
 
-	// DeleteEvents deletes events of tenant, applied as if in order, one
-	// result per id: ENOTFOUND when the event is unknown, of another tenant,
-	// expired or already deleted (so an id repeated in one call is ENOTFOUND
-	// the second time). Errors as for AckEvents.
+	// DeleteEvents deletes events of tenant, one result per id: ENOTFOUND
+	// when the event is unknown, of another tenant, expired or already
+	// deleted. The ids of one call are distinct, and errors are as for
+	// AckEvents.
 	DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]DeleteResult, error)
 
 	// ListPending returns a page of the tenant's pending events matching the
@@ -110,5 +114,9 @@ type AckResult struct {
 
 // DeleteResult is the outcome of deleting one event in DeleteEvents.
 type DeleteResult struct {
-	Err error // ENOTFOUND, EUNAVAILABLE, ...; nil when the event was deleted
+	// EventID is the event's id in lowercase, for the answer to a bulk
+	// delete; Service.DeleteEvents sets it for every id that is a UUID, and
+	// a Store need not.
+	EventID string
+	Err     error // ENOTFOUND, EUNAVAILABLE, ...; nil when the event was deleted
 }

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -68,15 +69,11 @@ func BenchmarkCreateEvent(b *testing.B) {
 
 func BenchmarkInbox(b *testing.B) {
 	s := MustStart(b, nil)
-	ne, err := triggers.ParseNewEvent([]byte(benchEventBody), "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	items := make([]triggers.NewEvent, 500)
+	items := make([]json.RawMessage, triggers.BulkLimit)
 	for i := range items {
-		items[i] = ne
+		items[i] = json.RawMessage(benchEventBody)
 	}
-	for range 20 { // 10,000 pending events
+	for range 10_000 / triggers.BulkLimit { // 10,000 pending events
 		if _, err := s.Service.CreateEvents(context.Background(), "tenant-a", items); err != nil {
 			b.Fatal(err)
 		}

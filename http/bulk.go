@@ -1,14 +1,10 @@
 package http
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 
 	triggers "github.com/triggersapi/triggers"
@@ -148,67 +144,35 @@ func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key tr
 		s.writeError(w, r, err)
 		return
 	}
-	if n := len(req.Items); n < 1 || n > triggers.BulkLimit {
-		s.writeError(w, r, triggers.InvalidFields(triggers.FieldError{Field: "items",
-			Message: fmt.Sprintf("must be an array of 1 to %d events (got %d)", triggers.BulkLimit, n)}))
+	res, err := s.svc.CreateEvents(r.Context(), key.Tenant, req.Items)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	var out bulkResponse[bulkCreated]
-	var valid []triggers.NewEvent
-	var at []int
-	for i, raw := range req.Items {
-		if len(raw) > triggers.MaxEventBytes {
-			tooLarge := triggers.Errorf(triggers.ETOOLARGE, "items[%d] is larger than the limit of %d bytes for one event", i, triggers.MaxEventBytes)
-			tooLarge.Details = map[string]any{"limit_bytes": triggers.MaxEventBytes}
-			out.Failed = append(out.Failed, s.itemFailure(r, bulkCreate, i, tooLarge))
+	for i, cr := range res {
+		if cr.Err != nil {
+			out.Failed = append(out.Failed, s.itemFailure(r, bulkCreate, i, cr.Err))
 			continue
 		}
-		ne, err := triggers.ParseNewEvent(raw, "", "items["+strconv.Itoa(i)+"].")
-		if err != nil {
-			out.Failed = append(out.Failed, s.itemFailure(r, bulkCreate, i, err))
-			continue
+		msg := "event created"
+		if cr.Replayed {
+			msg = "event already created with this idempotency key; original response replayed"
 		}
-		valid = append(valid, ne)
-		at = append(at, i)
+		out.Successful = append(out.Successful, bulkCreated{Index: i, EventID: cr.Event.ID,
+			CreatedAt: formatTime(cr.Event.CreatedAt), Status: triggers.StatusPending, Message: msg,
+			IdempotentReplay: cr.Replayed})
 	}
-	if len(valid) > 0 {
-		res, err := s.svc.CreateEvents(r.Context(), key.Tenant, valid)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		for n, cr := range res {
-			i := at[n]
-			if cr.Err != nil {
-				out.Failed = append(out.Failed, s.itemFailure(r, bulkCreate, i, cr.Err))
-				continue
-			}
-			msg := "event created"
-			if cr.Replayed {
-				msg = "event already created with this idempotency key; original response replayed"
-			}
-			out.Successful = append(out.Successful, bulkCreated{Index: i, EventID: cr.Event.ID,
-				CreatedAt: formatTime(cr.Event.CreatedAt), Status: triggers.StatusPending, Message: msg,
-				IdempotentReplay: cr.Replayed})
-		}
-	}
-	sortFailed(out.Failed)
 	finishBulk(s, w, r, bulkCreate, &out)
 }
 
-// bulkIDsRequest is the body of bulk ack and delete.
-type bulkIDsRequest struct {
-	EventIDs []string `json:"event_ids"`
-}
-
+// readBulkIDs decodes the body of bulk ack and delete.
 func (s *Server) readBulkIDs(w http.ResponseWriter, r *http.Request) ([]string, error) {
-	var req bulkIDsRequest
+	var req struct {
+		EventIDs []string `json:"event_ids"`
+	}
 	if err := readBulkBody(w, r, &req); err != nil {
 		return nil, err
-	}
-	if n := len(req.EventIDs); n < 1 || n > triggers.BulkLimit {
-		return nil, triggers.InvalidFields(triggers.FieldError{Field: "event_ids",
-			Message: fmt.Sprintf("must be an array of 1 to %d event ids (got %d)", triggers.BulkLimit, n)})
 	}
 	return req.EventIDs, nil
 }
@@ -253,14 +217,7 @@ func (s *Server) handleBulkDelete(w http.ResponseWriter, r *http.Request, key tr
 			out.Failed = append(out.Failed, s.itemFailure(r, bulkDelete, i, dr.Err))
 			continue
 		}
-		id, _ := triggers.ParseEventID(ids[i]) // valid: it was deleted
-		out.Successful = append(out.Successful, bulkDeleted{Index: i, EventID: id})
+		out.Successful = append(out.Successful, bulkDeleted{Index: i, EventID: dr.EventID})
 	}
 	finishBulk(s, w, r, bulkDelete, &out)
-}
-
-// sortFailed orders failures by index (validation failures are found before
-// the store's).
-func sortFailed(f []bulkFailure) {
-	slices.SortFunc(f, func(a, b bulkFailure) int { return cmp.Compare(a.Index, b.Index) })
 }
