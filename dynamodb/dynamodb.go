@@ -66,8 +66,8 @@
 // condition attribute_not_exists(pk) OR created_at <= :notBefore. If that
 // fails, the record is read back (from the failed call, which DynamoDB
 // returns with ReturnValuesOnConditionCheckFailure, or else with a
-// consistent GetItem) and the insert is a replay. A key repeated within one
-// call replays its first insert. Then it writes the events that are not
+// consistent GetItem) and the insert is a replay (the keys of one call are
+// distinct: triggers.Service resolves repeats). Then it writes the events that are not
 // replays: one event with a PutItem conditional on its pk being new, more
 // with BatchWriteItem in chunks of 25, in parallel, retrying UnprocessedItems
 // with backoff. So a create costs 1 round trip, 2 with an idempotency key,
@@ -91,13 +91,11 @@
 // attribute_exists(pk) AND created_at > :notBefore.
 //
 // AckEvents and DeleteEvents (bulk) issue those same conditional calls for
-// the distinct ids of the call concurrently, at most 10 at once, so 25 items
-// take 3 rounds of calls (plus a GetItem for a failed ack condition where the
-// server does not return the item). There is no batch form of conditional
-// writes without transactions. An id repeated in one call is not sent twice:
-// it takes the outcome its first occurrence implies (ack: CONFLICT after a
-// success; delete: NOT_FOUND after a success). A failed call fails only its
-// own item (EUNAVAILABLE for throttling or timeouts); nothing is reported
+// the ids of the call (distinct: triggers.Service resolves repeats)
+// concurrently, at most 10 at once, so 25 items take 3 rounds of calls (plus
+// a GetItem for a failed ack condition where the server does not return the
+// item). There is no batch form of conditional writes without transactions.
+// A failed call fails only its own item (EUNAVAILABLE for throttling or timeouts); nothing is reported
 // done that was not.
 //
 // # Keys
@@ -388,12 +386,9 @@ func getBool(item map[string]types.AttributeValue, name string) bool {
 	return ok && v.Value
 }
 
-// micros returns t in Unix microseconds, 0 for the zero time.
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+// micros and fromMicros are the root package's one conversion of instants
+// (the zero time is 0), short-named for the many expressions here.
+var (
+	micros     = triggers.UnixMicros
+	fromMicros = triggers.FromUnixMicros
+)

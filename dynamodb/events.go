@@ -13,11 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	triggers "github.com/triggersapi/triggers"
 )
-
-var errNotFound = triggers.Errorf(triggers.ENOTFOUND, "event not found")
 
 func eventPK(tenant, id string) string { return tenant + "#" + id }
 
@@ -109,21 +108,13 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 		events[i].CreatedAt = fromMicros(s.nextCreated(in.Event.CreatedAt.UnixMicro()))
 	}
 
-	// Step 1: idempotency records. A key repeated within the call is a replay
-	// of its first insert (the inserts apply as if in order).
-	firstWithKey := map[string]int{}
-	dupOf := map[int]int{}
+	// Step 1: idempotency records. The keys of one call are distinct (see
+	// triggers.Store), so the claims are independent.
 	var wg sync.WaitGroup
 	for i, in := range inserts {
 		if in.IdempotencyKey == "" {
 			continue
 		}
-		k := eventPK(in.Event.Tenant, in.IdempotencyKey)
-		if j, ok := firstWithKey[k]; ok {
-			dupOf[i] = j
-			continue
-		}
-		firstWithKey[k] = i
 		wg.Go(func() {
 			r, err := s.claimIdempotency(ctx, in, events[i])
 			if err != nil {
@@ -137,7 +128,7 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 	// Step 2: the events of the inserts that claimed their key or had none.
 	var todo []int
 	for i := range inserts {
-		if _, dup := dupOf[i]; dup || results[i].Replayed || results[i].Err != nil {
+		if results[i].Replayed || results[i].Err != nil {
 			continue
 		}
 		todo = append(todo, i)
@@ -152,19 +143,6 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 			continue
 		}
 		results[i] = triggers.InsertResult{Event: events[i]}
-	}
-	for i, j := range dupOf {
-		switch r := results[j]; {
-		case r.Err != nil:
-			results[i] = r
-		case r.Replayed:
-			results[i] = r
-		default:
-			results[i] = triggers.InsertResult{
-				Event:    triggers.Event{ID: r.Event.ID, Tenant: r.Event.Tenant, CreatedAt: r.Event.CreatedAt},
-				Replayed: true, RequestHash: inserts[j].RequestHash,
-			}
-		}
 	}
 	return results, nil
 }
@@ -374,14 +352,14 @@ func (s *Store) GetEvent(ctx context.Context, tenant, id string, notBefore time.
 // visibleEvent decodes item, ENOTFOUND when it is absent or expired.
 func visibleEvent(item map[string]types.AttributeValue, notBefore time.Time) (triggers.Event, error) {
 	if item == nil {
-		return triggers.Event{}, errNotFound
+		return triggers.Event{}, triggers.EventNotFound()
 	}
 	e, err := eventFromItem(item)
 	if err != nil {
 		return triggers.Event{}, err
 	}
 	if micros(e.CreatedAt) <= micros(notBefore) {
-		return triggers.Event{}, errNotFound
+		return triggers.Event{}, triggers.EventNotFound()
 	}
 	return e, nil
 }
@@ -420,7 +398,7 @@ func (s *Store) AckEvent(ctx context.Context, tenant, id string, at, notBefore t
 	if _, err := visibleEvent(old, notBefore); err != nil {
 		return triggers.Event{}, err
 	}
-	return triggers.Event{}, triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", id)
+	return triggers.Event{}, triggers.AlreadyAcknowledged(id)
 }
 
 // DeleteEvent deletes with one conditional DeleteItem.
@@ -446,86 +424,43 @@ func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore ti
 // flight at once: 25 items take 3 rounds of at most 10 concurrent calls.
 const bulkConcurrency = 10
 
-// distinct returns, for each id, the index of its first occurrence in ids.
-func distinct(ids []string) (first []int, firsts []int) {
-	seen := make(map[string]int, len(ids))
-	first = make([]int, len(ids))
-	for i, id := range ids {
-		if j, ok := seen[id]; ok {
-			first[i] = j
-			continue
-		}
-		seen[id] = i
-		first[i] = i
-		firsts = append(firsts, i)
-	}
-	return first, firsts
-}
-
-// forEachBounded runs fn(i) for each i in idx with at most bulkConcurrency
-// calls at once, and waits for all.
-func forEachBounded(idx []int, fn func(i int)) {
-	sem := make(chan struct{}, bulkConcurrency)
-	var wg sync.WaitGroup
-	for _, i := range idx {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			fn(i)
-		})
-	}
-	wg.Wait()
-}
-
-// AckEvents acknowledges each distinct id with the conditional UpdateItem of
-// AckEvent, concurrently (at most bulkConcurrency at once). An id repeated in
-// the call takes the outcome of its first occurrence as if applied in order:
-// ECONFLICT after a success, else the same error. A failed call is that
-// item's Err; the whole call never fails.
+// AckEvents acknowledges each id with the conditional UpdateItem of
+// AckEvent, concurrently (at most bulkConcurrency at once): the ids of one
+// call are distinct (see triggers.Store), so the order of the calls does not
+// matter. A failed call is that item's Err; the whole call never fails.
 func (s *Store) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
 	results := make([]triggers.AckResult, len(ids))
-	first, firsts := distinct(ids)
-	forEachBounded(firsts, func(i int) {
-		e, err := s.AckEvent(ctx, tenant, ids[i], at, notBefore)
-		results[i] = triggers.AckResult{Event: e, Err: err}
-	})
-	for i, j := range first {
-		if i == j {
-			continue
-		}
-		if results[j].Err == nil {
-			results[i] = triggers.AckResult{Err: triggers.Errorf(triggers.ECONFLICT, "event %s is already acknowledged", ids[i])}
-		} else {
-			results[i] = triggers.AckResult{Err: results[j].Err}
-		}
+	var g errgroup.Group
+	g.SetLimit(bulkConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			e, err := s.AckEvent(ctx, tenant, id, at, notBefore)
+			results[i] = triggers.AckResult{Event: e, Err: err}
+			return nil // the outcome is the item's, not the call's
+		})
 	}
+	g.Wait() // nothing to report: every call returns nil
 	return results, nil
 }
 
-// DeleteEvents deletes each distinct id with the conditional DeleteItem of
-// DeleteEvent, concurrently (at most bulkConcurrency at once). An id repeated
-// in the call is ENOTFOUND after a success, else takes its first
-// occurrence's error.
+// DeleteEvents deletes each id with the conditional DeleteItem of
+// DeleteEvent, concurrently (at most bulkConcurrency at once), the ids being
+// distinct as for AckEvents. An id that deleted nothing is ENOTFOUND.
 func (s *Store) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
 	results := make([]triggers.DeleteResult, len(ids))
-	first, firsts := distinct(ids)
-	forEachBounded(firsts, func(i int) {
-		ok, err := s.DeleteEvent(ctx, tenant, ids[i], notBefore)
-		if err == nil && !ok {
-			err = errNotFound
-		}
-		results[i] = triggers.DeleteResult{Err: err}
-	})
-	for i, j := range first {
-		if i == j {
-			continue
-		}
-		if results[j].Err == nil {
-			results[i] = triggers.DeleteResult{Err: errNotFound}
-		} else {
-			results[i] = results[j]
-		}
+	var g errgroup.Group
+	g.SetLimit(bulkConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			ok, err := s.DeleteEvent(ctx, tenant, id, notBefore)
+			if err == nil && !ok {
+				err = triggers.EventNotFound()
+			}
+			results[i] = triggers.DeleteResult{Err: err}
+			return nil // as in AckEvents
+		})
 	}
+	g.Wait() // as in AckEvents
 	return results, nil
 }
 
