@@ -20,6 +20,16 @@ func NewEventID(t time.Time) string {
 	return formatUUID(u)
 }
 
+// NewUUID returns a random UUID version 4 (RFC 9562), for identifiers that
+// need no order, such as the request IDs the server makes up.
+func NewUUID() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant 10
+	return formatUUID(u)
+}
+
 func formatUUID(u [16]byte) string {
 	var b [36]byte
 	hex.Encode(b[0:8], u[0:4])

@@ -50,6 +50,26 @@ func TestParseEventID(t *testing.T) {
 	}
 }
 
+func TestNewUUID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := triggers.NewUUID()
+		if got, err := triggers.ParseEventID(id); err != nil || got != id {
+			t.Fatalf("ParseEventID(%q) = %q, %v, want it unchanged (lowercase)", id, got, err)
+		}
+		if id[14] != '4' {
+			t.Fatalf("NewUUID() = %s, version %c, want 4", id, id[14])
+		}
+		if v := id[19]; v != '8' && v != '9' && v != 'a' && v != 'b' {
+			t.Fatalf("NewUUID() = %s, variant digit %c, want one of 8 9 a b", id, v)
+		}
+		if seen[id] {
+			t.Fatalf("NewUUID() = %s twice", id)
+		}
+		seen[id] = true
+	}
+}
+
 func TestNewEventID(t *testing.T) {
 	t0 := time.Date(2025, 11, 10, 12, 0, 0, 123_456_789, time.UTC)
 

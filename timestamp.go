@@ -125,6 +125,12 @@ func FormatTimestamp(t time.Time) string {
 	return t.UTC().Format(timestampLayout)
 }
 
+// AppendTimestamp appends t in the wire form of FormatTimestamp to b and
+// returns the extended buffer, for encoders that write JSON by hand.
+func AppendTimestamp(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, timestampLayout)
+}
+
 func timestampError(reason string) *Error {
 	msg := "must be an RFC 3339 timestamp such as 2025-11-10T12:00:00Z or 2025-11-10T14:00:00.5+02:00, or a date such as 2025-11-10 (no offset means UTC)"
 	if reason != "" {

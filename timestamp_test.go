@@ -133,6 +133,9 @@ func TestFormatTimestamp(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("FormatTimestamp(%v) = %q, want %q", tt.in, got, tt.want)
 			}
+			if app := string(triggers.AppendTimestamp([]byte("at "), tt.in)); app != "at "+tt.want {
+				t.Fatalf("AppendTimestamp(\"at \", %v) = %q, want %q", tt.in, app, "at "+tt.want)
+			}
 			back, err := triggers.ParseTimestamp(got)
 			if want := tt.in.Truncate(time.Microsecond); err != nil || !back.Equal(want) {
 				t.Fatalf("ParseTimestamp(%q) = %v, %v, want %v", got, back, err, want)

@@ -2,7 +2,6 @@ package http
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -67,12 +66,7 @@ type bulkResponse[S any] struct {
 // wire code and message the error would have as a whole response. Internal
 // errors and store failures are logged, since they need an operator.
 func (s *Server) itemFailure(r *http.Request, op string, index int, err error) bulkFailure {
-	status, wire := ErrorStatus(err)
-	details := map[string]any{}
-	var te *triggers.Error
-	if errors.As(err, &te) && te.Details != nil && status != http.StatusInternalServerError {
-		details = te.Details
-	}
+	status, e := wireError(err)
 	switch status {
 	case http.StatusInternalServerError:
 		s.logger.ErrorContext(r.Context(), "internal error in bulk item", slog.String("request_id", infoFrom(r.Context()).id),
@@ -81,7 +75,7 @@ func (s *Server) itemFailure(r *http.Request, op string, index int, err error) b
 		s.logger.WarnContext(r.Context(), "store unavailable for bulk item", slog.String("request_id", infoFrom(r.Context()).id),
 			slog.String("op", op), slog.Int("index", index), slog.Any("error", err))
 	}
-	return bulkFailure{Index: index, Error: bulkItemError{Code: wire, Message: triggers.ErrorMessage(err), Details: details}}
+	return bulkFailure{Index: index, Error: bulkItemError(e)}
 }
 
 // finishBulk counts the item outcomes, logs the bulk line and writes the 200.

@@ -38,29 +38,45 @@ func ErrorStatus(err error) (int, string) {
 	return m.status, m.wire
 }
 
+// errorObject is an error on the wire. It is the "error" member of the
+// envelope (with the request ID, errorDetail) and of a failed bulk item.
+type errorObject struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+// errorBody is the error envelope, the body of every error response.
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
+// errorDetail is the envelope's error: the wire error, then the request ID.
 type errorDetail struct {
-	Code      string         `json:"code"`
-	Message   string         `json:"message"`
-	Details   map[string]any `json:"details"`
-	RequestID string         `json:"request_id"`
+	errorObject
+	RequestID string `json:"request_id"`
+}
+
+// wireError returns the HTTP status of err and its wire form, for a whole
+// response (writeError) and a bulk item (itemFailure) alike. An internal
+// error shows neither its message nor its details: they are for the logs.
+func wireError(err error) (int, errorObject) {
+	status, wire := ErrorStatus(err)
+	details := map[string]any{}
+	var te *triggers.Error
+	if errors.As(err, &te) && te.Details != nil && status != http.StatusInternalServerError {
+		details = te.Details
+	}
+	return status, errorObject{Code: wire, Message: triggers.ErrorMessage(err), Details: details}
 }
 
 // writeError writes err in the error envelope. Internal errors are logged
 // with the request ID and shown to the client without their details;
 // unavailability is logged too, since it needs an operator.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, wire := ErrorStatus(err)
+	status, e := wireError(err)
 	info := infoFrom(r.Context())
-	info.errCode = wire
-	details := map[string]any{}
-	var te *triggers.Error
-	if errors.As(err, &te) && te.Details != nil && status != http.StatusInternalServerError {
-		details = te.Details
-	}
+	info.errCode = e.Code
 	switch status {
 	case http.StatusInternalServerError:
 		s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", info.id), slog.Any("error", err))
@@ -70,8 +86,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", "1")
 		}
 	}
-	s.metrics.errors.WithLabelValues(wire).Inc()
-	writeJSON(w, status, errorBody{Error: errorDetail{
-		Code: wire, Message: triggers.ErrorMessage(err), Details: details, RequestID: info.id,
-	}})
+	s.metrics.errors.WithLabelValues(e.Code).Inc()
+	writeJSON(w, status, errorBody{Error: errorDetail{errorObject: e, RequestID: info.id}})
 }

@@ -14,9 +14,7 @@ import (
 	triggers "github.com/triggersapi/triggers"
 )
 
-// timeFormat is the wire form of every timestamp: RFC 3339, UTC, microseconds.
-const timeFormat = "2006-01-02T15:04:05.000000Z" // as triggers.FormatTimestamp; kept for AppendFormat
-
+// formatTime returns t in the wire form of every timestamp (DESIGN §1).
 func formatTime(t time.Time) string { return triggers.FormatTimestamp(t) }
 
 // eventJSON is an event on the wire.
@@ -253,7 +251,7 @@ func appendEvent(buf []byte, e *triggers.Event) []byte {
 	buf = append(buf, `{"event_id":`...)
 	buf = appendString(buf, e.ID)
 	buf = append(buf, `,"created_at":"`...)
-	buf = e.CreatedAt.UTC().AppendFormat(buf, timeFormat)
+	buf = triggers.AppendTimestamp(buf, e.CreatedAt)
 	buf = append(buf, `","source":`...)
 	buf = appendString(buf, e.Source)
 	buf = append(buf, `,"event_type":`...)
@@ -266,7 +264,7 @@ func appendEvent(buf []byte, e *triggers.Event) []byte {
 	buf = append(buf, e.Metadata...)
 	if !e.AcknowledgedAt.IsZero() {
 		buf = append(buf, `,"acknowledged_at":"`...)
-		buf = e.AcknowledgedAt.UTC().AppendFormat(buf, timeFormat)
+		buf = triggers.AppendTimestamp(buf, e.AcknowledgedAt)
 		buf = append(buf, '"')
 	}
 	return append(buf, '}')

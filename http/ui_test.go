@@ -104,7 +104,7 @@ func TestUI_Assets(t *testing.T) {
 		"icon.svg":   "image/svg+xml",
 		"index.html": "text/html; charset=utf-8",
 	}
-	names := ui.New().Names()
+	names := ui.New(nil).Names()
 	if len(names) != len(want) {
 		t.Errorf("served assets %v, want %d: update this test when adding one", names, len(want))
 	}
@@ -190,6 +190,13 @@ func TestUI_UnknownAsset(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("GET %s: Content-Type %q", path, ct)
 		}
+		// The API's own envelope writer, member order included.
+		want := `{"error":{"code":"NOT_FOUND","message":"no dashboard asset ` + path + `; the dashboard is at /ui","details":{},"request_id":"` +
+			resp.Header.Get("X-Request-ID") + `"}}` + "\n"
+		if string(body) != want {
+			t.Errorf("GET %s: body %s, want %s", path, body, want)
+		}
+		checkUIHeaders(t, path, resp)
 	}
 	// A wrong method is the API's usual 405.
 	resp, err := http.Post(ts.URL+"/ui", "application/json", strings.NewReader("{}"))

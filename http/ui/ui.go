@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
@@ -44,14 +43,22 @@ type asset struct {
 }
 
 // Handler serves the dashboard: GET /ui and /ui/ are the page, /ui/NAME an
-// asset; anything else under /ui/ is 404 in the API's error envelope.
+// asset; anything else under /ui/ is answered by the not-found handler it
+// was given.
 type Handler struct {
-	assets map[string]asset // by name, e.g. "app.js"
+	assets   map[string]asset // by name, e.g. "app.js"
+	notFound http.Handler
 }
 
-// New returns the dashboard handler over the embedded assets.
-func New() *Handler {
-	h := &Handler{assets: map[string]asset{}}
+// New returns the dashboard handler over the embedded assets. notFound
+// answers a request for an asset that does not exist, so that the API can
+// answer it in its own error envelope; nil means http.NotFoundHandler().
+// It runs after the dashboard's security headers are set.
+func New(notFound http.Handler) *Handler {
+	if notFound == nil {
+		notFound = http.NotFoundHandler()
+	}
+	h := &Handler{assets: map[string]asset{}, notFound: notFound}
 	sub, err := fs.Sub(assetsFS, "assets")
 	if err != nil {
 		panic(err) // the embed directive guarantees the directory
@@ -100,7 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a, ok := h.assets[name]
 	if !ok {
-		notFound(w, r)
+		h.notFound.ServeHTTP(w, r)
 		return
 	}
 	hdr.Set("Content-Type", a.contentType)
@@ -108,21 +115,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revalidate every time: a new binary may bring new assets.
 	hdr.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
-}
-
-// notFound answers 404 in the API's error envelope, with the request ID the
-// server's middleware has already put in the X-Request-ID header.
-func notFound(w http.ResponseWriter, r *http.Request) {
-	rid := w.Header().Get("X-Request-ID")
-	body, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"code":       "NOT_FOUND",
-		"message":    "no dashboard asset " + r.URL.Path + "; the dashboard is at /ui",
-		"details":    map[string]any{},
-		"request_id": rid,
-	}})
-	h := w.Header()
-	h.Del("ETag")
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusNotFound)
-	w.Write(append(body, '\n'))
 }
