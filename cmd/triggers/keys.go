@@ -42,13 +42,18 @@ func keyFlags(fs *flag.FlagSet) *app.Flags {
 	return app.NewFlags(fs, app.StoreSettings...).EnvOnly("default-rate-limit")
 }
 
-// openService opens the store the flags name and a service over it.
-func (m *Main) openService(cfg app.Config) (*triggers.Service, func() error, error) {
+// openService reads the configuration of flags (parsed) and opens the store
+// it names and a service over it. The caller closes the store.
+func (m *Main) openService(flags *app.Flags) (*triggers.Service, app.Config, func() error, error) {
+	cfg, err := m.config(flags)
+	if err != nil {
+		return nil, app.Config{}, nil, err
+	}
 	store, err := app.OpenStore(context.Background(), cfg, slog.New(slog.NewTextHandler(m.Stderr, nil)))
 	if err != nil {
-		return nil, nil, err
+		return nil, app.Config{}, nil, err
 	}
-	return triggers.NewService(store, nil), store.Close, nil
+	return triggers.NewService(store, nil), cfg, store.Close, nil
 }
 
 // keyJSON is a key as the CLI prints it with --json. The raw key appears only
@@ -148,11 +153,7 @@ func (m *Main) keysCreate(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("keys create takes no arguments, got %q", fs.Args())
 	}
-	cfg, err := m.config(flags)
-	if err != nil {
-		return err
-	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -178,11 +179,7 @@ func (m *Main) keysList(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := m.config(flags)
-	if err != nil {
-		return err
-	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -238,11 +235,7 @@ func (m *Main) keysRevoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := m.config(flags)
-	if err != nil {
-		return err
-	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, _, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -270,11 +263,7 @@ func (m *Main) keysUpdate(ctx context.Context, args []string) error {
 	if !limit.set && !allow.set {
 		return usagef("keys update: nothing to change; give --rate-limit and/or --allowed-ips")
 	}
-	cfg, err := m.config(flags)
-	if err != nil {
-		return err
-	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
