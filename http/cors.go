@@ -10,7 +10,7 @@ import (
 )
 
 // CORS for browser clients (DESIGN §7, docs/DECISIONS.md "CORS"). It is off
-// unless Options.CORSOrigins lists origins. Then:
+// unless Options.CORS allows origins. Then:
 //
 //   - A preflight (OPTIONS with Origin and Access-Control-Request-Method) is
 //     answered 204 before routing and authentication, since browsers send it
@@ -31,31 +31,33 @@ const (
 	corsMaxAge = "600"
 )
 
-// corsPolicy is the set of allowed origins; nil means CORS is off.
+// CORSPolicy is the set of origins browsers may call the API from, as
+// ParseCORSOrigins returns it; Options.CORS takes one. It is parsed, and so
+// valid, by construction: NewServer has nothing left to check. The zero
+// value allows no origin: CORS is off.
+type CORSPolicy struct {
+	p *corsPolicy // nil: CORS off
+}
+
+// Origins returns the allowed origins, normalized, in the order they were
+// listed ("*" alone for every origin); nil when CORS is off.
+func (c CORSPolicy) Origins() []string {
+	if c.p == nil {
+		return nil
+	}
+	return append([]string(nil), c.p.list...)
+}
+
+// String returns the origins comma-separated, as ParseCORSOrigins reads
+// them back; "" when CORS is off.
+func (c CORSPolicy) String() string { return strings.Join(c.Origins(), ",") }
+
+// corsPolicy is what the middleware consults; a nil *corsPolicy means CORS
+// is off.
 type corsPolicy struct {
 	any     bool            // "*": every origin
 	origins map[string]bool // normalized origins
-}
-
-// newCORSPolicy returns the policy of origins (as ParseCORSOrigin accepts
-// them), or nil when there are none. It panics on an invalid entry:
-// configuration is validated with ParseCORSOrigins at startup.
-func newCORSPolicy(origins []string) *corsPolicy {
-	if len(origins) == 0 {
-		return nil
-	}
-	p := &corsPolicy{origins: map[string]bool{}}
-	for _, o := range origins {
-		n, err := ParseCORSOrigin(o)
-		if err != nil {
-			panic("http: Options.CORSOrigins: " + err.Error())
-		}
-		if n == "*" {
-			p.any = true
-		}
-		p.origins[n] = true
-	}
-	return p
+	list    []string        // the same, in the order given
 }
 
 // allowOrigin returns the Access-Control-Allow-Origin value for a request
@@ -106,11 +108,11 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 
 // ParseCORSOrigins parses a comma-separated list of the origins allowed to
 // call the API from a browser, each as ParseCORSOrigin accepts it. Blank
-// entries and repeats are dropped; an empty list is nil (CORS off). "*"
-// cannot be combined with other origins. An error names the bad entry.
-func ParseCORSOrigins(list string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
+// entries and repeats are dropped; an empty list is the zero CORSPolicy
+// (CORS off). "*" cannot be combined with other origins. An error names the
+// bad entry.
+func ParseCORSOrigins(list string) (CORSPolicy, error) {
+	p := &corsPolicy{origins: map[string]bool{}}
 	for entry := range strings.SplitSeq(list, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -118,17 +120,21 @@ func ParseCORSOrigins(list string) ([]string, error) {
 		}
 		o, err := ParseCORSOrigin(entry)
 		if err != nil {
-			return nil, err
+			return CORSPolicy{}, err
 		}
-		if !seen[o] {
-			seen[o] = true
-			out = append(out, o)
+		if !p.origins[o] {
+			p.origins[o] = true
+			p.list = append(p.list, o)
 		}
 	}
-	if seen["*"] && len(out) > 1 {
-		return nil, errors.New(`CORS origin "*" allows every origin and cannot be combined with others`)
+	switch {
+	case len(p.list) == 0:
+		return CORSPolicy{}, nil
+	case p.origins["*"] && len(p.list) > 1:
+		return CORSPolicy{}, errors.New(`CORS origin "*" allows every origin and cannot be combined with others`)
 	}
-	return out, nil
+	p.any = p.origins["*"]
+	return CORSPolicy{p: p}, nil
 }
 
 // ParseCORSOrigin parses one allowed origin: "*" (every origin), or

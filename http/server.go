@@ -20,7 +20,8 @@ import (
 
 // Options configure a Server; the zero value of each field means its default.
 type Options struct {
-	// Version is reported by /, /v1/health and the OpenAPI document.
+	// Version is the build's version (package internal/version for the
+	// binaries), reported by / and /v1/health; default "dev".
 	Version string
 	// Logger receives one line per request; default slog.Default().
 	Logger *slog.Logger
@@ -39,12 +40,10 @@ type Options struct {
 	// fails; by default they are admitted (fail open). Either way the
 	// failure is logged and counted.
 	RateLimitFailClosed bool
-	// CORSOrigins are the origins allowed to call the API from a browser,
-	// each "*" (every origin, alone) or scheme://host[:port] as
-	// ParseCORSOrigin accepts it; default none: CORS off, no CORS headers
-	// and no preflight answers. NewServer panics on an invalid entry, so
-	// validate configuration with ParseCORSOrigins first.
-	CORSOrigins []string
+	// CORS is the origins allowed to call the API from a browser, as
+	// ParseCORSOrigins returns them; default (the zero value) none: CORS
+	// off, no CORS headers and no preflight answers.
+	CORS CORSPolicy
 }
 
 // Server is the Triggers HTTP API. Its Handler is safe for concurrent use.
@@ -88,7 +87,7 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
 		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP,
 		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed,
-		cors: newCORSPolicy(o.CORSOrigins)}
+		cors: o.CORS.p}
 	s.routes()
 	// The pipeline, in reading order (pipeline.go, docs/ARCHITECTURE.md):
 	// every request gets its request ID, then its log line and metrics, then

@@ -5,8 +5,10 @@
 // It is configured with the environment variables of `triggers serve`:
 // TRIGGERS_STORE (default dynamodb here; sqlite is refused, a Lambda's
 // filesystem is not shared), TRIGGERS_STAGE, TRIGGERS_DYNAMODB_ENDPOINT,
-// TRIGGERS_RETENTION, TRIGGERS_CORS_ORIGINS and TRIGGERS_LOG_LEVEL.
-// TRIGGERS_TRUSTED_PROXIES and TRIGGERS_DEV_KEY are ignored. It creates no
+// TRIGGERS_RETENTION, TRIGGERS_CORS_ORIGINS, TRIGGERS_LOG_LEVEL and the
+// rate-limit variables, parsed by app.ConfigFromEnv exactly as `triggers
+// serve` parses them. TRIGGERS_TRUSTED_PROXIES and TRIGGERS_DEV_KEY are
+// ignored. It creates no
 // tables: the SAM template (deploy/template.yaml) does.
 //
 // Build: GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -o build/bootstrap ./cmd/triggers-lambda
@@ -25,6 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/triggersapi/triggers/internal/app"
+	"github.com/triggersapi/triggers/internal/version"
 )
 
 func main() {
@@ -37,13 +40,12 @@ func main() {
 // run builds the app from the environment and serves Lambda invocations;
 // it returns only when it cannot start.
 func run() error {
-	lvl, err := app.LogLevelFromEnv(os.Getenv)
+	cfg, err := app.ConfigFromEnv(os.Getenv, "dynamodb")
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	cfg, err := lambdaConfig(os.Getenv, logger)
-	if err != nil {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg, err = lambdaRules(cfg, logger); err != nil {
 		return err
 	}
 	a, err := app.Open(cfg, logger)
@@ -51,18 +53,24 @@ func run() error {
 		return err
 	}
 	logger.Info("triggers-lambda ready", slog.String("store", cfg.Store), slog.String("stage", cfg.Stage),
-		slog.String("version", app.Version))
+		slog.String("version", version.String()))
 	lambda.Start(newHandler(a.Server.Handler()))
 	return nil
 }
 
-// lambdaConfig reads the configuration from the environment and applies the
-// Lambda rules: DynamoDB by default, SQLite refused, no trusted proxies.
+// lambdaConfig reads the configuration from the environment, as run does.
 func lambdaConfig(getenv func(string) string, logger *slog.Logger) (app.Config, error) {
 	cfg, err := app.ConfigFromEnv(getenv, "dynamodb")
 	if err != nil {
 		return app.Config{}, err
 	}
+	return lambdaRules(cfg, logger)
+}
+
+// lambdaRules applies the Lambda rules to a configuration read from the
+// environment: DynamoDB by default, SQLite refused, no trusted proxies, no
+// dev key, no table creation.
+func lambdaRules(cfg app.Config, logger *slog.Logger) (app.Config, error) {
 	if cfg.Store == "sqlite" {
 		return app.Config{}, errors.New("TRIGGERS_STORE=sqlite cannot run on Lambda: each instance has its own " +
 			"ephemeral filesystem, so events and keys would not be shared; use TRIGGERS_STORE=dynamodb")

@@ -257,7 +257,7 @@ func TestLambdaConfig(t *testing.T) {
 	}
 	if cfg.Store != "dynamodb" || cfg.Stage != "prod" || cfg.Retention.Hours() != 24 ||
 		cfg.DynamoDBEndpoint != "http://127.0.0.1:4567" || cfg.DevKey != "" || cfg.CreateTables ||
-		len(cfg.CORSOrigins) != 1 || cfg.CORSOrigins[0] != "https://app.example" {
+		cfg.CORS.String() != "https://app.example" {
 		t.Errorf("config %+v", cfg)
 	}
 	if _, err := lambdaConfig(env(map[string]string{"TRIGGERS_STORE": "sqlite"}), logger); err == nil ||

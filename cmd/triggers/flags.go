@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"time"
 
 	"github.com/triggersapi/triggers/internal/app"
 )
@@ -14,40 +13,15 @@ func (m *Main) newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// env returns the environment variable's value, or def when it is unset.
-func (m *Main) env(name, def string) string {
-	if v := m.Getenv(name); v != "" {
-		return v
+// config returns the configuration of a command whose flags fs has parsed:
+// the settings registered by app.NewFlags, from their flags or their
+// environment variables. A bad value is a usage error naming it.
+func (m *Main) config(flags *app.Flags) (app.Config, error) {
+	cfg, err := flags.Config(m.Getenv)
+	if err != nil {
+		return app.Config{}, usageError{err}
 	}
-	return def
-}
-
-// storeFlags registers the flags that choose the store, shared by serve and
-// keys, each defaulting to its environment variable.
-func (m *Main) storeFlags(fs *flag.FlagSet, cfg *app.Config) {
-	fs.StringVar(&cfg.DataDir, "data-dir", m.env("TRIGGERS_DATA_DIR", "./data"), "directory of the embedded store (env TRIGGERS_DATA_DIR)")
-	fs.StringVar(&cfg.Store, "store", m.env("TRIGGERS_STORE", "sqlite"), "store: sqlite or dynamodb (env TRIGGERS_STORE)")
-	m.dynamoFlags(fs, cfg)
-}
-
-// dynamoFlags registers the flags that name the DynamoDB tables and endpoint.
-func (m *Main) dynamoFlags(fs *flag.FlagSet, cfg *app.Config) {
-	fs.StringVar(&cfg.Stage, "stage", m.env("TRIGGERS_STAGE", "dev"), "DynamoDB tables' stage: triggers-api-*-{stage} (env TRIGGERS_STAGE)")
-	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", m.env("TRIGGERS_DYNAMODB_ENDPOINT", ""),
-		"DynamoDB endpoint URL, e.g. http://127.0.0.1:4567 for dynalite (env TRIGGERS_DYNAMODB_ENDPOINT; default: AWS)")
-}
-
-// durationFlag parses a Go duration from the environment for a flag default.
-func (m *Main) durationEnv(name string, def time.Duration) (time.Duration, error) {
-	v := m.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, usagef("%s=%q is not a positive Go duration such as 168h", name, v)
-	}
-	return d, nil
+	return cfg, nil
 }
 
 // parse parses args, mapping flag errors to usage errors.
@@ -59,12 +33,4 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{err}
 	}
 	return nil
-}
-
-// flagSet reports whether the flag was given on the command line, so that
-// an environment variable is read only when the flag is absent.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

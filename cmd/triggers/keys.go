@@ -35,13 +35,25 @@ func (m *Main) keys(ctx context.Context, args []string) error {
 	}
 }
 
-// openService opens the store the flags name and a service over it.
-func (m *Main) openService(cfg app.Config) (*triggers.Service, func() error, error) {
+// keyFlags registers the flags every keys command takes: the store's (as
+// serve has them). TRIGGERS_DEFAULT_RATE_LIMIT is read too, without a flag,
+// to print the limit that applies to a key without its own.
+func keyFlags(fs *flag.FlagSet) *app.Flags {
+	return app.NewFlags(fs, app.StoreSettings...).EnvOnly("default-rate-limit")
+}
+
+// openService reads the configuration of flags (parsed) and opens the store
+// it names and a service over it. The caller closes the store.
+func (m *Main) openService(flags *app.Flags) (*triggers.Service, app.Config, func() error, error) {
+	cfg, err := m.config(flags)
+	if err != nil {
+		return nil, app.Config{}, nil, err
+	}
 	store, err := app.OpenStore(context.Background(), cfg, slog.New(slog.NewTextHandler(m.Stderr, nil)))
 	if err != nil {
-		return nil, nil, err
+		return nil, app.Config{}, nil, err
 	}
-	return triggers.NewService(store, nil), store.Close, nil
+	return triggers.NewService(store, nil), cfg, store.Close, nil
 }
 
 // keyJSON is a key as the CLI prints it with --json. The raw key appears only
@@ -58,20 +70,21 @@ type keyJSON struct {
 	ExpiresAt  string   `json:"expires_at,omitempty"`
 }
 
-// effectiveRateLimit is the key's limit, or the server default it falls back to.
-func (m *Main) effectiveRateLimit(k triggers.APIKey) int {
+// effectiveRateLimit is the key's limit, or the server default it falls
+// back to (cfg.DefaultRateLimit, TRIGGERS_DEFAULT_RATE_LIMIT, after defaults).
+func effectiveRateLimit(k triggers.APIKey, cfg app.Config) int {
 	if k.RateLimit > 0 {
 		return k.RateLimit
 	}
-	if n, err := strconv.Atoi(m.Getenv("TRIGGERS_DEFAULT_RATE_LIMIT")); err == nil && n > 0 {
-		return n
+	if cfg.DefaultRateLimit > 0 {
+		return cfg.DefaultRateLimit
 	}
 	return triggers.DefaultRateLimit
 }
 
-func (m *Main) toKeyJSON(k triggers.APIKey) keyJSON {
+func toKeyJSON(k triggers.APIKey, cfg app.Config) keyJSON {
 	active := k.Active
-	out := keyJSON{KeyID: k.ID, Tenant: k.Tenant, Name: k.Name, RateLimit: m.effectiveRateLimit(k),
+	out := keyJSON{KeyID: k.ID, Tenant: k.Tenant, Name: k.Name, RateLimit: effectiveRateLimit(k, cfg),
 		AllowedIPs: triggers.FormatAllowlist(k.AllowedIPs), Active: &active,
 		CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339)}
 	if !k.ExpiresAt.IsZero() {
@@ -121,9 +134,8 @@ func (f *allowlistFlag) Set(s string) error {
 }
 
 func (m *Main) keysCreate(ctx context.Context, args []string) error {
-	var cfg app.Config
 	fs := m.newFlagSet("keys create")
-	m.storeFlags(fs, &cfg)
+	flags := keyFlags(fs)
 	tenant := fs.String("tenant", "", "tenant the key belongs to (required)")
 	name := fs.String("name", "", "a name for people")
 	raw := fs.String("key", "", "the key's secret value (default: generated); for development and tests")
@@ -141,7 +153,7 @@ func (m *Main) keysCreate(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("keys create takes no arguments, got %q", fs.Args())
 	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -151,7 +163,7 @@ func (m *Main) keysCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := m.toKeyJSON(k)
+	out := toKeyJSON(k, cfg)
 	if *asJSON {
 		return m.printJSON(keyJSON{Key: secret, KeyID: out.KeyID, Tenant: out.Tenant, RateLimit: out.RateLimit, AllowedIPs: out.AllowedIPs})
 	}
@@ -161,14 +173,13 @@ func (m *Main) keysCreate(ctx context.Context, args []string) error {
 }
 
 func (m *Main) keysList(ctx context.Context, args []string) error {
-	var cfg app.Config
 	fs := m.newFlagSet("keys list")
-	m.storeFlags(fs, &cfg)
+	flags := keyFlags(fs)
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -179,7 +190,7 @@ func (m *Main) keysList(ctx context.Context, args []string) error {
 	}
 	out := make([]keyJSON, len(keys))
 	for i, k := range keys {
-		out[i] = m.toKeyJSON(k)
+		out[i] = toKeyJSON(k, cfg)
 	}
 	if *asJSON {
 		return m.printJSON(out)
@@ -218,14 +229,13 @@ func oneKeyID(fs *flag.FlagSet, args []string) (string, error) {
 }
 
 func (m *Main) keysRevoke(ctx context.Context, args []string) error {
-	var cfg app.Config
 	fs := m.newFlagSet("keys revoke")
-	m.storeFlags(fs, &cfg)
+	flags := keyFlags(fs)
 	id, err := oneKeyID(fs, args)
 	if err != nil {
 		return err
 	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, _, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -239,9 +249,8 @@ func (m *Main) keysRevoke(ctx context.Context, args []string) error {
 }
 
 func (m *Main) keysUpdate(ctx context.Context, args []string) error {
-	var cfg app.Config
 	fs := m.newFlagSet("keys update")
-	m.storeFlags(fs, &cfg)
+	flags := keyFlags(fs)
 	asJSON := fs.Bool("json", false, "print the updated key as JSON")
 	var limit rateLimitFlag
 	fs.Var(&limit, "rate-limit", "requests per minute (0: the server default)")
@@ -254,7 +263,7 @@ func (m *Main) keysUpdate(ctx context.Context, args []string) error {
 	if !limit.set && !allow.set {
 		return usagef("keys update: nothing to change; give --rate-limit and/or --allowed-ips")
 	}
-	svc, closeStore, err := m.openService(cfg)
+	svc, cfg, closeStore, err := m.openService(flags)
 	if err != nil {
 		return err
 	}
@@ -271,9 +280,9 @@ func (m *Main) keysUpdate(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return m.printJSON(m.toKeyJSON(k))
+		return m.printJSON(toKeyJSON(k, cfg))
 	}
 	fmt.Fprintf(m.Stdout, "updated key %s (tenant %s): rate limit %d/min, allowed IPs %v\n",
-		k.ID, k.Tenant, m.effectiveRateLimit(k), triggers.FormatAllowlist(k.AllowedIPs))
+		k.ID, k.Tenant, effectiveRateLimit(k, cfg), triggers.FormatAllowlist(k.AllowedIPs))
 	return nil
 }

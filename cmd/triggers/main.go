@@ -6,9 +6,10 @@
 //	triggers keys revoke KEY_ID
 //	triggers keys update KEY_ID [--rate-limit N] [--allowed-ips LIST]
 //	triggers tables create --stage S [--dynamodb-endpoint URL]
-//	triggers version
+//	triggers version (or --version)
 //
-// Every flag has an environment variable (TRIGGERS_ADDR, TRIGGERS_DATA_DIR, ...).
+// Every configuration flag has an environment variable (TRIGGERS_ADDR,
+// TRIGGERS_DATA_DIR, ...); both are parsed by package internal/app.
 package main
 
 import (
@@ -22,7 +23,7 @@ import (
 	"syscall"
 
 	triggers "github.com/triggersapi/triggers"
-	"github.com/triggersapi/triggers/internal/app"
+	"github.com/triggersapi/triggers/internal/version"
 )
 
 // Exit codes.
@@ -89,8 +90,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.keys(ctx, args[1:])
 	case "tables":
 		return m.tables(ctx, args[1:])
-	case "version":
-		fmt.Fprintln(m.Stdout, app.Version)
+	case "version", "-version", "--version":
+		fmt.Fprintln(m.Stdout, version.String())
 		return nil
 	case "help", "-h", "--help":
 		m.usage()
@@ -109,7 +110,7 @@ commands:
   keys create|list|revoke|update
                         manage API keys (works while a server runs)
   tables create         create the DynamoDB tables of a stage (idempotent)
-  version               print the version
+  version, --version    print the version
 
 Run 'triggers <command> -h' for a command's flags.
 `)

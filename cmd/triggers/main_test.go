@@ -332,3 +332,117 @@ func TestServe_SIGTERMShutsDownGracefully(t *testing.T) {
 		t.Fatalf("no clean stop in the logs:\n%s", s.logs)
 	}
 }
+
+// TestCLI_BadSettingIsUsageError checks every setting with a syntax, as a
+// flag and as its environment variable, on the commands that read it: a bad
+// value is exit code 2 and a message naming the flag or the variable.
+func TestCLI_BadSettingIsUsageError(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		needs string
+	}{
+		{"ServeStoreFlag", nil, []string{"serve", "--store", "postgres"}, `--store: unknown store "postgres"`},
+		{"ServeStoreEnv", map[string]string{"TRIGGERS_STORE": "postgres"}, []string{"serve"}, `TRIGGERS_STORE: unknown store "postgres"`},
+		{"ServeRetentionFlag", nil, []string{"serve", "--retention", "soon"}, `--retention: "soon"`},
+		{"ServeNegativeRetentionFlag", nil, []string{"serve", "--retention=-1h"}, `--retention: "-1h"`},
+		{"ServeRetentionEnv", map[string]string{"TRIGGERS_RETENTION": "soon"}, []string{"serve"}, `TRIGGERS_RETENTION: "soon"`},
+		{"ServeTrustedProxiesEnv", map[string]string{"TRIGGERS_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, []string{"serve"}, "TRIGGERS_TRUSTED_PROXIES: "},
+		{"ServeDefaultRateLimitFlag", nil, []string{"serve", "--default-rate-limit", "1000001"}, `--default-rate-limit: "1000001"`},
+		{"ServeDefaultRateLimitEnv", map[string]string{"TRIGGERS_DEFAULT_RATE_LIMIT": "lots"}, []string{"serve"}, `TRIGGERS_DEFAULT_RATE_LIMIT: "lots"`},
+		{"ServeRateLimiterEnv", map[string]string{"TRIGGERS_RATE_LIMITER": "redis"}, []string{"serve"}, `TRIGGERS_RATE_LIMITER: unknown rate limiter "redis"`},
+		{"ServeFailClosedFlag", nil, []string{"serve", "--rate-limit-fail-closed=maybe"}, "rate-limit-fail-closed"},
+		{"ServeFailClosedEnv", map[string]string{"TRIGGERS_RATE_LIMIT_FAIL_CLOSED": "maybe"}, []string{"serve"}, `TRIGGERS_RATE_LIMIT_FAIL_CLOSED: "maybe"`},
+		{"ServeCORSEnv", map[string]string{"TRIGGERS_CORS_ORIGINS": "*,https://app.example"}, []string{"serve"}, "TRIGGERS_CORS_ORIGINS: "},
+		{"ServeLogLevelFlag", nil, []string{"serve", "--log-level", "loud"}, `--log-level: "loud"`},
+		{"ServeLogLevelEnv", map[string]string{"TRIGGERS_LOG_LEVEL": "loud"}, []string{"serve"}, `TRIGGERS_LOG_LEVEL: "loud"`},
+		{"KeysStoreFlag", nil, []string{"keys", "list", "--store", "postgres"}, `--store: unknown store "postgres"`},
+		{"KeysStoreEnv", map[string]string{"TRIGGERS_STORE": "postgres"}, []string{"keys", "list"}, `TRIGGERS_STORE: unknown store "postgres"`},
+		// keys reads the server default to print the limit that applies; a
+		// bad value was once silently replaced by 1000.
+		{"KeysDefaultRateLimitEnv", map[string]string{"TRIGGERS_DEFAULT_RATE_LIMIT": "0"}, []string{"keys", "list"}, `TRIGGERS_DEFAULT_RATE_LIMIT: "0"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"TRIGGERS_DATA_DIR": t.TempDir()}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			code, _, errOut := runCLI(t, env, tt.args...)
+			if code != exitUsage || !strings.Contains(errOut, tt.needs) {
+				t.Fatalf("%v with %v = exit %d %q, want exit 2 naming %q", tt.args, tt.env, code, errOut, tt.needs)
+			}
+		})
+	}
+}
+
+// TestKeys_DefaultRateLimitFromEnv checks that keys prints the server
+// default a key without its own limit gets, from TRIGGERS_DEFAULT_RATE_LIMIT.
+func TestKeys_DefaultRateLimitFromEnv(t *testing.T) {
+	env := map[string]string{"TRIGGERS_DATA_DIR": t.TempDir(), "TRIGGERS_DEFAULT_RATE_LIMIT": "60"}
+	if code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "acme", "--json"); code != 0 || !strings.Contains(out, `"rate_limit":60`) {
+		t.Fatalf("keys create = %d %s %s, want rate_limit 60", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, env, "keys", "list", "--json"); code != 0 || !strings.Contains(out, `"rate_limit":60`) {
+		t.Fatalf("keys list = %d %s %s, want rate_limit 60", code, out, errOut)
+	}
+}
+
+// TestVersion_SameEverywhere checks that `triggers --version`, `triggers
+// version`, /, /v1/health and the "listening" log line of one binary report
+// the same version. (Test builds carry no VCS information, so the value
+// itself is not fixed here; internal/version tests the rules.)
+func TestVersion_SameEverywhere(t *testing.T) {
+	var printed []string
+	for _, arg := range []string{"--version", "version"} {
+		out, err := exec.Command(binary, arg).Output()
+		if err != nil {
+			t.Fatalf("triggers %s: %v", arg, err)
+		}
+		printed = append(printed, strings.TrimSuffix(string(out), "\n"))
+	}
+	want := printed[0]
+	if want == "" || printed[1] != want {
+		t.Fatalf("triggers --version = %q, triggers version = %q", printed[0], printed[1])
+	}
+	s := startServer(t, t.TempDir())
+	for _, path := range []string{"/v1/health", "/"} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Version string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || body.Version != want {
+			t.Errorf("GET %s: version %q, %v; triggers --version printed %q", path, body.Version, err, want)
+		}
+	}
+	logged := false
+	for line := range strings.SplitSeq(s.logs.String(), "\n") {
+		var l struct{ Msg, Version string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
+			logged = l.Version == want
+		}
+	}
+	if !logged {
+		t.Errorf("no listening line with version %q:\n%s", want, s.logs)
+	}
+}
+
+// TestVersion_LinkerFlagWins builds the binary as a release would, with
+// -ldflags -X, and checks that the version it prints is the one given.
+func TestVersion_LinkerFlagWins(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "triggers")
+	const release = "v9.8.7-test"
+	build := exec.Command("go", "build", "-o", bin,
+		"-ldflags", "-X github.com/triggersapi/triggers/internal/version.Release="+release, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || string(out) != release+"\n" {
+		t.Fatalf("triggers --version = %q, %v; want %s", out, err, release)
+	}
+}

@@ -14,15 +14,19 @@ func (m *Main) tables(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
 		return usagef("tables: the subcommand is create")
 	}
-	cfg := app.Config{Store: "dynamodb"}
 	fs := m.newFlagSet("tables create")
-	m.dynamoFlags(fs, &cfg)
+	flags := app.NewFlags(fs, app.TablesSettings...)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("tables create takes no arguments, got %q", fs.Args())
 	}
+	cfg, err := m.config(flags)
+	if err != nil {
+		return err
+	}
+	cfg.Store = "dynamodb"
 	rep, err := app.CreateTables(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err

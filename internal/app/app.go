@@ -1,5 +1,9 @@
 // Package app wires configuration, a store, the service and the HTTP server
-// together for the binaries (cmd/triggers and, later, cmd/triggers-lambda).
+// together for the binaries (cmd/triggers and cmd/triggers-lambda).
+//
+// Configuration is parsed in one place (config.go): each setting has a
+// flag, an environment variable and one parse function, and the binaries
+// get a typed Config from Flags.Config (the CLI) or ConfigFromEnv (Lambda).
 package app
 
 import (
@@ -9,96 +13,47 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
-	"strings"
 	"time"
 
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
 	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/internal/version"
 	"github.com/triggersapi/triggers/ratelimit"
 	"github.com/triggersapi/triggers/sqlite"
 )
-
-// Version is the build's version, set with -ldflags "-X .../internal/app.Version=v1.2.3".
-var Version = "dev"
-
-// Config is everything the binaries can be told, from flags or environment.
-type Config struct {
-	Addr    string // TRIGGERS_ADDR, default ":8080"
-	DataDir string // TRIGGERS_DATA_DIR, default "./data"
-	Store   string // TRIGGERS_STORE: "sqlite" (default) or "dynamodb"
-	// Stage names the DynamoDB tables (triggers-api-events-{stage}, ...);
-	// TRIGGERS_STAGE, default "dev".
-	Stage string
-	// DynamoDBEndpoint overrides the AWS endpoint (dynalite, DynamoDB Local);
-	// TRIGGERS_DYNAMODB_ENDPOINT. Region and credentials come the standard
-	// AWS way.
-	DynamoDBEndpoint string
-	// CreateTables creates missing DynamoDB tables at start (--create-tables).
-	CreateTables bool
-	// DefaultRateLimit is the requests per minute of a key without its own
-	// limit (TRIGGERS_DEFAULT_RATE_LIMIT); default 1000.
-	DefaultRateLimit int
-	// RateLimiter picks where rate-limit state lives (TRIGGERS_RATE_LIMITER):
-	// "auto" (default: in-process on sqlite, the DynamoDB table on dynamodb),
-	// "local", "dynamodb" or "off". "local" on a shared store must be asked
-	// for explicitly: every instance would then allow the whole limit.
-	RateLimiter string
-	// RateLimitFailClosed refuses requests with 503 when the limiter's store
-	// fails, instead of admitting them (TRIGGERS_RATE_LIMIT_FAIL_CLOSED).
-	RateLimitFailClosed bool
-	Retention           time.Duration // TRIGGERS_RETENTION, default 168h
-	DevKey              string        // TRIGGERS_DEV_KEY: make sure this key exists (tenant "dev")
-	// TrustedProxies are the proxies whose X-Forwarded-For / X-Real-IP
-	// headers are believed (TRIGGERS_TRUSTED_PROXIES); default none.
-	TrustedProxies []netip.Prefix
-	// CORSOrigins are the origins browsers may call the API from
-	// (TRIGGERS_CORS_ORIGINS, comma-separated, normalized by
-	// triggershttp.ParseCORSOrigins; "*" for any); default none: CORS off.
-	CORSOrigins []string
-	// PurgeInterval is how often expired events are removed; default 1m.
-	PurgeInterval time.Duration
-	// ShutdownTimeout bounds the graceful shutdown; default 20s.
-	ShutdownTimeout time.Duration
-}
-
-func (c *Config) defaults() {
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
-	if c.DataDir == "" {
-		c.DataDir = "./data"
-	}
-	if c.Store == "" {
-		c.Store = "sqlite"
-	}
-	if c.Stage == "" {
-		c.Stage = "dev"
-	}
-	if c.DefaultRateLimit <= 0 {
-		c.DefaultRateLimit = triggers.DefaultRateLimit
-	}
-	if c.RateLimiter == "" {
-		c.RateLimiter = "auto"
-	}
-	if c.Retention <= 0 {
-		c.Retention = triggers.DefaultRetention
-	}
-	if c.PurgeInterval <= 0 {
-		c.PurgeInterval = time.Minute
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 20 * time.Second
-	}
-}
 
 // OpenStore opens the configured store. On DynamoDB with CreateTables it
 // first creates the missing tables, logging what it did and any warning.
 func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.Store, error) {
 	cfg.defaults()
+	var client *awsdynamodb.Client
+	if cfg.Store == "dynamodb" {
+		var err error
+		if client, err = newDynamoDBClient(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return openStore(ctx, cfg, client, logger)
+}
+
+// newDynamoDBClient returns a client for cfg's endpoint (or AWS). A process
+// builds at most one: the store, the key checks and the rate limiter share
+// it, with its connection pool and credentials.
+func newDynamoDBClient(ctx context.Context, cfg Config) (*awsdynamodb.Client, error) {
+	client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("app: dynamodb client: %w", err)
+	}
+	return client, nil
+}
+
+// openStore opens the store of cfg (defaults applied); client is the
+// DynamoDB client when cfg.Store is "dynamodb".
+func openStore(ctx context.Context, cfg Config, client *awsdynamodb.Client, logger *slog.Logger) (triggers.Store, error) {
 	switch cfg.Store {
 	case "sqlite":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -106,12 +61,8 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.S
 		}
 		return sqlite.Open(cfg.DataDir, nil)
 	case "dynamodb":
-		client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
-		if err != nil {
-			return nil, err
-		}
 		if cfg.CreateTables {
-			if _, err := CreateTables(ctx, cfg, logger); err != nil {
+			if _, err := createTables(ctx, cfg, client, logger); err != nil {
 				return nil, err
 			}
 		}
@@ -121,13 +72,18 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (triggers.S
 	}
 }
 
-// openLimiter returns the configured rate limiter, or nil for "off".
-func openLimiter(ctx context.Context, cfg Config, logger *slog.Logger) (ratelimit.Limiter, error) {
-	kind := cfg.RateLimiter
-	if kind == "auto" {
-		kind = map[string]string{"sqlite": "local", "dynamodb": "dynamodb"}[cfg.Store]
+// limiterKind is where cfg's rate-limit state lives, "auto" resolved.
+func limiterKind(cfg Config) string {
+	if cfg.RateLimiter == "auto" {
+		return map[string]string{"sqlite": "local", "dynamodb": "dynamodb"}[cfg.Store]
 	}
-	switch kind {
+	return cfg.RateLimiter
+}
+
+// openLimiter returns the configured rate limiter, or nil for "off"; client
+// is the DynamoDB client when the limiter is on DynamoDB.
+func openLimiter(cfg Config, client *awsdynamodb.Client, logger *slog.Logger) (ratelimit.Limiter, error) {
+	switch limiterKind(cfg) {
 	case "off":
 		logger.Warn("rate limiting is off (TRIGGERS_RATE_LIMITER=off)")
 		return nil, nil
@@ -137,10 +93,6 @@ func openLimiter(ctx context.Context, cfg Config, logger *slog.Logger) (ratelimi
 		}
 		return ratelimit.NewLocal(), nil
 	case "dynamodb":
-		client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
-		if err != nil {
-			return nil, err
-		}
 		return dynamodb.NewRateLimiter(client, cfg.Stage, nil)
 	default:
 		return nil, triggers.Errorf(triggers.EINVALID, "unknown rate limiter %q (known: auto, local, dynamodb, off)", cfg.RateLimiter)
@@ -151,10 +103,14 @@ func openLimiter(ctx context.Context, cfg Config, logger *slog.Logger) (ratelimi
 // logs what it did; a server without TTL support is a warning, not an error.
 func CreateTables(ctx context.Context, cfg Config, logger *slog.Logger) (*dynamodb.TablesReport, error) {
 	cfg.defaults()
-	client, err := dynamodb.NewClient(ctx, cfg.DynamoDBEndpoint)
+	client, err := newDynamoDBClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	return createTables(ctx, cfg, client, logger)
+}
+
+func createTables(ctx context.Context, cfg Config, client *awsdynamodb.Client, logger *slog.Logger) (*dynamodb.TablesReport, error) {
 	rep, err := dynamodb.CreateTables(ctx, client, cfg.Stage)
 	if err != nil {
 		return rep, err
@@ -176,27 +132,32 @@ type App struct {
 	Logger  *slog.Logger
 }
 
-// Open opens the store and builds the service and the HTTP API.
+// Open opens the store and builds the service and the HTTP API. When the
+// store or the rate limiter is on DynamoDB, both use one client.
 func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	cfg.defaults()
-	cors, err := triggershttp.ParseCORSOrigins(strings.Join(cfg.CORSOrigins, ","))
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
+	ctx := context.Background()
+	var client *awsdynamodb.Client
+	if cfg.Store == "dynamodb" || limiterKind(cfg) == "dynamodb" {
+		var err error
+		if client, err = newDynamoDBClient(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
-	store, err := OpenStore(context.Background(), cfg, logger)
+	store, err := openStore(ctx, cfg, client, logger)
 	if err != nil {
 		return nil, err
 	}
-	limiter, err := openLimiter(context.Background(), cfg, logger)
+	limiter, err := openLimiter(cfg, client, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
-	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: Version, Logger: logger,
+	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
 		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,
-		CORSOrigins: cors})
+		CORS: cfg.CORS})
 	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
 }
 
@@ -252,7 +213,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 	a.Logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.Config.Store),
 		slog.String("stage", a.Config.Stage),
-		slog.String("version", Version))
+		slog.String("version", version.String()))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("app: serve: %w", err)

@@ -28,7 +28,11 @@ func TestOpenLimiter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Config{Store: tt.store, RateLimiter: tt.limiter, DynamoDBEndpoint: "http://127.0.0.1:1"}
 			cfg.defaults()
-			l, err := openLimiter(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			client, err := newDynamoDBClient(context.Background(), cfg) // builds, never dials
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := openLimiter(cfg, client, slog.New(slog.DiscardHandler))
 			got := "error"
 			switch l.(type) {
 			case *ratelimit.Local:
