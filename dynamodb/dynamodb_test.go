@@ -23,21 +23,9 @@ import (
 	"github.com/triggersapi/triggers/storetest"
 )
 
-// MustOpen creates a fresh set of tables under a unique stage and opens a
-// store on them; the tables are deleted when the test ends.
-func MustOpen(tb testing.TB, client *awsdynamodb.Client) *dynamodb.Store {
-	tb.Helper()
-	s, err := dynamodb.Open(context.Background(), client, teststore.MustStage(tb, client, "test"), nil)
-	if err != nil {
-		tb.Fatalf("Open() = %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
 func TestConformance(t *testing.T) {
 	client := teststore.MustClient(t)
-	storetest.RunTests(t, func(t *testing.T) triggers.Store { return MustOpen(t, client) })
+	storetest.RunTests(t, func(t *testing.T) triggers.Store { return teststore.OpenDynamoDB(t, client, "test") })
 }
 
 func TestCreateTables_Idempotent(t *testing.T) {

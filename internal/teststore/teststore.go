@@ -46,17 +46,24 @@ func Open(tb testing.TB, prefix string) triggers.Store {
 		tb.Cleanup(func() { store.Close() })
 		return store
 	case "dynamodb":
-		client := MustClient(tb)
-		store, err := dynamodb.Open(context.Background(), client, MustStage(tb, client, prefix), nil)
-		if err != nil {
-			tb.Fatalf("dynamodb.Open() = %v", err)
-		}
-		tb.Cleanup(func() { store.Close() })
-		return store
+		return OpenDynamoDB(tb, MustClient(tb), prefix)
 	default:
 		tb.Fatalf("TRIGGERS_TEST_STORE=%q: want sqlite or dynamodb", kind)
 		return nil
 	}
+}
+
+// OpenDynamoDB opens a DynamoDB store through client on the tables of a new
+// stage (see MustStage); the store is closed and the tables are deleted when
+// the test ends.
+func OpenDynamoDB(tb testing.TB, client *awsdynamodb.Client, prefix string) *dynamodb.Store {
+	tb.Helper()
+	store, err := dynamodb.Open(context.Background(), client, MustStage(tb, client, prefix), nil)
+	if err != nil {
+		tb.Fatalf("dynamodb.Open() = %v", err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store
 }
 
 // MustEndpoint returns the DynamoDB endpoint that TRIGGERS_DYNAMODB_ENDPOINT
