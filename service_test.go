@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/sqlite"
 )
 
@@ -149,24 +150,6 @@ func (s *fakeStore) calls() int {
 	return s.keyByHashCalls
 }
 
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // t0 is the instant service tests start at.
 var t0 = time.Date(2025, 11, 10, 12, 0, 0, 0, time.UTC)
 
@@ -174,9 +157,9 @@ const testKeyTTL = 2 * time.Second
 
 // MustNewService returns a Service over a fresh fakeStore with a fake clock
 // at t0 and a key cache TTL of testKeyTTL.
-func MustNewService(tb testing.TB) (*triggers.Service, *fakeStore, *fakeClock) {
+func MustNewService(tb testing.TB) (*triggers.Service, *fakeStore, *teststore.Clock) {
 	tb.Helper()
-	store, clock := newFakeStore(), &fakeClock{t: t0}
+	store, clock := newFakeStore(), teststore.NewClock(t0)
 	return triggers.NewService(store, &triggers.Options{Now: clock.Now, KeyCacheTTL: testKeyTTL}), store, clock
 }
 
@@ -214,12 +197,12 @@ func TestService_Authenticate(t *testing.T) {
 			if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
 				t.Fatalf("Authenticate() error = %v", err)
 			}
-			clock.Add(testKeyTTL / 4)
+			clock.Advance(testKeyTTL / 4)
 		}
 		if n := store.calls(); n != 1 {
 			t.Fatalf("KeyByHash calls within KeyCacheTTL = %d, want 1", n)
 		}
-		clock.Add(testKeyTTL)
+		clock.Advance(testKeyTTL)
 		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
 			t.Fatalf("Authenticate() error = %v", err)
 		}
@@ -237,11 +220,11 @@ func TestService_Authenticate(t *testing.T) {
 		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
 			t.Fatalf("RevokeKey() error = %v", err)
 		}
-		clock.Add(testKeyTTL - time.Millisecond)
+		clock.Advance(testKeyTTL - time.Millisecond)
 		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
 			t.Fatalf("Authenticate() of a revoked key within KeyCacheTTL error = %v, want the cached key", err)
 		}
-		clock.Add(time.Millisecond)
+		clock.Advance(time.Millisecond)
 		_, err := svc.Authenticate(ctx, testRawKey)
 		checkCode(t, "Authenticate() of a revoked key after KeyCacheTTL", err, triggers.EUNAUTHORIZED)
 	})
@@ -262,7 +245,7 @@ func TestService_Authenticate(t *testing.T) {
 		for range 3 {
 			_, err := svc.Authenticate(ctx, "unknown-api-key-12345")
 			checkCode(t, "Authenticate() of an unknown key", err, triggers.EUNAUTHORIZED)
-			clock.Add(testKeyTTL / 4)
+			clock.Advance(testKeyTTL / 4)
 		}
 		if n := store.calls(); n != 1 {
 			t.Errorf("KeyByHash calls for an unknown key within KeyCacheTTL = %d, want 1 (negative answers are cached)", n)
@@ -293,7 +276,7 @@ func TestService_Authenticate(t *testing.T) {
 		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
 			t.Fatalf("Authenticate() before expiry error = %v", err)
 		}
-		clock.Add(time.Second)
+		clock.Advance(time.Second)
 		_, err := svc.Authenticate(ctx, testRawKey)
 		checkCode(t, "Authenticate() of a cached key at its expiry", err, triggers.EUNAUTHORIZED)
 	})
@@ -337,7 +320,7 @@ func TestService_CreateEvents(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		svc, _, clock := MustNewService(t)
-		clock.Add(1234567 * time.Nanosecond)
+		clock.Advance(1234567 * time.Nanosecond)
 		res, err := svc.CreateEvents(ctx, "acme", []json.RawMessage{
 			json.RawMessage(`{"source":"s","event_type":"e","payload":{"n":1}}`),
 			json.RawMessage(`{"source":"s","event_type":"e","payload":{"n":2},"metadata":{"priority":"high"}}`),
@@ -374,7 +357,7 @@ func TestService_CreateEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CreateEvent() error = %v", err)
 		}
-		clock.Add(time.Hour)
+		clock.Advance(time.Hour)
 		again := newEvent(t, `{ "source": "s", "event_type": "e", "payload": {"n": 1} }`, "k-1")
 		second, err := svc.CreateEvent(ctx, "acme", again)
 		if err != nil || !second.Replayed || second.Event.ID != first.Event.ID || !second.Event.CreatedAt.Equal(first.Event.CreatedAt) {
@@ -446,7 +429,7 @@ func TestService_EnsureKey(t *testing.T) {
 		if err != nil || !changed || got.ID != k.ID || !got.Active {
 			t.Fatalf("EnsureKey() of a revoked key = %+v, %v, %v, want key %s active again", got, changed, err, k.ID)
 		}
-		clock.Add(testKeyTTL)
+		clock.Advance(testKeyTTL)
 		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
 			t.Fatalf("Authenticate() after EnsureKey() error = %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/triggersapi/triggers/client"
+	"github.com/triggersapi/triggers/internal/teststore"
 )
 
 func noSleep(context.Context, time.Duration) error { return nil }
@@ -259,7 +260,7 @@ func TestIdempotentReplay(t *testing.T) {
 // A 429 is retried after exactly its Retry-After: the server's clock and
 // the client's Sleep are one fake clock.
 func TestRetryOn429FakeClock(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clock := teststore.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	s := mustStart(t, 2, clock.Now) // 2 per minute: one every 30 s
 	counter := &counting{}
 	c := client.New(s.URL, testKey, &client.Options{HTTPClient: &http.Client{Transport: counter}, Sleep: clock.Sleep})

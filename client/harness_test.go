@@ -2,19 +2,17 @@ package client_test
 
 import (
 	"context"
-	"github.com/triggersapi/triggers/internal/teststore"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/ratelimit"
 	"github.com/triggersapi/triggers/sqlite"
 )
@@ -62,53 +60,15 @@ func startServerOn(store triggers.Store, rateLimit int, now func() time.Time) (*
 }
 
 // mustStart starts a server for a test over the store chosen by
-// TRIGGERS_TEST_STORE, as the HTTP tests do: "sqlite" (the default) in a
-// temporary directory, or "dynamodb" on fresh tables at
-// TRIGGERS_DYNAMODB_ENDPOINT (skipped without one, failed with CI=true).
+// TRIGGERS_TEST_STORE (teststore.Open), as the HTTP tests do.
 func mustStart(t *testing.T, rateLimit int, now func() time.Time) *server {
 	t.Helper()
-	var s *server
-	var err error
-	switch kind := os.Getenv("TRIGGERS_TEST_STORE"); kind {
-	case "", "sqlite":
-		s, err = startServer(t.TempDir(), rateLimit, now)
-	case "dynamodb":
-		s, err = startServerOn(teststore.Open(t, "client"), rateLimit, now)
-	default:
-		t.Fatalf("TRIGGERS_TEST_STORE=%q: want sqlite or dynamodb", kind)
-	}
+	s, err := startServerOn(teststore.Open(t, "client"), rateLimit, now)
 	if err != nil {
 		t.Fatalf("startServer: %v", err)
 	}
 	t.Cleanup(s.close)
 	return s
-}
-
-// fakeClock is a settable clock shared by a server and a client's Sleep.
-type fakeClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	c.sleeps = append(c.sleeps, d)
-	return nil
-}
-
-func (c *fakeClock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
 }
 
 // counting is a RoundTripper counting the requests sent through it.

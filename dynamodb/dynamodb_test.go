@@ -2,14 +2,10 @@ package dynamodb_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,78 +19,19 @@ import (
 
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/dynamodb"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/storetest"
 )
 
-// MustClient returns a client for the server named by
-// TRIGGERS_DYNAMODB_ENDPOINT (scripts/test.sh starts dynalite and sets it).
-// Without it the test is skipped, except with CI=true, where it fails.
-func MustClient(tb testing.TB) *awsdynamodb.Client {
-	tb.Helper()
-	endpoint := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("TRIGGERS_DYNAMODB_ENDPOINT is not set, and CI=true: run the tests with scripts/test.sh, which starts dynalite")
-		}
-		tb.Skip("TRIGGERS_DYNAMODB_ENDPOINT is not set; scripts/test.sh starts dynalite and sets it")
-	}
-	client, err := dynamodb.NewClient(context.Background(), endpoint)
-	if err != nil {
-		tb.Fatalf("NewClient() = %v", err)
-	}
-	return client
-}
-
-var stages atomic.Int64
-
-// MustOpen creates a fresh set of tables under a unique stage and opens a
-// store on them; the tables are deleted when the test ends.
-func MustOpen(tb testing.TB, client *awsdynamodb.Client) *dynamodb.Store {
-	tb.Helper()
-	stage := mustStage(tb, client)
-	s, err := dynamodb.Open(context.Background(), client, stage, nil)
-	if err != nil {
-		tb.Fatalf("Open() = %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// mustStage creates the tables of a new, unique stage, deleted when the
-// test ends, and returns the stage.
-func mustStage(tb testing.TB, client *awsdynamodb.Client) string {
-	tb.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	stage := "test-" + hex.EncodeToString(b[:]) + "-" + time.Now().Format("150405") + "-" + itoa(stages.Add(1))
-	ctx := context.Background()
-	rep, err := dynamodb.CreateTables(ctx, client, stage)
-	if err != nil {
-		tb.Fatalf("CreateTables(%s) = %v", stage, err)
-	}
-	tb.Cleanup(func() {
-		if err := dynamodb.DeleteTables(context.Background(), client, stage); err != nil {
-			tb.Errorf("DeleteTables(%s) = %v", stage, err)
-		}
-	})
-	if len(rep.Created) != 4 {
-		tb.Fatalf("CreateTables(%s) created %v, want 4 tables", stage, rep.Created)
-	}
-	return stage
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 func TestConformance(t *testing.T) {
-	client := MustClient(t)
-	storetest.RunTests(t, func(t *testing.T) triggers.Store { return MustOpen(t, client) })
+	client := teststore.MustClient(t)
+	storetest.RunTests(t, func(t *testing.T) triggers.Store { return teststore.OpenDynamoDB(t, client, "test") })
 }
 
 func TestCreateTables_Idempotent(t *testing.T) {
-	client := MustClient(t)
-	stage := "idem-" + itoa(time.Now().UnixNano())
+	client := teststore.MustClient(t)
+	stage := teststore.EmptyStage(t, client, "idem")
 	ctx := context.Background()
-	t.Cleanup(func() { dynamodb.DeleteTables(context.Background(), client, stage) })
 	first, err := dynamodb.CreateTables(ctx, client, stage)
 	if err != nil || len(first.Created) != 4 || len(first.Existing) != 0 {
 		t.Fatalf("CreateTables() = %+v, %v; want 4 created", first, err)
@@ -165,7 +102,7 @@ func TestStore_ErrTimeout(t *testing.T) {
 }
 
 func TestStore_MissingTable(t *testing.T) {
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	s, err := dynamodb.Open(context.Background(), client, "never-created", nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
@@ -343,7 +280,7 @@ func hangingEndpoint(t *testing.T) string {
 // 25 ids send one conditional call per id, at most 10 at once (so
 // 3 sequential rounds), and report each item in order.
 func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
-	base := MustClient(t)
+	base := teststore.MustClient(t)
 	var inFlight, maxInFlight atomic.Int64
 	client := awsdynamodb.New(base.Options(), func(o *awsdynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
@@ -358,7 +295,7 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 		})
 	})
 	client, calls := countCalls(client)
-	stage := mustStage(t, base)
+	stage := teststore.MustStage(t, base, "test")
 	ctx := context.Background()
 	s, err := dynamodb.Open(ctx, client, stage, nil)
 	if err != nil {
@@ -414,7 +351,7 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 // the affected items are reported failed (EUNAVAILABLE) and nothing is
 // reported done that was not.
 func TestStore_BulkStoreFailure(t *testing.T) {
-	base := MustClient(t)
+	base := teststore.MustClient(t)
 	var failPK atomic.Value // the pk whose UpdateItem/DeleteItem fails
 	failPK.Store("")
 	var failBatch atomic.Bool
@@ -441,7 +378,7 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 				}), middleware.After)
 		})
 	})
-	stage := mustStage(t, base)
+	stage := teststore.MustStage(t, base, "test")
 	ctx := context.Background()
 	s, err := dynamodb.Open(ctx, client, stage, nil)
 	if err != nil {
@@ -504,9 +441,9 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 // DynamoDB calls by operation (see countCalls).
 func mustCountedStore(t *testing.T, prefix string) (*dynamodb.Store, func() map[string]int) {
 	t.Helper()
-	base := MustClient(t)
+	base := teststore.MustClient(t)
 	client, calls := countCalls(base)
-	s, err := dynamodb.Open(context.Background(), client, mustStage(t, base), nil)
+	s, err := dynamodb.Open(context.Background(), client, teststore.MustStage(t, base, "test"), nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
@@ -525,7 +462,7 @@ func newEvent(now time.Time) triggers.Event {
 // write or the index's replication lag can): with InboxSettle the cursor
 // never passed it and the pass finds it; without, the pass misses it.
 func TestListPending_InboxSettle(t *testing.T) {
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
 	for _, tt := range []struct {
@@ -537,12 +474,10 @@ func TestListPending_InboxSettle(t *testing.T) {
 		{"WithoutSettleTheLateEventIsMissed", 0, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			stage := mustStage(t, client)
-			var mu sync.Mutex
-			now := t0
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			stage := teststore.MustStage(t, client, "test")
+			clock := teststore.NewClock(t0)
 			open := func() *dynamodb.Store {
-				s, err := dynamodb.Open(ctx, client, stage, &dynamodb.Options{InboxSettle: tt.settle, Now: clock})
+				s, err := dynamodb.Open(ctx, client, stage, &dynamodb.Options{InboxSettle: tt.settle, Now: clock.Now})
 				if err != nil {
 					t.Fatalf("Open() = %v", err)
 				}
@@ -577,9 +512,7 @@ func TestListPending_InboxSettle(t *testing.T) {
 			// Another instance now writes an event created 0.8 s ago: behind
 			// the second page's cursor without a settle time.
 			late := storetest.MustInsert(t, lateWriter, ev(800*time.Millisecond))[0]
-			mu.Lock()
-			now = t0.Add(2 * time.Second)
-			mu.Unlock()
+			clock.Set(t0.Add(2 * time.Second))
 			for i := 0; q.After != nil && i < 20; i++ {
 				page()
 			}

@@ -11,7 +11,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/dynamodb"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/ratelimit"
 )
 
@@ -32,7 +32,7 @@ import (
 // wrap base), and the stage.
 func mustRateLimiter(tb testing.TB, base, client *awsdynamodb.Client) (*dynamodb.RateLimiter, string) {
 	tb.Helper()
-	stage := mustStage(tb, base)
+	stage := teststore.MustStage(tb, base, "test")
 	l, err := dynamodb.NewRateLimiter(client, stage, nil)
 	if err != nil {
 		tb.Fatalf("NewRateLimiter() = %v", err)
@@ -59,7 +59,7 @@ type rlStep struct {
 }
 
 func TestRateLimiter_MatchesDecide(t *testing.T) {
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	l, _ := mustRateLimiter(t, client, client)
 	ctx := context.Background()
 
@@ -133,7 +133,7 @@ func TestRateLimiter_MatchesDecide(t *testing.T) {
 func TestRateLimiter_Item(t *testing.T) {
 	// The stored item: the key, window_start 0, tat in Unix microseconds
 	// (with nanoseconds as decimals), ttl about an hour after tat.
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	l, stage := mustRateLimiter(t, client, client)
 	ctx := context.Background()
 	if _, err := l.Take(ctx, "key_1", 7, t0); err != nil {
@@ -210,7 +210,7 @@ func TestRateLimiter_Concurrent(t *testing.T) {
 	// From an idle key, 3L concurrent requests at one instant admit exactly
 	// L; after RetryAfter one more is admitted; after the bucket refills,
 	// and from a stale (idle, existing) item, again exactly L.
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	l, _ := mustRateLimiter(t, client, client)
 	const limit = 50
 	now := t0
@@ -237,7 +237,7 @@ func TestRateLimiter_Concurrent(t *testing.T) {
 }
 
 func TestRateLimiter_KeysIndependent(t *testing.T) {
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	l, _ := mustRateLimiter(t, client, client)
 	ctx := context.Background()
 	for i := range 3 {
@@ -256,7 +256,7 @@ func TestRateLimiter_RoundTrips(t *testing.T) {
 	// Busy or new key: 1 UpdateItem. Refused: 1 UpdateItem (DynamoDB returns
 	// the item with the failed condition; dynalite does not, + 1 GetItem).
 	// Idle: 2 UpdateItems (+ the GetItem on dynalite).
-	base := MustClient(t)
+	base := teststore.MustClient(t)
 	client, calls := countCalls(base)
 	l, _ := mustRateLimiter(t, base, client)
 	ctx := context.Background()
@@ -320,7 +320,7 @@ func TestRateLimiter_ErrTimeout(t *testing.T) {
 }
 
 func TestRateLimiter_MissingTable(t *testing.T) {
-	client := MustClient(t)
+	client := teststore.MustClient(t)
 	l, err := dynamodb.NewRateLimiter(client, "never-created", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -418,8 +418,8 @@ func allOldProxy(tb testing.TB, endpoint string) string {
 func TestRateLimiter_RoundTripsWithOldItem(t *testing.T) {
 	// Where the server returns the item with a failed condition (DynamoDB,
 	// emulated by allOldProxy): refused 1, idle 2, and no GetItem ever.
-	base := MustClient(t)
-	proxied, err := dynamodb.NewClient(context.Background(), allOldProxy(t, os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")))
+	base := teststore.MustClient(t)
+	proxied, err := dynamodb.NewClient(context.Background(), allOldProxy(t, teststore.MustEndpoint(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/internal/teststore"
 )
 
 var timestampPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`)
@@ -347,14 +348,10 @@ func TestDeleteEvent(t *testing.T) {
 }
 
 func TestRetention_ExpiredEventsAreInvisible(t *testing.T) {
-	now := time.Now()
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := MustStart(t, &triggers.Options{Now: clock, Retention: time.Hour})
+	clock := teststore.NewClock(time.Now())
+	s := MustStart(t, &triggers.Options{Now: clock.Now, Retention: time.Hour})
 	id := s.MustCreate(t, keyA, `{"source":"a","event_type":"b","payload":{"x":1}}`)
-	mu.Lock()
-	now = now.Add(time.Hour + time.Second)
-	mu.Unlock()
+	clock.Advance(time.Hour + time.Second)
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1/events/" + id}, {"POST", "/v1/events/" + id + "/ack"},
 	} {

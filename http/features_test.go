@@ -16,8 +16,6 @@ package http_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -76,26 +74,8 @@ func storeLimiter(t *testing.T) ratelimit.Limiter {
 	if os.Getenv("TRIGGERS_TEST_STORE") != "dynamodb" {
 		return ratelimit.NewLocal()
 	}
-	endpoint := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		teststore.Open(t, "features") // skips, or fails with CI=true, and says why
-		t.Fatal("TRIGGERS_DYNAMODB_ENDPOINT is not set")
-	}
-	client, err := dynamodb.NewClient(t.Context(), endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	stage := "features-rl-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		if err := dynamodb.DeleteTables(context.Background(), client, stage); err != nil {
-			t.Errorf("dynamodb.DeleteTables(%s) = %v", stage, err)
-		}
-	})
-	if _, err := dynamodb.CreateTables(t.Context(), client, stage); err != nil {
-		t.Fatal(err)
-	}
+	client := teststore.MustClient(t)
+	stage := teststore.MustStage(t, client, "features-rl")
 	l, err := dynamodb.NewRateLimiter(client, stage, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +88,7 @@ func storeLimiter(t *testing.T) ratelimit.Limiter {
 // a fake clock (standing still unless advanced: no budget refills by itself).
 type featureServer struct {
 	*TestServer
-	clock   *fakeClock
+	clock   *teststore.Clock
 	limiter *countingLimiter
 }
 
@@ -119,7 +99,7 @@ type featureOpts struct {
 
 func startFeatures(t *testing.T, o featureOpts) *featureServer {
 	t.Helper()
-	clock := &fakeClock{now: time.Now()}
+	clock := teststore.NewClock(time.Now())
 	lim := &countingLimiter{inner: storeLimiter(t), takes: map[string]int{}}
 	h := &triggershttp.Options{Limiter: lim, DefaultRateLimit: o.defaultLimit}
 	if o.trustLoopbackProxy {

@@ -13,26 +13,14 @@ import (
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/ratelimit"
 )
 
-// fakeClock is a settable clock for the service (and so for the limiter).
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // startLimited starts a server with the in-process limiter and a fake clock.
-func startLimited(t *testing.T, httpOpts *triggershttp.Options) (*TestServer, *fakeClock) {
+func startLimited(t *testing.T, httpOpts *triggershttp.Options) (*TestServer, *teststore.Clock) {
 	t.Helper()
-	clock := &fakeClock{now: time.Now()}
+	clock := teststore.NewClock(time.Now())
 	o := triggershttp.Options{}
 	if httpOpts != nil {
 		o = *httpOpts

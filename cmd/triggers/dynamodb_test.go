@@ -4,33 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// dynamoEndpoint returns the dynalite endpoint that scripts/test.sh starts;
-// without one the test skips, except in CI, where it fails.
-func dynamoEndpoint(t *testing.T) string {
-	t.Helper()
-	ep := os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRIGGERS_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh (make test), which starts dynalite")
-		}
-		t.Skip("TRIGGERS_DYNAMODB_ENDPOINT is not set; make test starts dynalite")
-	}
-	return ep
-}
+	"github.com/triggersapi/triggers/internal/teststore"
+)
 
 // TestDynamoDB_TablesKeysAndServe runs the real binary on the DynamoDB store:
 // tables create (twice: idempotent), keys create, serve, create and get an
 // event, and a revoke seen by the running server.
 func TestDynamoDB_TablesKeysAndServe(t *testing.T) {
-	ep := dynamoEndpoint(t)
-	stage := fmt.Sprintf("cli%d", time.Now().UnixNano())
+	ep := teststore.MustEndpoint(t)
+	stage := teststore.EmptyStage(t, teststore.MustClient(t), "cli")
 	env := map[string]string{"TRIGGERS_DYNAMODB_ENDPOINT": ep, "TRIGGERS_STAGE": stage, "TRIGGERS_STORE": "dynamodb"}
 
 	code, out, errOut := runCLI(t, env, "tables", "create")
@@ -95,8 +82,8 @@ func TestServe_UnknownStore(t *testing.T) {
 // sharing the DynamoDB store: L are admitted, plus at most what refills
 // while the burst lasts.
 func TestDynamoDB_RateLimitBurstAcrossTwoProcesses(t *testing.T) {
-	ep := dynamoEndpoint(t)
-	stage := fmt.Sprintf("rl%d", time.Now().UnixNano())
+	ep := teststore.MustEndpoint(t)
+	stage := teststore.EmptyStage(t, teststore.MustClient(t), "rl")
 	env := map[string]string{"TRIGGERS_DYNAMODB_ENDPOINT": ep, "TRIGGERS_STAGE": stage, "TRIGGERS_STORE": "dynamodb"}
 	if code, _, errOut := runCLI(t, env, "tables", "create"); code != 0 {
 		t.Fatalf("tables create = %d %s", code, errOut)
