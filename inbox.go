@@ -219,113 +219,170 @@ type InboxRequest struct {
 
 // ParseInboxQuery validates the inbox query parameters. Unknown parameters
 // and invalid values are EINVALID errors naming the parameter.
+//
+// Every parameter is checked, so that one answer lists every problem, in
+// this order: the parameter names and metadata conditions, the limit, the
+// other filters, the cursor.
 func ParseInboxQuery(q url.Values) (InboxRequest, error) {
-	req := InboxRequest{Limit: DefaultInboxLimit}
-	var bad []FieldError
-	fail := func(field, msg string) { bad = append(bad, FieldError{Field: field, Message: msg}) }
-	single := func(name string) (string, bool) {
-		vs, ok := q[name]
-		if !ok || len(vs) == 0 {
-			return "", false
-		}
-		if len(vs) > 1 {
-			fail(name, "may be given only once")
-		}
-		return vs[0], true
+	p := inboxQuery{q: q}
+	req := InboxRequest{}
+	p.metadataFilters(&req.Filter)
+	req.Limit = p.limit()
+	p.textFilters(&req.Filter)
+	p.timeRange(&req.Filter)
+	p.priority(&req.Filter)
+	req.Cursor = p.cursor(req.Filter)
+	if len(p.bad) > 0 {
+		return InboxRequest{}, InvalidFields(p.bad...)
 	}
+	return req, nil
+}
 
-	for _, name := range slices.Sorted(maps.Keys(q)) {
+// inboxQuery is one inbox query being parsed: the parameters and the field
+// errors found so far.
+type inboxQuery struct {
+	q   url.Values
+	bad []FieldError
+}
+
+func (p *inboxQuery) fail(field, msg string) {
+	p.bad = append(p.bad, FieldError{Field: field, Message: msg})
+}
+
+// single returns the value of parameter name, if given, failing it when it
+// is given more than once.
+func (p *inboxQuery) single(name string) (string, bool) {
+	vs, ok := p.q[name]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	if len(vs) > 1 {
+		p.fail(name, "may be given only once")
+	}
+	return vs[0], true
+}
+
+// metadataFilters checks every parameter name, in sorted order, adding the
+// metadata.{key} conditions on the way, then the metadata_key and
+// metadata_value pair and the number of conditions.
+func (p *inboxQuery) metadataFilters(f *InboxFilter) {
+	for _, name := range slices.Sorted(maps.Keys(p.q)) {
 		switch name {
 		case "limit", "cursor", "source", "event_type", "created_after", "created_before", "priority",
 			"metadata_key", "metadata_value":
 		default:
 			if key, ok := strings.CutPrefix(name, "metadata."); ok {
-				if v, ok := single(name); ok {
-					addMetadata(&req.Filter, name, key, v, fail)
+				if v, ok := p.single(name); ok {
+					addMetadata(f, name, key, v, p.fail)
 				}
 				continue
 			}
-			fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority, metadata.{key}, metadata_key, metadata_value")
+			p.fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority, metadata.{key}, metadata_key, metadata_value")
 		}
 	}
-	mk, hasKey := single("metadata_key")
-	mv, hasValue := single("metadata_value")
+	mk, hasKey := p.single("metadata_key")
+	mv, hasValue := p.single("metadata_value")
 	switch {
 	case hasKey && hasValue:
-		addMetadata(&req.Filter, "metadata_key", mk, mv, fail)
+		addMetadata(f, "metadata_key", mk, mv, p.fail)
 	case hasKey:
-		fail("metadata_value", "is required with metadata_key")
+		p.fail("metadata_value", "is required with metadata_key")
 	case hasValue:
-		fail("metadata_key", "is required with metadata_value")
+		p.fail("metadata_key", "is required with metadata_value")
 	}
-	if len(req.Filter.Metadata) > MaxMetadataFilters {
-		fail("metadata", fmt.Sprintf("at most %d metadata conditions may be given", MaxMetadataFilters))
+	if len(f.Metadata) > MaxMetadataFilters {
+		p.fail("metadata", fmt.Sprintf("at most %d metadata conditions may be given", MaxMetadataFilters))
 	}
-	if v, ok := single("limit"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxInboxLimit {
-			fail("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxInboxLimit))
-		} else {
-			req.Limit = n
-		}
+}
+
+// limit returns the page size: the limit parameter, else DefaultInboxLimit.
+func (p *inboxQuery) limit() int {
+	v, ok := p.single("limit")
+	if !ok {
+		return DefaultInboxLimit
 	}
-	for _, p := range []struct {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxInboxLimit {
+		p.fail("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxInboxLimit))
+		return DefaultInboxLimit
+	}
+	return n
+}
+
+// textFilters reads source and event_type, trimmed.
+func (p *inboxQuery) textFilters(f *InboxFilter) {
+	for _, t := range []struct {
 		name string
 		dst  *string
-	}{{"source", &req.Filter.Source}, {"event_type", &req.Filter.EventType}} {
-		if v, ok := single(p.name); ok {
+	}{{"source", &f.Source}, {"event_type", &f.EventType}} {
+		if v, ok := p.single(t.name); ok {
 			v = strings.TrimSpace(v)
 			if v == "" || utf8.RuneCountInString(v) > MaxSourceLen {
-				fail(p.name, fmt.Sprintf("must be a non-empty string of at most %d characters", MaxSourceLen))
+				p.fail(t.name, fmt.Sprintf("must be a non-empty string of at most %d characters", MaxSourceLen))
 			}
-			*p.dst = v
+			*t.dst = v
 		}
 	}
-	for _, p := range []struct {
+}
+
+// timeRange reads created_after and created_before, both exclusive, and
+// rounds them to the microsecond.
+func (p *inboxQuery) timeRange(f *InboxFilter) {
+	for _, t := range []struct {
 		name string
 		dst  *time.Time
-	}{{"created_after", &req.Filter.CreatedAfter}, {"created_before", &req.Filter.CreatedBefore}} {
-		if v, ok := single(p.name); ok {
-			t, err := ParseTimestamp(v)
+	}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+		if v, ok := p.single(t.name); ok {
+			ts, err := ParseTimestamp(v)
 			if err != nil {
-				fail(p.name, ErrorMessage(err))
+				p.fail(t.name, ErrorMessage(err))
 			} else {
-				*p.dst = t
+				*t.dst = ts
 			}
 		}
 	}
 	// Events are stored to the microsecond: an exclusive lower bound rounds
 	// down and an exclusive upper bound rounds up, which keeps every event
 	// inside the requested range and none outside it.
-	req.Filter.CreatedAfter = req.Filter.CreatedAfter.Truncate(time.Microsecond)
-	if b := req.Filter.CreatedBefore; b.Truncate(time.Microsecond) != b {
-		req.Filter.CreatedBefore = b.Truncate(time.Microsecond).Add(time.Microsecond)
+	f.CreatedAfter = f.CreatedAfter.Truncate(time.Microsecond)
+	if b := f.CreatedBefore; b.Truncate(time.Microsecond) != b {
+		f.CreatedBefore = b.Truncate(time.Microsecond).Add(time.Microsecond)
 	}
-	if a, b := req.Filter.CreatedAfter, req.Filter.CreatedBefore; !a.IsZero() && !b.IsZero() && !a.Before(b) {
-		fail("created_after", "must be earlier than created_before")
+	if a, b := f.CreatedAfter, f.CreatedBefore; !a.IsZero() && !b.IsZero() && !a.Before(b) {
+		p.fail("created_after", "must be earlier than created_before")
 	}
-	if v, ok := single("priority"); ok {
-		if !Priority(v).Valid() {
-			fail("priority", `must be one of "low", "normal", "high"`)
-		} else if req.Filter.Priority != "" && req.Filter.Priority != Priority(v) {
-			fail("priority", "contradicts metadata.priority")
-		} else {
-			req.Filter.Priority = Priority(v)
-		}
+}
+
+// priority reads the priority parameter, which must agree with a
+// metadata.priority condition if both are given.
+func (p *inboxQuery) priority(f *InboxFilter) {
+	v, ok := p.single("priority")
+	switch {
+	case !ok:
+	case !Priority(v).Valid():
+		p.fail("priority", `must be one of "low", "normal", "high"`)
+	case f.Priority != "" && f.Priority != Priority(v):
+		p.fail("priority", "contradicts metadata.priority")
+	default:
+		f.Priority = Priority(v)
 	}
-	if v, ok := single("cursor"); ok {
-		c, err := ParseCursor(v)
-		if err != nil {
-			fail("cursor", "is not a cursor returned by this API")
-		} else {
-			req.Cursor = &c
-		}
+}
+
+// cursor reads the cursor parameter. A cursor continues the listing it was
+// issued for: with no other error, one issued for other filters than f is
+// refused.
+func (p *inboxQuery) cursor(f InboxFilter) *Cursor {
+	v, ok := p.single("cursor")
+	if !ok {
+		return nil
 	}
-	if len(bad) == 0 && req.Cursor != nil && req.Cursor.FilterHash != req.Filter.Hash() {
-		fail("cursor", "was issued for other filters; repeat the filters of the request that returned it, or start without a cursor")
+	c, err := ParseCursor(v)
+	if err != nil {
+		p.fail("cursor", "is not a cursor returned by this API")
+		return nil
 	}
-	if len(bad) > 0 {
-		return InboxRequest{}, InvalidFields(bad...)
+	if len(p.bad) == 0 && c.FilterHash != f.Hash() {
+		p.fail("cursor", "was issued for other filters; repeat the filters of the request that returned it, or start without a cursor")
 	}
-	return req, nil
+	return &c
 }

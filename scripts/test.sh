@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting and vet, the whole suite under
-# the race detector (SQLite on real files, HTTP against real listening
-# servers, the CLI as a real process, the DynamoDB store against dynalite),
-# the HTTP black-box tests a second time on the DynamoDB store, then each fuzz
-# target briefly.
+# Runs every test of the project: formatting and vet, the OpenAPI linters,
+# the whole suite under the race detector (SQLite on real files, HTTP against
+# real listening servers, the CLI as a real process, the DynamoDB store
+# against dynalite), the HTTP black-box tests a second time on the DynamoDB
+# store, then each fuzz target briefly.
 #
 #   FUZZTIME=1000000x scripts/test.sh   # longer fuzzing (or a duration, e.g. 60s)
 set -euo pipefail
@@ -21,6 +21,12 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== OpenAPI lint (tools/openapi-lint)"
+# redocly lint (recommended rules, any error or warning fails) on the served
+# document, and the TypeScript types openapi-typescript generates from it
+# compiled with tsc; pinned in package-lock.json, npm ci on first use.
+tools/openapi-lint/lint.sh
 
 echo "== dynalite"
 # A local DynamoDB-API server for the dynamodb package's conformance tests

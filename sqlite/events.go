@@ -333,28 +333,41 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 	}
 	defer rows.Close()
-
 	if !plan.bounded {
-		events := make([]triggers.Event, 0, q.Limit+1)
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
-			}
-			events = append(events, e)
-		}
-		if err := rows.Err(); err != nil {
+		return pageOfEvents(rows, q.Limit)
+	}
+	return db.pageOfMatches(ctx, rows, q, plan.scanLimit)
+}
+
+// pageOfEvents reads a page from rows of whole events, at most limit+1 of
+// them: the extra one only tells that there is a next page.
+func pageOfEvents(rows *sql.Rows, limit int) (triggers.Page, error) {
+	events := make([]triggers.Event, 0, limit+1)
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 		}
-		var page triggers.Page
-		if len(events) > q.Limit {
-			events = events[:q.Limit]
-			page.Next = &triggers.Position{CreatedAt: events[q.Limit-1].CreatedAt, ID: events[q.Limit-1].ID}
-		}
-		page.Events = events
-		return page, nil
+		events = append(events, e)
 	}
+	if err := rows.Err(); err != nil {
+		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+	}
+	var page triggers.Page
+	if len(events) > limit {
+		events = events[:limit]
+		page.Next = &triggers.Position{CreatedAt: events[limit-1].CreatedAt, ID: events[limit-1].ID}
+	}
+	page.Events = events
+	return page, nil
+}
 
+// pageOfMatches reads a page in two steps from rows of (created_at, id,
+// matches) index entries, at most scanLimit of them: it collects the
+// positions of up to q.Limit+1 matches, closes rows, then reads the matched
+// events whole. When the scan stops at scanLimit, the page continues after
+// the last entry examined, matched or not.
+func (db *DB) pageOfMatches(ctx context.Context, rows *sql.Rows, q triggers.InboxQuery, scanLimit int) (triggers.Page, error) {
 	var matched []triggers.Position
 	var last triggers.Position
 	scanned := 0
@@ -385,13 +398,14 @@ func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 		matched = matched[:q.Limit]
 		next := matched[q.Limit-1]
 		page.Next = &next
-	case scanned == plan.scanLimit:
+	case scanned == scanLimit:
 		// The scan bound was hit: more may match beyond what was examined.
 		page.Next = &last
 	}
 	if len(matched) == 0 {
 		return page, nil
 	}
+	var err error
 	page.Events, err = db.eventsByID(ctx, q.Tenant, matched)
 	if err != nil {
 		return triggers.Page{}, err
@@ -454,92 +468,126 @@ type inboxPlan struct {
 // metadata conditions by a primary-key lookup in the metadata index, and the
 // walk is capped at MaxScan entries.
 func planInbox(q triggers.InboxQuery) inboxPlan {
+	t := chooseIndex(q)
+	t.createdRange(q)
+	return t.plan(q)
+}
+
+// inboxTerms is the first-step query of ListPending being built: the table
+// and index walked, the terms the index serves (where) and the conditions
+// evaluated per index entry (residual), each with its arguments.
+type inboxTerms struct {
+	table, index string
+	// col prefixes the walked table's columns: "m." on the metadata index,
+	// else empty.
+	col                string
+	where, residual    []string
+	args, residualArgs []any
+}
+
+// check adds the condition column = value, evaluated per index entry.
+func (t *inboxTerms) check(column, value string) {
+	t.residual = append(t.residual, t.col+column+" = ?")
+	t.residualArgs = append(t.residualArgs, value)
+}
+
+// chooseIndex picks the index for q (see planInbox) and the terms it serves,
+// leaving the other filters as residual conditions.
+func chooseIndex(q triggers.InboxQuery) inboxTerms {
 	f := q.Filter
-	var where, residual []string
-	var args, residualArgs []any
-	table, index, col := "events", "events_inbox", ""
-	check := func(column, value string) {
-		residual = append(residual, col+column+" = ?")
-		residualArgs = append(residualArgs, value)
-	}
+	t := inboxTerms{table: "events", index: "events_inbox"}
 	switch {
 	case len(f.Metadata) > 0:
-		table, index, col = "event_metadata AS m", "", "m."
-		where = append(where, "m.tenant = ?", "m.key = ?", "m.value = ?")
-		args = append(args, q.Tenant, f.Metadata[0].Key, f.Metadata[0].Value)
+		t.table, t.index, t.col = "event_metadata AS m", "", "m."
+		t.where = append(t.where, "m.tenant = ?", "m.key = ?", "m.value = ?")
+		t.args = append(t.args, q.Tenant, f.Metadata[0].Key, f.Metadata[0].Value)
 		for _, m := range f.Metadata[1:] {
-			residual = append(residual, `EXISTS (SELECT 1 FROM event_metadata AS m2 WHERE m2.tenant = m.tenant
+			t.residual = append(t.residual, `EXISTS (SELECT 1 FROM event_metadata AS m2 WHERE m2.tenant = m.tenant
 				AND m2.key = ? AND m2.value = ? AND m2.created_at = m.created_at AND m2.id = m.id)`)
-			residualArgs = append(residualArgs, m.Key, m.Value)
+			t.residualArgs = append(t.residualArgs, m.Key, m.Value)
 		}
 		for _, c := range [][2]string{{"source", f.Source}, {"event_type", f.EventType}, {"priority", string(f.Priority)}} {
 			if c[1] != "" {
-				check(c[0], c[1])
+				t.check(c[0], c[1])
 			}
 		}
 	case f.Source != "":
-		index = "events_inbox_source"
-		where = append(where, "tenant = ?", "acked_at IS NULL", "source = ?")
-		args = append(args, q.Tenant, f.Source)
+		t.index = "events_inbox_source"
+		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "source = ?")
+		t.args = append(t.args, q.Tenant, f.Source)
 		if f.EventType != "" {
-			check("event_type", f.EventType)
+			t.check("event_type", f.EventType)
 		}
 		if f.Priority != "" {
-			check("priority", string(f.Priority))
+			t.check("priority", string(f.Priority))
 		}
 	case f.EventType != "":
-		index = "events_inbox_type"
-		where = append(where, "tenant = ?", "acked_at IS NULL", "event_type = ?")
-		args = append(args, q.Tenant, f.EventType)
+		t.index = "events_inbox_type"
+		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "event_type = ?")
+		t.args = append(t.args, q.Tenant, f.EventType)
 		if f.Priority != "" {
-			check("priority", string(f.Priority))
+			t.check("priority", string(f.Priority))
 		}
 	case f.Priority != "" && f.Priority != triggers.PriorityNormal:
-		index = "events_inbox_priority"
+		t.index = "events_inbox_priority"
 		// The second term is the partial index's own condition, which
 		// SQLite needs to see to use it.
-		where = append(where, "tenant = ?", "acked_at IS NULL", "priority = ?", "priority <> 'normal'")
-		args = append(args, q.Tenant, string(f.Priority))
+		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "priority = ?", "priority <> 'normal'")
+		t.args = append(t.args, q.Tenant, string(f.Priority))
 	default:
-		where = append(where, "tenant = ?", "acked_at IS NULL")
-		args = append(args, q.Tenant)
+		t.where = append(t.where, "tenant = ?", "acked_at IS NULL")
+		t.args = append(t.args, q.Tenant)
 		if f.Priority != "" {
-			check("priority", string(f.Priority))
+			t.check("priority", string(f.Priority))
 		}
 	}
+	return t
+}
 
+// createdRange adds the created_at range on the chosen index: after the
+// later of retention (NotBefore) and created_after, or after the cursor if
+// it is later still, and before created_before.
+func (t *inboxTerms) createdRange(q triggers.InboxQuery) {
+	f := q.Filter
 	lower := q.NotBefore
 	if f.CreatedAfter.After(lower) {
 		lower = f.CreatedAfter
 	}
 	if q.After != nil && !q.After.CreatedAt.Before(lower) {
-		where = append(where, "("+col+"created_at, "+col+"id) > (?, ?)")
-		args = append(args, micros(q.After.CreatedAt), q.After.ID)
+		t.where = append(t.where, "("+t.col+"created_at, "+t.col+"id) > (?, ?)")
+		t.args = append(t.args, micros(q.After.CreatedAt), q.After.ID)
 		// Keep a plain lower bound too: it is what SQLite turns into the
 		// index range most reliably.
-		where = append(where, col+"created_at >= ?")
-		args = append(args, micros(q.After.CreatedAt))
+		t.where = append(t.where, t.col+"created_at >= ?")
+		t.args = append(t.args, micros(q.After.CreatedAt))
 	} else {
-		where = append(where, col+"created_at > ?")
-		args = append(args, micros(lower))
+		t.where = append(t.where, t.col+"created_at > ?")
+		t.args = append(t.args, micros(lower))
 	}
 	if !f.CreatedBefore.IsZero() {
-		where = append(where, col+"created_at < ?")
-		args = append(args, micros(f.CreatedBefore))
+		t.where = append(t.where, t.col+"created_at < ?")
+		t.args = append(t.args, micros(f.CreatedBefore))
 	}
+}
 
-	from := table
-	if index != "" {
-		from += " INDEXED BY " + index
+// plan writes the query: with residual conditions, a bounded walk reading
+// (created_at, id, matches) for at most max(MaxScan, Limit+1) entries;
+// otherwise the whole events, at most Limit+1, joined to the metadata index
+// when that is the one walked.
+func (t inboxTerms) plan(q triggers.InboxQuery) inboxPlan {
+	from := t.table
+	if t.index != "" {
+		from += " INDEXED BY " + t.index
 	}
-	plan := inboxPlan{bounded: len(residual) > 0, scanLimit: q.Limit + 1}
+	where, args := t.where, t.args
+	plan := inboxPlan{bounded: len(t.residual) > 0, scanLimit: q.Limit + 1}
 	var columns string
 	switch {
 	case plan.bounded:
 		plan.scanLimit = max(q.MaxScan, q.Limit+1)
-		columns = col + "created_at, " + col + "id, " + strings.Join(residual, " AND ")
-		args = append(residualArgs, args...)
-	case col != "":
+		columns = t.col + "created_at, " + t.col + "id, " + strings.Join(t.residual, " AND ")
+		args = append(t.residualArgs, args...)
+	case t.col != "":
 		// Every condition served by the metadata index: read the events
 		// by id in the same query.
 		from += " CROSS JOIN events AS e INDEXED BY events_by_id"
@@ -550,6 +598,6 @@ func planInbox(q triggers.InboxQuery) inboxPlan {
 	}
 	plan.args = append(args, plan.scanLimit)
 	plan.sql = `SELECT ` + columns + ` FROM ` + from +
-		` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + col + `created_at, ` + col + `id LIMIT ?`
+		` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + t.col + `created_at, ` + t.col + `id LIMIT ?`
 	return plan
 }

@@ -438,13 +438,12 @@ type workerStats struct {
 	seen   map[string]bool
 }
 
+// run runs the workers for the configured scenario and returns its result:
+// the counts and latencies of the measured window, the server's memory and
+// CPU when -pid is given, and notes on anything that makes the figures
+// doubtful.
 func (r *runner) run(ctx context.Context) *result {
 	cfg := r.cfg
-	stats := make([]*workerStats, cfg.conc)
-	for i := range stats {
-		stats[i] = &workerStats{ok: newHist(), seen: map[string]bool{}}
-	}
-
 	var watch *procWatch
 	if cfg.pid > 0 {
 		watch = startProcWatch(cfg.pid)
@@ -457,6 +456,42 @@ func (r *runner) run(ctx context.Context) *result {
 		os.Exit(1)
 	})
 	defer watchdog.Stop()
+
+	times, stats := r.drive(ctx, watch)
+	res := r.newResult()
+	res.addCounts(stats)
+	window := res.addTimes(cfg, times)
+	if watch != nil {
+		res.addServer(watch.finish(), cfg.pid, times.ws, window)
+	}
+	res.addNotes(ctx, cfg)
+	r.failMu.Lock()
+	res.samples = r.samples
+	r.failMu.Unlock()
+	return res
+}
+
+// runTimes are the instants of one run that its figures are computed from.
+type runTimes struct {
+	start time.Time // the workers started
+	// ws and we bound the measured window: the requests started in it are
+	// measured, and none starts at or after we.
+	ws, we    time.Time
+	end       time.Time // the last worker returned
+	lastDone  int64     // UnixNano of the last measured completion, 0 if none
+	clientCPU *float64  // this process's CPU use over the run, in CPUs; nil if unknown
+}
+
+// drive runs cfg.conc workers until the window ends (or ctx is done) and
+// their requests in flight complete, starting the server's measured window
+// after the warm-up, and returns the run's instants and each worker's
+// counts.
+func (r *runner) drive(ctx context.Context, watch *procWatch) (runTimes, []*workerStats) {
+	cfg := r.cfg
+	stats := make([]*workerStats, cfg.conc)
+	for i := range stats {
+		stats[i] = &workerStats{ok: newHist(), seen: map[string]bool{}}
+	}
 
 	start := time.Now()
 	ws := start.Add(cfg.warmup) // window start
@@ -487,6 +522,17 @@ func (r *runner) run(ctx context.Context) *result {
 	}
 	selfCPU1, selfErr1 := readProcCPU(os.Getpid())
 
+	t := runTimes{start: start, ws: ws, we: we, end: end, lastDone: lastDone.Load()}
+	if selfErr0 == nil && selfErr1 == nil && end.After(start) {
+		t.clientCPU = ptr(round((selfCPU1-selfCPU0).Seconds()/end.Sub(start).Seconds(), 2))
+	}
+	return t, stats
+}
+
+// newResult is the result of a run before its figures: what was run and
+// on how many connections and CPUs.
+func (r *runner) newResult() *result {
+	cfg := r.cfg
 	res := &result{
 		Scenario:    cfg.scenario,
 		Concurrency: cfg.conc,
@@ -503,6 +549,12 @@ func (r *runner) run(ctx context.Context) *result {
 	if cfg.scenario == "inbox" {
 		res.InboxQuery = cfg.inboxQuery
 	}
+	return res
+}
+
+// addCounts adds the workers' counts: the statuses, the requests by
+// outcome, and the latencies of the 2xx responses.
+func (res *result) addCounts(stats []*workerStats) {
 	all := newHist()
 	var errs, non2xx, ok, other uint64
 	for _, st := range stats {
@@ -525,66 +577,76 @@ func (r *runner) run(ctx context.Context) *result {
 	if other > 0 {
 		res.Statuses["other"] = other
 	}
-
-	// The window: for timed runs, from ws to we (requests started in it are
-	// measured; in steady state, starts per second = completions per second).
-	// For seed, from the start to the last completion.
-	window := cfg.dur
-	if cfg.scenario == "seed" {
-		window = end.Sub(start)
-		if ld := lastDone.Load(); ld > 0 {
-			window = time.Unix(0, ld).Sub(start)
-		}
-	} else if end.Before(we) { // interrupted
-		window = max(end.Sub(ws), 0)
-	}
-	res.DurationS = round(window.Seconds(), 3)
 	res.Requests = ok + non2xx + errs
 	res.Errors = errs
 	res.Non2xx = non2xx
 	res.OK = ok
-	if window > 0 {
-		res.RPS = round(float64(ok)/window.Seconds(), 1)
-	}
 	res.P50 = ms(all.Quantile(0.50))
 	res.P95 = ms(all.Quantile(0.95))
 	res.P99 = ms(all.Quantile(0.99))
 	res.Max = ms(all.Max())
 	res.Mean = ms(all.Mean())
-	if ld := lastDone.Load(); ld > 0 && cfg.scenario != "seed" {
-		if drain := time.Unix(0, ld).Sub(we); drain > 0 {
+}
+
+// addTimes adds the measured window and the rates over it, the drain and
+// the client's CPU use, and returns the window.
+//
+// The window: for timed runs, from ws to we (requests started in it are
+// measured; in steady state, starts per second = completions per second).
+// For seed, from the start to the last completion.
+func (res *result) addTimes(cfg config, t runTimes) time.Duration {
+	window := cfg.dur
+	if cfg.scenario == "seed" {
+		window = t.end.Sub(t.start)
+		if t.lastDone > 0 {
+			window = time.Unix(0, t.lastDone).Sub(t.start)
+		}
+	} else if t.end.Before(t.we) { // interrupted
+		window = max(t.end.Sub(t.ws), 0)
+	}
+	res.DurationS = round(window.Seconds(), 3)
+	if window > 0 {
+		res.RPS = round(float64(res.OK)/window.Seconds(), 1)
+	}
+	if t.lastDone > 0 && cfg.scenario != "seed" {
+		if drain := time.Unix(0, t.lastDone).Sub(t.we); drain > 0 {
 			res.DrainS = round(drain.Seconds(), 3)
 		}
 	}
-	if selfErr0 == nil && selfErr1 == nil && end.After(start) {
-		res.ClientCPU = ptr(round((selfCPU1-selfCPU0).Seconds()/end.Sub(start).Seconds(), 2))
-	}
+	res.ClientCPU = t.clientCPU
+	return window
+}
 
-	if watch != nil {
-		pr := watch.finish()
-		res.PeakRSSMB = ptr(round(float64(pr.PeakKB)/1024, 1))
-		res.RSSEndMB = ptr(round(float64(pr.EndKB)/1024, 1))
-		if pr.CPU >= 0 && window > 0 {
-			// CPU time from the window start to now, over that wall time.
-			res.ServerCPU = ptr(round(pr.CPU.Seconds()/time.Since(ws).Seconds(), 2))
-		}
-		if pr.PeakIsLife {
-			res.notes = append(res.notes, "could not reset the server's VmHWM; peak_rss_mb is its lifetime peak")
-		}
-		if pr.Gone != nil {
-			res.ServerGone = true
-			res.notes = append(res.notes, fmt.Sprintf("server pid %d could not be read during the run (exited?): %v", cfg.pid, pr.Gone))
-		}
+// addServer adds the memory and CPU use of the server process pid, watched
+// during the run; ws is the window's start.
+func (res *result) addServer(pr procReport, pid int, ws time.Time, window time.Duration) {
+	res.PeakRSSMB = ptr(round(float64(pr.PeakKB)/1024, 1))
+	res.RSSEndMB = ptr(round(float64(pr.EndKB)/1024, 1))
+	if pr.CPU >= 0 && window > 0 {
+		// CPU time from the window start to now, over that wall time.
+		res.ServerCPU = ptr(round(pr.CPU.Seconds()/time.Since(ws).Seconds(), 2))
 	}
+	if pr.PeakIsLife {
+		res.notes = append(res.notes, "could not reset the server's VmHWM; peak_rss_mb is its lifetime peak")
+	}
+	if pr.Gone != nil {
+		res.ServerGone = true
+		res.notes = append(res.notes, fmt.Sprintf("server pid %d could not be read during the run (exited?): %v", pid, pr.Gone))
+	}
+}
 
+// addNotes adds the notes on what makes the figures partial or doubtful: an
+// interrupted run, a seed short of its target, reconnects, rate limiting, a
+// load generator competing with the server for CPU.
+func (res *result) addNotes(ctx context.Context, cfg config) {
 	if ctx.Err() != nil {
 		res.Interrupted = true
 		res.notes = append(res.notes, "interrupted: partial results")
 	}
 	if cfg.scenario == "seed" {
 		res.SeedTarget = cfg.n
-		if ok != uint64(cfg.n) {
-			res.notes = append(res.notes, fmt.Sprintf("seed created %d of %d events", ok, cfg.n))
+		if res.OK != uint64(cfg.n) {
+			res.notes = append(res.notes, fmt.Sprintf("seed created %d of %d events", res.OK, cfg.n))
 		}
 	}
 	if res.Conns > int64(cfg.conc) {
@@ -596,10 +658,6 @@ func (r *runner) run(ctx context.Context) *result {
 	if res.ClientCPU != nil && *res.ClientCPU > 0.5*float64(res.CPUs) {
 		res.notes = append(res.notes, fmt.Sprintf("the load generator used %.2f of %d CPUs: on loopback it competes with the server; results are a lower bound", *res.ClientCPU, res.CPUs))
 	}
-	r.failMu.Lock()
-	res.samples = r.samples
-	r.failMu.Unlock()
-	return res
 }
 
 func (r *runner) worker(ctx context.Context, id int, ws, we time.Time, st *workerStats, lastDone *atomic.Int64) {

@@ -25,6 +25,12 @@ func mustYAML(doc []byte) []byte {
 // scalar with JSON's own escapes, which YAML's double-quoted style reads
 // the same way, so no string can be mistaken for a number, a boolean, null
 // or YAML syntax; numbers, booleans and null are written as in the JSON.
+//
+// It is not built on go.yaml.in/yaml/v4's Node and emitter, which keep the
+// member order and the double quotes but not this output: a mapping inside
+// a sequence starts on the dash's line, a key longer than 128 characters
+// becomes an explicit "? " key, and escapes are YAML's own (\N, \L, \0,
+// \x7F) rather than JSON's. The library reads the result back in the tests.
 func ToYAML(data []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

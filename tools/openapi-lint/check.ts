@@ -1,0 +1,28 @@
+// A client's use of the types openapi-typescript generates from the
+// document (lint.sh): it must keep compiling, so the schemas and operations
+// a TypeScript client names keep their names and shapes.
+import type { components, paths } from "./openapi";
+
+type Event = components["schemas"]["Event"];
+type ErrorBody = components["schemas"]["Error"];
+
+const pending: Event = {
+  event_id: "0193a5c2-7e4b-7c1d-9f2a-5b8e3d6c4a10",
+  created_at: "2025-11-10T12:00:00.123456Z",
+  source: "billing",
+  event_type: "invoice.paid",
+  payload: {},
+  status: "pending",
+  metadata: { priority: "normal" },
+};
+
+const acknowledged: Event = { ...pending, status: "acknowledged", acknowledged_at: "2025-11-10T12:00:01.000000Z" };
+
+const notFound: ErrorBody = {
+  error: { code: "NOT_FOUND", message: "event not found", details: {}, request_id: "r-1" },
+};
+
+type InboxPage = paths["/v1/inbox"]["get"]["responses"][200]["content"]["application/json"];
+const firstEvents = (page: InboxPage): Event[] => page.events;
+
+export { acknowledged, notFound, firstEvents };
