@@ -5,7 +5,6 @@ package http
 // envelope and of a bulk item's error.
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,10 +12,10 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/internal/teststore"
 	"github.com/triggersapi/triggers/sqlite"
 )
 
@@ -61,39 +60,21 @@ func TestChain_RunsStagesInReadingOrder(t *testing.T) {
 	}
 }
 
-// logBuffer is a bytes.Buffer safe for the server's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // mustServer returns a Server over a SQLite store in a temporary directory
 // and a buffer of its logs (JSON lines).
-func mustServer(t *testing.T) (*Server, *logBuffer) {
+func mustServer(t *testing.T) (*Server, *teststore.LogBuffer) {
 	t.Helper()
 	store, err := sqlite.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	logs := &logBuffer{}
+	logs := &teststore.LogBuffer{}
 	return NewServer(triggers.NewService(store, nil), &Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))}), logs
 }
 
 // logLine returns the log line with message msg and the request ID, decoded.
-func logLine(t *testing.T, logs *logBuffer, msg, requestID string) map[string]any {
+func logLine(t *testing.T, logs *teststore.LogBuffer, msg, requestID string) map[string]any {
 	t.Helper()
 	for _, l := range strings.Split(logs.String(), "\n") {
 		var m map[string]any

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +30,7 @@ const (
 type TestServer struct {
 	URL     string
 	Service *triggers.Service
-	Logs    *syncBuffer
+	Logs    *teststore.LogBuffer
 	client  *http.Client
 	oas     *openapitest.Validator
 }
@@ -68,7 +66,7 @@ func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Opt
 			tb.Fatalf("CreateKey() = %v", err)
 		}
 	}
-	logs := &syncBuffer{}
+	logs := &teststore.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	o := triggershttp.Options{}
 	if httpOpts != nil {
@@ -195,22 +193,4 @@ func (s *TestServer) MustCreate(tb testing.TB, key, body string) string {
 		tb.Fatalf("create: status %d, want 201: %s", r.StatusCode, r.Body)
 	}
 	return r.JSON(tb)["event_id"].(string)
-}
-
-// syncBuffer is a buffer safe for a logger's concurrent writes and a test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

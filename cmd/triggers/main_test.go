@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/triggersapi/triggers/internal/teststore"
 )
 
 // binary is the triggers command built once for the tests that run it as a
@@ -142,7 +144,7 @@ func TestKeysCLI(t *testing.T) {
 type server struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *lockedBuffer
+	logs *teststore.LogBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done is closed
 }
@@ -162,7 +164,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--addr", addr}, args...)...)
-	logs := &lockedBuffer{b: &bytes.Buffer{}}
+	logs := &teststore.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -189,21 +191,39 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	return nil
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
+// createKey runs `triggers keys create --json` with args and returns the
+// new raw key and its id.
+func createKey(t *testing.T, env map[string]string, args ...string) (key, id string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, env, append(append([]string{"keys", "create"}, args...), "--json")...)
+	if code != 0 {
+		t.Fatalf("keys create %q = %d %s", args, code, errOut)
+	}
+	var k struct {
+		Key   string `json:"key"`
+		KeyID string `json:"key_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &k); err != nil || k.Key == "" {
+		t.Fatalf("keys create %q printed %q: %v", args, out, err)
+	}
+	return k.Key, k.KeyID
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// revokeAndWait runs `triggers keys revoke id` and waits until the server
+// at url refuses key (401), for 5 s at the most; it returns how long that took.
+func revokeAndWait(t *testing.T, env map[string]string, url, key, id string) time.Duration {
+	t.Helper()
+	if code, _, errOut := runCLI(t, env, "keys", "revoke", id); code != 0 {
+		t.Fatalf("keys revoke %s = %d %s", id, code, errOut)
+	}
+	revoked := time.Now()
+	for get(t, url+"/v1/inbox", key) != 401 {
+		if time.Since(revoked) > 5*time.Second {
+			t.Fatal("revoked key still works after 5 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(revoked)
 }
 
 func get(t *testing.T, url, key string) int {
@@ -225,29 +245,11 @@ func TestServe_DevKeyAndCLIWhileRunning(t *testing.T) {
 		t.Fatalf("dev key: GET /v1/inbox = %d", st)
 	}
 	env := map[string]string{"TRIGGERS_DATA_DIR": dir}
-	code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "live", "--json")
-	if code != 0 {
-		t.Fatalf("keys create while serving = %d %s", code, errOut)
-	}
-	var k struct {
-		Key   string `json:"key"`
-		KeyID string `json:"key_id"`
-	}
-	json.Unmarshal([]byte(out), &k)
-	if st := get(t, s.url+"/v1/inbox", k.Key); st != 200 {
+	key, id := createKey(t, env, "--tenant", "live")
+	if st := get(t, s.url+"/v1/inbox", key); st != 200 {
 		t.Fatalf("key created while serving: GET /v1/inbox = %d", st)
 	}
-	if code, _, errOut := runCLI(t, env, "keys", "revoke", k.KeyID); code != 0 {
-		t.Fatalf("keys revoke while serving = %d %s", code, errOut)
-	}
-	revoked := time.Now()
-	for get(t, s.url+"/v1/inbox", k.Key) != 401 {
-		if time.Since(revoked) > 5*time.Second {
-			t.Fatal("revoked key still works after 5 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("revoked key refused after %v", time.Since(revoked).Round(time.Millisecond))
+	t.Logf("revoked key refused after %v", revokeAndWait(t, env, s.url, key, id).Round(time.Millisecond))
 }
 
 func TestServe_NoKeysLogsHowToCreateOne(t *testing.T) {

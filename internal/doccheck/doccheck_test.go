@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/triggersapi/triggers/internal/doccheck"
+	"github.com/triggersapi/triggers/internal/teststore"
 )
 
 // devKey is the key the docs use; every server gets it with --dev-key.
@@ -125,7 +126,7 @@ type server struct {
 	cmd   *exec.Cmd
 	addr  string
 	flags []string
-	logs  *lockedBuffer
+	logs  *teststore.LogBuffer
 	done  chan struct{}
 }
 
@@ -143,7 +144,7 @@ func startServer(t *testing.T, bin, dataDir string, flags []string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, flags: flags, logs: &lockedBuffer{}, done: make(chan struct{})}
+	s := &server{cmd: cmd, flags: flags, logs: &teststore.LogBuffer{}, done: make(chan struct{})}
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -183,23 +184,6 @@ func (s *server) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // recorder is a reverse proxy to the current server that records the
