@@ -29,20 +29,12 @@ func TestDynamoDB_TablesKeysAndServe(t *testing.T) {
 		t.Fatalf("tables create again = %d %q, want everything already there", code, out)
 	}
 
-	code, out, errOut = runCLI(t, env, "keys", "create", "--tenant", "dyn", "--json")
-	if code != 0 {
-		t.Fatalf("keys create on dynamodb = %d %s", code, errOut)
-	}
-	var k struct {
-		Key   string `json:"key"`
-		KeyID string `json:"key_id"`
-	}
-	json.Unmarshal([]byte(out), &k)
+	key, id := createKey(t, env, "--tenant", "dyn")
 
 	s := startServer(t, t.TempDir(), "--store", "dynamodb", "--stage", stage, "--dynamodb-endpoint", ep)
 	req, _ := http.NewRequest("POST", s.url+"/v1/events", strings.NewReader(`{"source":"a","event_type":"b","payload":{"n":1}}`))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", k.Key)
+	req.Header.Set("X-API-Key", key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -55,19 +47,10 @@ func TestDynamoDB_TablesKeysAndServe(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("create on dynamodb = %d", resp.StatusCode)
 	}
-	if st := get(t, s.url+"/v1/events/"+created.EventID, k.Key); st != 200 {
+	if st := get(t, s.url+"/v1/events/"+created.EventID, key); st != 200 {
 		t.Fatalf("get on dynamodb = %d", st)
 	}
-	if code, _, errOut := runCLI(t, env, "keys", "revoke", k.KeyID); code != 0 {
-		t.Fatalf("keys revoke = %d %s", code, errOut)
-	}
-	revoked := time.Now()
-	for get(t, s.url+"/v1/inbox", k.Key) != 401 {
-		if time.Since(revoked) > 5*time.Second {
-			t.Fatal("revoked key still works after 5 s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	revokeAndWait(t, env, s.url, key, id)
 }
 
 func TestServe_UnknownStore(t *testing.T) {
@@ -89,14 +72,7 @@ func TestDynamoDB_RateLimitBurstAcrossTwoProcesses(t *testing.T) {
 		t.Fatalf("tables create = %d %s", code, errOut)
 	}
 	const limit = 30
-	code, out, errOut := runCLI(t, env, "keys", "create", "--tenant", "burst", "--rate-limit", fmt.Sprint(limit), "--json")
-	if code != 0 {
-		t.Fatalf("keys create = %d %s", code, errOut)
-	}
-	var k struct {
-		Key string `json:"key"`
-	}
-	json.Unmarshal([]byte(out), &k)
+	key, _ := createKey(t, env, "--tenant", "burst", "--rate-limit", fmt.Sprint(limit))
 	args := []string{"--store", "dynamodb", "--stage", stage, "--dynamodb-endpoint", ep, "--log-level", "warn"}
 	servers := []*server{startServer(t, t.TempDir(), args...), startServer(t, t.TempDir(), args...)}
 
@@ -104,7 +80,7 @@ func TestDynamoDB_RateLimitBurstAcrossTwoProcesses(t *testing.T) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range statuses {
-		wg.Go(func() { statuses[i] = get(t, servers[i%2].url+"/v1/inbox", k.Key) })
+		wg.Go(func() { statuses[i] = get(t, servers[i%2].url+"/v1/inbox", key) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
