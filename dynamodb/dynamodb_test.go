@@ -55,49 +55,57 @@ func TestCreateTables_Idempotent(t *testing.T) {
 	}
 }
 
-func TestStore_ErrUnavailable(t *testing.T) {
-	// Nothing listens on port 1 of the loopback: every call fails fast, and
-	// the store reports EUNAVAILABLE (a 503), never an internal error.
-	client, err := dynamodb.NewClient(context.Background(), "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatalf("NewClient() = %v", err)
-	}
-	s, err := dynamodb.Open(context.Background(), client, "down", &dynamodb.Options{Timeout: 3 * time.Second})
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
+// offline are the two ways a DynamoDB server can fail a client: nothing
+// listens (every call fails fast), or a server accepts and never answers
+// (every call ends at the timeout). Either way the store and the rate
+// limiter report EUNAVAILABLE (a 503), never an internal error, within
+// perCall of each call.
+var offline = []struct {
+	name     string
+	endpoint func(*testing.T) string
+	timeout  time.Duration
+	perCall  time.Duration
+}{
+	{"Unreachable", func(*testing.T) string { return "http://127.0.0.1:1" }, 3 * time.Second, 5 * time.Second},
+	{"Silent", hangingEndpoint, 300 * time.Millisecond, 3 * time.Second},
+}
+
+// checkUnavailable runs call and fails the test unless it returns
+// EUNAVAILABLE within limit.
+func checkUnavailable(t *testing.T, op string, limit time.Duration, call func() error) {
+	t.Helper()
 	start := time.Now()
-	err = s.Ping(context.Background())
+	err := call()
 	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
-		t.Fatalf("Ping() = %v (code %q), want EUNAVAILABLE", err, got)
+		t.Fatalf("%s = %v (code %q), want EUNAVAILABLE", op, err, got)
 	}
-	_, err = s.GetEvent(context.Background(), "a", triggers.NewEventID(time.Now()), time.Time{})
-	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
-		t.Fatalf("GetEvent() = %v (code %q), want EUNAVAILABLE", err, got)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("two calls to an unreachable server took %v", d)
+	if d := time.Since(start); d > limit {
+		t.Fatalf("%s against an offline server took %v, want at most %v", op, d, limit)
 	}
 }
 
-func TestStore_ErrTimeout(t *testing.T) {
-	// A server that accepts and never answers: the call ends at the store's
-	// timeout with EUNAVAILABLE.
-	client, err := dynamodb.NewClient(context.Background(), hangingEndpoint(t))
-	if err != nil {
-		t.Fatalf("NewClient() = %v", err)
-	}
-	s, err := dynamodb.Open(context.Background(), client, "hang", &dynamodb.Options{Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	start := time.Now()
-	_, err = s.AckEvent(context.Background(), "a", triggers.NewEventID(time.Now()), time.Now(), time.Time{})
-	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
-		t.Fatalf("AckEvent() = %v (code %q), want EUNAVAILABLE", err, got)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("AckEvent() against a silent server took %v, want about the 300ms timeout", d)
+func TestStore_ErrUnavailable(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range offline {
+		t.Run(tt.name, func(t *testing.T) {
+			client, err := dynamodb.NewClient(ctx, tt.endpoint(t))
+			if err != nil {
+				t.Fatalf("NewClient() = %v", err)
+			}
+			s, err := dynamodb.Open(ctx, client, "offline", &dynamodb.Options{Timeout: tt.timeout})
+			if err != nil {
+				t.Fatalf("Open() = %v", err)
+			}
+			checkUnavailable(t, "Ping()", tt.perCall, func() error { return s.Ping(ctx) })
+			checkUnavailable(t, "GetEvent()", tt.perCall, func() error {
+				_, err := s.GetEvent(ctx, "a", triggers.NewEventID(time.Now()), time.Time{})
+				return err
+			})
+			checkUnavailable(t, "AckEvent()", tt.perCall, func() error {
+				_, err := s.AckEvent(ctx, "a", triggers.NewEventID(time.Now()), time.Now(), time.Time{})
+				return err
+			})
+		})
 	}
 }
 
@@ -113,21 +121,31 @@ func TestStore_MissingTable(t *testing.T) {
 	}
 }
 
+// aroundCalls returns a copy of client that passes every API call (before
+// retries) through around, with the operation's name; around must run call
+// once.
+func aroundCalls(client *awsdynamodb.Client, name string, around func(op string, call func())) *awsdynamodb.Client {
+	return awsdynamodb.New(client.Options(), func(o *awsdynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc(name,
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (out middleware.InitializeOutput, md middleware.Metadata, err error) {
+					around(middleware.GetOperationName(ctx), func() { out, md, err = next.HandleInitialize(ctx, in) })
+					return out, md, err
+				}), middleware.After)
+		})
+	})
+}
+
 // countCalls returns a copy of client that counts its round trips (API
 // calls, before retries) by operation.
 func countCalls(client *awsdynamodb.Client) (*awsdynamodb.Client, func() map[string]int) {
 	var mu sync.Mutex
 	calls := map[string]int{}
-	c := awsdynamodb.New(client.Options(), func(o *awsdynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("countCalls",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					mu.Lock()
-					calls[middleware.GetOperationName(ctx)]++
-					mu.Unlock()
-					return next.HandleInitialize(ctx, in)
-				}), middleware.After)
-		})
+	c := aroundCalls(client, "countCalls", func(op string, call func()) {
+		mu.Lock()
+		calls[op]++
+		mu.Unlock()
+		call()
 	})
 	return c, func() map[string]int {
 		mu.Lock()
@@ -151,11 +169,9 @@ func TestStore_RoundTrips(t *testing.T) {
 	// unfiltered inbox page 1). On DynamoDB a failed ack condition returns the
 	// item with the error; dynalite does not, so an ack conflict costs a
 	// second read there.
-	s, calls := mustCountedStore(t, "rt")
+	s, calls := mustCountedStore(t)
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	nb := now.Add(-time.Hour)
-	ev := func() triggers.Event { return newEvent(now) }
+	now, nb := testTimes()
 	check := func(op string, want int) {
 		t.Helper()
 		got := calls()
@@ -164,13 +180,13 @@ func TestStore_RoundTrips(t *testing.T) {
 			t.Errorf("%s took %d round trips %v, want %d", op, total(got), got, want)
 		}
 	}
-	e := storetest.MustInsert(t, s, ev())[0]
+	e := storetest.MustInsert(t, s, newEvent(now))[0]
 	check("create", 1)
-	if _, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil {
+	if _, err := s.InsertEvents(ctx, []triggers.Insert{{Event: newEvent(now), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil {
 		t.Fatal(err)
 	}
 	check("create with idempotency key", 2)
-	if res, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil || !res[0].Replayed {
+	if res, err := s.InsertEvents(ctx, []triggers.Insert{{Event: newEvent(now), IdempotencyKey: "k", RequestHash: "h", IdempotencyNotBefore: nb}}); err != nil || !res[0].Replayed {
 		t.Fatalf("replay = %+v, %v", res, err)
 	}
 	check("create, replayed", 0)
@@ -206,19 +222,17 @@ func TestStore_InsertEventsBulk(t *testing.T) {
 	// More than one BatchWriteItem chunk, with idempotency keys (one new, one
 	// replaying an earlier call): every insert has its result, in order, and
 	// the inbox holds each new event once.
-	s, calls := mustCountedStore(t, "bulk")
+	s, calls := mustCountedStore(t)
 	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	nb := now.Add(-time.Hour)
-	ev := func() triggers.Event { return newEvent(now) }
-	earlier, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev(), IdempotencyKey: "old", RequestHash: "h-old", IdempotencyNotBefore: nb}})
+	now, nb := testTimes()
+	earlier, err := s.InsertEvents(ctx, []triggers.Insert{{Event: newEvent(now), IdempotencyKey: "old", RequestHash: "h-old", IdempotencyNotBefore: nb}})
 	if err != nil || earlier[0].Err != nil {
 		t.Fatalf("InsertEvents() = %+v, %v", earlier, err)
 	}
 	calls()
 	ins := make([]triggers.Insert, 30)
 	for i := range ins {
-		ins[i] = triggers.Insert{Event: ev()}
+		ins[i] = triggers.Insert{Event: newEvent(now)}
 	}
 	ins[3].IdempotencyKey, ins[3].RequestHash, ins[3].IdempotencyNotBefore = "k", "h3", nb
 	ins[7].IdempotencyKey, ins[7].RequestHash, ins[7].IdempotencyNotBefore = "old", "h7", nb
@@ -282,17 +296,12 @@ func hangingEndpoint(t *testing.T) string {
 func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 	base := teststore.MustClient(t)
 	var inFlight, maxInFlight atomic.Int64
-	client := awsdynamodb.New(base.Options(), func(o *awsdynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("inFlight",
-				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-					n := inFlight.Add(1)
-					for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
-					}
-					defer inFlight.Add(-1)
-					return next.HandleInitialize(ctx, in)
-				}), middleware.After)
-		})
+	client := aroundCalls(base, "inFlight", func(_ string, call func()) {
+		n := inFlight.Add(1)
+		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+		}
+		defer inFlight.Add(-1)
+		call()
 	})
 	client, calls := countCalls(client)
 	stage := teststore.MustStage(t, base, "test")
@@ -301,13 +310,10 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	nb := now.Add(-time.Hour)
+	now, nb := testTimes()
 	evs := make([]triggers.Event, 25)
 	for i := range evs {
-		evs[i] = triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
-			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
-			Priority: triggers.PriorityNormal, CreatedAt: now}
+		evs[i] = newEvent(now)
 	}
 	storetest.MustInsert(t, s, evs...)
 	ids := make([]string, 0, 25)
@@ -384,14 +390,8 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	nb := now.Add(-time.Hour)
-	ev := func() triggers.Event {
-		return triggers.Event{ID: triggers.NewEventID(now), Tenant: "a", Source: "s", EventType: "t",
-			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
-			Priority: triggers.PriorityNormal, CreatedAt: now}
-	}
-	evs := storetest.MustInsert(t, s, ev(), ev(), ev())
+	now, nb := testTimes()
+	evs := storetest.MustInsert(t, s, newEvent(now), newEvent(now), newEvent(now))
 	ids := []string{evs[0].ID, evs[1].ID, evs[2].ID}
 
 	failPK.Store("a#" + ids[1])
@@ -422,7 +422,7 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 
 	// A failed BatchWriteItem fails every item of its chunk; none is stored.
 	failBatch.Store(true)
-	ires, err := s.InsertEvents(ctx, []triggers.Insert{{Event: ev()}, {Event: ev()}, {Event: ev()}})
+	ires, err := s.InsertEvents(ctx, []triggers.Insert{{Event: newEvent(now)}, {Event: newEvent(now)}, {Event: newEvent(now)}})
 	if err != nil {
 		t.Fatalf("InsertEvents() = %v", err)
 	}
@@ -439,7 +439,7 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 
 // mustCountedStore opens a store on fresh tables whose client counts its
 // DynamoDB calls by operation (see countCalls).
-func mustCountedStore(t *testing.T, prefix string) (*dynamodb.Store, func() map[string]int) {
+func mustCountedStore(t *testing.T) (*dynamodb.Store, func() map[string]int) {
 	t.Helper()
 	base := teststore.MustClient(t)
 	client, calls := countCalls(base)
@@ -448,6 +448,14 @@ func mustCountedStore(t *testing.T, prefix string) (*dynamodb.Store, func() map[
 		t.Fatalf("Open() = %v", err)
 	}
 	return s, calls
+}
+
+// testTimes returns the time a test runs at, truncated to the microseconds
+// the store keeps, and a not-before an hour earlier: nothing the test writes
+// has expired.
+func testTimes() (now, nb time.Time) {
+	now = time.Now().UTC().Truncate(time.Microsecond)
+	return now, now.Add(-time.Hour)
 }
 
 // newEvent returns a pending event of tenant "a" created at now.

@@ -282,40 +282,21 @@ func TestRateLimiter_RoundTrips(t *testing.T) {
 }
 
 func TestRateLimiter_ErrUnavailable(t *testing.T) {
-	client, err := dynamodb.NewClient(context.Background(), "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatalf("NewClient() = %v", err)
-	}
-	l, err := dynamodb.NewRateLimiter(client, "down", &dynamodb.Options{Timeout: 3 * time.Second})
-	if err != nil {
-		t.Fatalf("NewRateLimiter() = %v", err)
-	}
-	start := time.Now()
-	_, err = l.Take(context.Background(), "key_1", 10, time.Now())
-	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
-		t.Fatalf("Take() = %v (code %q), want EUNAVAILABLE", err, got)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Take() against an unreachable server took %v", d)
-	}
-}
-
-func TestRateLimiter_ErrTimeout(t *testing.T) {
-	client, err := dynamodb.NewClient(context.Background(), hangingEndpoint(t))
-	if err != nil {
-		t.Fatalf("NewClient() = %v", err)
-	}
-	l, err := dynamodb.NewRateLimiter(client, "hang", &dynamodb.Options{Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("NewRateLimiter() = %v", err)
-	}
-	start := time.Now()
-	_, err = l.Take(context.Background(), "key_1", 10, time.Now())
-	if got := triggers.ErrorCode(err); got != triggers.EUNAVAILABLE {
-		t.Fatalf("Take() = %v (code %q), want EUNAVAILABLE", err, got)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("Take() against a silent server took %v, want about the 300ms timeout", d)
+	for _, tt := range offline {
+		t.Run(tt.name, func(t *testing.T) {
+			client, err := dynamodb.NewClient(context.Background(), tt.endpoint(t))
+			if err != nil {
+				t.Fatalf("NewClient() = %v", err)
+			}
+			l, err := dynamodb.NewRateLimiter(client, "offline", &dynamodb.Options{Timeout: tt.timeout})
+			if err != nil {
+				t.Fatalf("NewRateLimiter() = %v", err)
+			}
+			checkUnavailable(t, "Take()", tt.perCall, func() error {
+				_, err := l.Take(context.Background(), "key_1", 10, time.Now())
+				return err
+			})
+		})
 	}
 }
 
