@@ -304,12 +304,8 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 		call()
 	})
 	client, calls := countCalls(client)
-	stage := teststore.MustStage(t, base, "test")
+	s := mustOpenStage(t, base, client)
 	ctx := context.Background()
-	s, err := dynamodb.Open(ctx, client, stage, nil)
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
 	now, nb := testTimes()
 	evs := make([]triggers.Event, 25)
 	for i := range evs {
@@ -384,12 +380,8 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 				}), middleware.After)
 		})
 	})
-	stage := teststore.MustStage(t, base, "test")
+	s := mustOpenStage(t, base, client)
 	ctx := context.Background()
-	s, err := dynamodb.Open(ctx, client, stage, nil)
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
 	now, nb := testTimes()
 	evs := storetest.MustInsert(t, s, newEvent(now), newEvent(now), newEvent(now))
 	ids := []string{evs[0].ID, evs[1].ID, evs[2].ID}
@@ -443,11 +435,19 @@ func mustCountedStore(t *testing.T) (*dynamodb.Store, func() map[string]int) {
 	t.Helper()
 	base := teststore.MustClient(t)
 	client, calls := countCalls(base)
+	return mustOpenStage(t, base, client), calls
+}
+
+// mustOpenStage creates fresh tables with base (see teststore.MustStage)
+// and opens a store on them that calls DynamoDB through client, a copy of
+// base with hooks of the test's.
+func mustOpenStage(t *testing.T, base, client *awsdynamodb.Client) *dynamodb.Store {
+	t.Helper()
 	s, err := dynamodb.Open(context.Background(), client, teststore.MustStage(t, base, "test"), nil)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
-	return s, calls
+	return s
 }
 
 // testTimes returns the time a test runs at, truncated to the microseconds
