@@ -178,6 +178,15 @@ func MustCreateKey(tb testing.TB, svc *triggers.Service, spec triggers.KeySpec) 
 
 const testRawKey = "test-api-key-12345"
 
+// mustAuthenticate fails the test unless svc accepts testRawKey; when says
+// at which point of the test, for the message.
+func mustAuthenticate(tb testing.TB, svc *triggers.Service, when string) {
+	tb.Helper()
+	if _, err := svc.Authenticate(context.Background(), testRawKey); err != nil {
+		tb.Fatalf("Authenticate() %s error = %v, want the key accepted", when, err)
+	}
+}
+
 func TestService_Authenticate(t *testing.T) {
 	ctx := context.Background()
 
@@ -194,18 +203,14 @@ func TestService_Authenticate(t *testing.T) {
 		svc, store, clock := MustNewService(t)
 		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
 		for range 3 {
-			if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-				t.Fatalf("Authenticate() error = %v", err)
-			}
+			mustAuthenticate(t, svc, "within KeyCacheTTL")
 			clock.Advance(testKeyTTL / 4)
 		}
 		if n := store.calls(); n != 1 {
 			t.Fatalf("KeyByHash calls within KeyCacheTTL = %d, want 1", n)
 		}
 		clock.Advance(testKeyTTL)
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() error = %v", err)
-		}
+		mustAuthenticate(t, svc, "after KeyCacheTTL")
 		if n := store.calls(); n != 2 {
 			t.Fatalf("KeyByHash calls after KeyCacheTTL = %d, want 2", n)
 		}
@@ -214,16 +219,12 @@ func TestService_Authenticate(t *testing.T) {
 	t.Run("RevokedKeyRefusedAfterTTL", func(t *testing.T) {
 		svc, _, clock := MustNewService(t)
 		k := MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey})
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() error = %v", err)
-		}
+		mustAuthenticate(t, svc, "before the revoke")
 		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
 			t.Fatalf("RevokeKey() error = %v", err)
 		}
 		clock.Advance(testKeyTTL - time.Millisecond)
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() of a revoked key within KeyCacheTTL error = %v, want the cached key", err)
-		}
+		mustAuthenticate(t, svc, "of a revoked key within KeyCacheTTL (still cached)")
 		clock.Advance(time.Millisecond)
 		_, err := svc.Authenticate(ctx, testRawKey)
 		checkCode(t, "Authenticate() of a revoked key after KeyCacheTTL", err, triggers.EUNAUTHORIZED)
@@ -273,9 +274,7 @@ func TestService_Authenticate(t *testing.T) {
 	t.Run("ErrKeyExpiresWhileCached", func(t *testing.T) {
 		svc, _, clock := MustNewService(t)
 		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0.Add(time.Second)})
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() before expiry error = %v", err)
-		}
+		mustAuthenticate(t, svc, "before expiry")
 		clock.Advance(time.Second)
 		_, err := svc.Authenticate(ctx, testRawKey)
 		checkCode(t, "Authenticate() of a cached key at its expiry", err, triggers.EUNAUTHORIZED)
@@ -298,9 +297,7 @@ func TestService_Authenticate(t *testing.T) {
 
 		// The failure is not cached: the next request asks the store again.
 		store.keyByHashErr = nil
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() after the store recovered error = %v", err)
-		}
+		mustAuthenticate(t, svc, "after the store recovered")
 		if n := store.calls(); n != 3 {
 			t.Errorf("KeyByHash calls = %d, want 3", n)
 		}
@@ -430,9 +427,7 @@ func TestService_EnsureKey(t *testing.T) {
 			t.Fatalf("EnsureKey() of a revoked key = %+v, %v, %v, want key %s active again", got, changed, err, k.ID)
 		}
 		clock.Advance(testKeyTTL)
-		if _, err := svc.Authenticate(ctx, testRawKey); err != nil {
-			t.Fatalf("Authenticate() after EnsureKey() error = %v", err)
-		}
+		mustAuthenticate(t, svc, "after EnsureKey()")
 	})
 
 	t.Run("OKReactivatesExpired", func(t *testing.T) {

@@ -130,6 +130,27 @@ func readBulkBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// answerBulk writes the answer to a bulk request whose service call
+// returned res and err: err fails the whole request; otherwise item turns
+// each result into its "successful" entry, or returns the item's error for
+// its "failed" entry.
+func answerBulk[R, S any](s *Server, w http.ResponseWriter, r *http.Request, op string, res []R, err error, item func(int, R) (S, error)) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var out bulkResponse[S]
+	for i, x := range res {
+		ok, err := item(i, x)
+		if err != nil {
+			out.Failed = append(out.Failed, s.itemFailure(r, op, i, err))
+			continue
+		}
+		out.Successful = append(out.Successful, ok)
+	}
+	finishBulk(s, w, r, op, &out)
+}
+
 func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
 	var req struct {
 		Items []json.RawMessage `json:"items"`
@@ -139,25 +160,14 @@ func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key tr
 		return
 	}
 	res, err := s.svc.CreateEvents(r.Context(), key.Tenant, req.Items)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var out bulkResponse[bulkCreated]
-	for i, cr := range res {
-		if cr.Err != nil {
-			out.Failed = append(out.Failed, s.itemFailure(r, bulkCreate, i, cr.Err))
-			continue
-		}
+	answerBulk(s, w, r, bulkCreate, res, err, func(i int, cr triggers.CreateResult) (bulkCreated, error) {
 		msg := "event created"
 		if cr.Replayed {
 			msg = "event already created with this idempotency key; original response replayed"
 		}
-		out.Successful = append(out.Successful, bulkCreated{Index: i, EventID: cr.Event.ID,
-			CreatedAt: formatTime(cr.Event.CreatedAt), Status: triggers.StatusPending, Message: msg,
-			IdempotentReplay: cr.Replayed})
-	}
-	finishBulk(s, w, r, bulkCreate, &out)
+		return bulkCreated{Index: i, EventID: cr.Event.ID, CreatedAt: formatTime(cr.Event.CreatedAt),
+			Status: triggers.StatusPending, Message: msg, IdempotentReplay: cr.Replayed}, cr.Err
+	})
 }
 
 // readBulkIDs decodes the body of bulk ack and delete.
@@ -178,20 +188,10 @@ func (s *Server) handleBulkAck(w http.ResponseWriter, r *http.Request, key trigg
 		return
 	}
 	res, err := s.svc.AckEvents(r.Context(), key.Tenant, ids)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var out bulkResponse[bulkAcked]
-	for i, ar := range res {
-		if ar.Err != nil {
-			out.Failed = append(out.Failed, s.itemFailure(r, bulkAck, i, ar.Err))
-			continue
-		}
-		out.Successful = append(out.Successful, bulkAcked{Index: i, EventID: ar.Event.ID,
-			Status: triggers.StatusAcknowledged, AcknowledgedAt: formatTime(ar.Event.AcknowledgedAt)})
-	}
-	finishBulk(s, w, r, bulkAck, &out)
+	answerBulk(s, w, r, bulkAck, res, err, func(i int, ar triggers.AckResult) (bulkAcked, error) {
+		return bulkAcked{Index: i, EventID: ar.Event.ID, Status: triggers.StatusAcknowledged,
+			AcknowledgedAt: formatTime(ar.Event.AcknowledgedAt)}, ar.Err
+	})
 }
 
 func (s *Server) handleBulkDelete(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
@@ -201,17 +201,7 @@ func (s *Server) handleBulkDelete(w http.ResponseWriter, r *http.Request, key tr
 		return
 	}
 	res, err := s.svc.DeleteEvents(r.Context(), key.Tenant, ids)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var out bulkResponse[bulkDeleted]
-	for i, dr := range res {
-		if dr.Err != nil {
-			out.Failed = append(out.Failed, s.itemFailure(r, bulkDelete, i, dr.Err))
-			continue
-		}
-		out.Successful = append(out.Successful, bulkDeleted{Index: i, EventID: dr.EventID})
-	}
-	finishBulk(s, w, r, bulkDelete, &out)
+	answerBulk(s, w, r, bulkDelete, res, err, func(i int, dr triggers.DeleteResult) (bulkDeleted, error) {
+		return bulkDeleted{Index: i, EventID: dr.EventID}, dr.Err
+	})
 }
