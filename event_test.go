@@ -35,38 +35,32 @@ var parseNewEventTests = []struct {
 	{
 		name: "OKFieldOrder",
 		body: `{"payload":{"id":1},"metadata":{},"event_type":"e","source":"s"}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+		want: sEvent(`{"priority":"normal"}`, triggers.PriorityNormal, ""),
 	},
 	{
 		name: "OKMetadataNull",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":null}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+		want: sEvent(`{"priority":"normal"}`, triggers.PriorityNormal, ""),
 	},
 	{
 		name: "OKMetadataPriorityAddedFirst",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"b":"x", "a":[1, 2],"correlation_id":"c-1"}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal","b":"x","a":[1,2],"correlation_id":"c-1"}`), Priority: triggers.PriorityNormal},
+		want: sEvent(`{"priority":"normal","b":"x","a":[1,2],"correlation_id":"c-1"}`, triggers.PriorityNormal, ""),
 	},
 	{
 		name: "OKPriorityHigh",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"x":true,"priority":"high"}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"x":true,"priority":"high"}`), Priority: triggers.PriorityHigh},
+		want: sEvent(`{"x":true,"priority":"high"}`, triggers.PriorityHigh, ""),
 	},
 	{
 		name: "OKPriorityLow",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low"}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"low"}`), Priority: triggers.PriorityLow},
+		want: sEvent(`{"priority":"low"}`, triggers.PriorityLow, ""),
 	},
 	{
 		name: "OKPriorityNormalExplicit",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"normal","n":null}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal","n":null}`), Priority: triggers.PriorityNormal},
+		want: sEvent(`{"priority":"normal","n":null}`, triggers.PriorityNormal, ""),
 	},
 	{
 		name: "OKWhitespaceCompacted",
@@ -105,29 +99,25 @@ var parseNewEventTests = []struct {
 	{
 		name: "OKIdempotencyKeyInMetadata",
 		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"k-1"}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal","idempotency_key":"k-1"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "k-1"},
+		want: sEvent(`{"priority":"normal","idempotency_key":"k-1"}`, triggers.PriorityNormal, "k-1"),
 	},
 	{
 		name:   "OKIdempotencyKeyHeader",
 		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
 		header: "h-1",
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "h-1"},
+		want:   sEvent(`{"priority":"normal"}`, triggers.PriorityNormal, "h-1"),
 	},
 	{
 		name:   "OKIdempotencyKeyHeaderLongest",
 		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
 		header: strings.Repeat("h", 255),
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal, IdempotencyKey: strings.Repeat("h", 255)},
+		want:   sEvent(`{"priority":"normal"}`, triggers.PriorityNormal, strings.Repeat("h", 255)),
 	},
 	{
 		name:   "OKIdempotencyKeysOf255Runes",
 		body:   `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"` + strings.Repeat("ö", 255) + `"}}`,
 		header: strings.Repeat("ö", 255),
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal","idempotency_key":"` + strings.Repeat("ö", 255) + `"}`), Priority: triggers.PriorityNormal, IdempotencyKey: strings.Repeat("ö", 255)},
+		want:   sEvent(`{"priority":"normal","idempotency_key":"`+strings.Repeat("ö", 255)+`"}`, triggers.PriorityNormal, strings.Repeat("ö", 255)),
 	},
 	{
 		name: "OKNestedDuplicatesKept",
@@ -139,15 +129,13 @@ var parseNewEventTests = []struct {
 		name:   "OKIdempotencyKeyBothEqual",
 		body:   `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"k-1"}}`,
 		header: "k-1",
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal","idempotency_key":"k-1"}`), Priority: triggers.PriorityNormal, IdempotencyKey: "k-1"},
+		want:   sEvent(`{"priority":"normal","idempotency_key":"k-1"}`, triggers.PriorityNormal, "k-1"),
 	},
 	{
 		name:   "OKBulkItem",
 		body:   `{"source":"s","event_type":"e","payload":{"id":1}}`,
 		prefix: "items[3].",
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
-			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+		want:   sEvent(`{"priority":"normal"}`, triggers.PriorityNormal, ""),
 	},
 
 	{name: "ErrInvalidUTF8", body: "{\"source\":\"\xff\",\"event_type\":\"e\",\"payload\":{\"id\":1}}", fields: []string{"body"}},
@@ -216,6 +204,14 @@ var parseNewEventTests = []struct {
 }
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// sEvent is the parse of a body with source "s", event type "e" and payload
+// {"id":1}, the shape most cases share, with the stored metadata, the
+// priority and the idempotency key that case expects.
+func sEvent(metadata string, p triggers.Priority, idempotencyKey string) triggers.NewEvent {
+	return triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"id":1}`),
+		Metadata: raw(metadata), Priority: p, IdempotencyKey: idempotencyKey}
+}
 
 func TestParseNewEvent(t *testing.T) {
 	for _, tt := range parseNewEventTests {
