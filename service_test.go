@@ -178,6 +178,14 @@ func MustCreateKey(tb testing.TB, svc *triggers.Service, spec triggers.KeySpec) 
 
 const testRawKey = "test-api-key-12345"
 
+// checkRefused fails the test unless svc refuses testRawKey with
+// EUNAUTHORIZED; when says at which point of the test, for the message.
+func checkRefused(tb testing.TB, svc *triggers.Service, when string) {
+	tb.Helper()
+	_, err := svc.Authenticate(context.Background(), testRawKey)
+	checkCode(tb, "Authenticate() "+when, err, triggers.EUNAUTHORIZED)
+}
+
 // mustAuthenticate fails the test unless svc accepts testRawKey; when says
 // at which point of the test, for the message.
 func mustAuthenticate(tb testing.TB, svc *triggers.Service, when string) {
@@ -226,8 +234,7 @@ func TestService_Authenticate(t *testing.T) {
 		clock.Advance(testKeyTTL - time.Millisecond)
 		mustAuthenticate(t, svc, "of a revoked key within KeyCacheTTL (still cached)")
 		clock.Advance(time.Millisecond)
-		_, err := svc.Authenticate(ctx, testRawKey)
-		checkCode(t, "Authenticate() of a revoked key after KeyCacheTTL", err, triggers.EUNAUTHORIZED)
+		checkRefused(t, svc, "of a revoked key after KeyCacheTTL")
 	})
 
 	t.Run("ErrRevokedKey", func(t *testing.T) {
@@ -236,8 +243,7 @@ func TestService_Authenticate(t *testing.T) {
 		if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
 			t.Fatalf("RevokeKey() error = %v", err)
 		}
-		_, err := svc.Authenticate(ctx, testRawKey)
-		checkCode(t, "Authenticate() of a revoked key", err, triggers.EUNAUTHORIZED)
+		checkRefused(t, svc, "of a revoked key")
 	})
 
 	t.Run("ErrUnknownKey", func(t *testing.T) {
@@ -267,8 +273,7 @@ func TestService_Authenticate(t *testing.T) {
 	t.Run("ErrExpiredKey", func(t *testing.T) {
 		svc, _, _ := MustNewService(t)
 		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0})
-		_, err := svc.Authenticate(ctx, testRawKey)
-		checkCode(t, "Authenticate() of an expired key", err, triggers.EUNAUTHORIZED)
+		checkRefused(t, svc, "of an expired key")
 	})
 
 	t.Run("ErrKeyExpiresWhileCached", func(t *testing.T) {
@@ -276,8 +281,7 @@ func TestService_Authenticate(t *testing.T) {
 		MustCreateKey(t, svc, triggers.KeySpec{Raw: testRawKey, ExpiresAt: t0.Add(time.Second)})
 		mustAuthenticate(t, svc, "before expiry")
 		clock.Advance(time.Second)
-		_, err := svc.Authenticate(ctx, testRawKey)
-		checkCode(t, "Authenticate() of a cached key at its expiry", err, triggers.EUNAUTHORIZED)
+		checkRefused(t, svc, "of a cached key at its expiry")
 	})
 
 	t.Run("ErrStoreFailure", func(t *testing.T) {
