@@ -46,6 +46,20 @@ func (a bulkAnswer) outcomes(n int) []string {
 	return out
 }
 
+// createdIDs returns the ids of a bulk create of n items, by index, and
+// fails the test if any item failed.
+func (a bulkAnswer) createdIDs(tb testing.TB, n int) []string {
+	tb.Helper()
+	if len(a.Failed) != 0 {
+		tb.Fatalf("bulk create: failed items %+v", a.Failed)
+	}
+	ids := make([]string, n)
+	for _, it := range a.Successful {
+		ids[it.Index] = it.EventID
+	}
+	return ids
+}
+
 // mustBulk sends a bulk request that must answer 200 for n items, and checks
 // that every index in 0..n-1 appears exactly once across successful and failed.
 func (s *TestServer) mustBulk(tb testing.TB, method, path, key, body string, n int) bulkAnswer {
@@ -106,15 +120,7 @@ func (s *TestServer) inboxLen(tb testing.TB, key string) int {
 // bulkCreateIDs creates n events in one bulk request and returns their ids.
 func (s *TestServer) bulkCreateIDs(tb testing.TB, key string, n int) []string {
 	tb.Helper()
-	a := s.mustBulk(tb, "POST", "/v1/events/bulk", key, itemsBody(nItems(n)...), n)
-	if len(a.Failed) != 0 {
-		tb.Fatalf("bulk create failed items: %+v", a.Failed)
-	}
-	ids := make([]string, n)
-	for _, s := range a.Successful {
-		ids[s.Index] = s.EventID
-	}
-	return ids
+	return s.mustBulk(tb, "POST", "/v1/events/bulk", key, itemsBody(nItems(n)...), n).createdIDs(tb, n)
 }
 
 func TestBulkCreate_Limits(t *testing.T) {

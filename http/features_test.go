@@ -436,14 +436,7 @@ func bulkCreate(t *testing.T, s *featureServer, k fkey, n, limit, remaining int)
 	t.Helper()
 	a, r := bulkDo(t, s, Req{Method: "POST", Path: "/v1/events/bulk", Key: k.raw, Body: itemsBody(nItems(n)...)}, n)
 	mustRateLimitHeaders(t, r, s.clock.Now(), limit, remaining)
-	if len(a.Failed) != 0 {
-		t.Fatalf("bulk create: failed items %+v", a.Failed)
-	}
-	ids := make([]string, n)
-	for _, it := range a.Successful {
-		ids[it.Index] = it.EventID
-	}
-	return ids
+	return a.createdIDs(t, n)
 }
 
 // bulkDo sends a bulk request that must answer 200 with every index once.
