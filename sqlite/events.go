@@ -31,10 +31,11 @@ const (
 	qDeleteTerm = `DELETE FROM event_metadata WHERE tenant = ? AND key = ? AND value = ? AND created_at = ? AND id = ?`
 )
 
-// indexMetadata adds the metadata index rows of a pending event, and
-// unindexMetadata removes them when it stops being pending.
-func indexMetadata(tx *writeTx, e *triggers.Event, created int64) error {
-	for _, t := range triggers.MetadataTerms(e.Metadata) {
+// indexMetadata adds the metadata index rows of a pending event (terms
+// from triggers.MetadataTerms), and unindexMetadata removes them when it
+// stops being pending.
+func indexMetadata(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatch, created int64) error {
+	for _, t := range terms {
 		if _, err := tx.Exec(qInsertTerm, e.Tenant, t.Key, t.Value, created, e.ID, e.Source, e.EventType, string(e.Priority)); err != nil {
 			return fmt.Errorf("sqlite: index metadata: %w", err)
 		}
@@ -70,12 +71,21 @@ func deleteOne(tx *writeTx, tenant, id string, notBefore time.Time) (bool, error
 }
 
 // InsertEvents stores the inserts in one group-commit transaction.
+//
+// Everything that does not need the transaction (the metadata terms, the
+// column values) is prepared here, in the caller's goroutine, so that the
+// single writer only executes statements.
 func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	rows := make([]insertRow, len(inserts))
+	for i, in := range inserts {
+		rows[i] = insertRow{Insert: in, payload: string(in.Event.Payload), metadata: string(in.Event.Metadata),
+			terms: triggers.MetadataTerms(in.Event.Metadata)}
+	}
 	results := make([]triggers.InsertResult, len(inserts))
 	err := db.exec(ctx, func(tx *writeTx) error {
 		last := db.lastCreated
-		for i, in := range inserts {
-			r, err := insertOne(tx, in, &last)
+		for i := range rows {
+			r, err := insertOne(tx, &rows[i], &last)
 			if err != nil {
 				return err
 			}
@@ -90,7 +100,14 @@ func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]tr
 	return results, nil
 }
 
-func insertOne(tx *writeTx, in triggers.Insert, last *int64) (triggers.InsertResult, error) {
+// insertRow is an insert with its column values prepared outside the writer.
+type insertRow struct {
+	triggers.Insert
+	payload, metadata string
+	terms             []triggers.MetadataMatch
+}
+
+func insertOne(tx *writeTx, in *insertRow, last *int64) (triggers.InsertResult, error) {
 	e := in.Event
 	if in.IdempotencyKey != "" {
 		var hash, id string
@@ -110,10 +127,10 @@ func insertOne(tx *writeTx, in triggers.Insert, last *int64) (triggers.InsertRes
 	}
 	*last = created
 	e.CreatedAt = fromMicros(created)
-	if _, err := tx.Exec(qInsertEvent, e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), string(e.Payload), string(e.Metadata)); err != nil {
+	if _, err := tx.Exec(qInsertEvent, e.Tenant, e.ID, created, e.Source, e.EventType, string(e.Priority), in.payload, in.metadata); err != nil {
 		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
 	}
-	if err := indexMetadata(tx, &e, created); err != nil {
+	if err := indexMetadata(tx, &e, in.terms, created); err != nil {
 		return triggers.InsertResult{}, err
 	}
 	if in.IdempotencyKey != "" {

@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,8 +39,6 @@ import (
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -161,17 +158,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o.ReadConns = 4
 	}
 	path := filepath.Join(dir, FileName)
-	dsn := func(extra ...string) string {
-		v := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "mmap_size(268435456)"} {
-			v.Add("_pragma", p)
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Add(extra[i], extra[i+1])
-		}
-		return "file:" + path + "?" + v.Encode()
-	}
-	write, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "mmap_size(268435456)"}
+	write, err := openPool(path, pragmas, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -182,7 +170,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	read, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	read, err := openPool(path, append(pragmas, "query_only(1)"), false)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -490,12 +478,11 @@ func formatError(err error) error {
 	if errors.As(err, &te) {
 		return err
 	}
-	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED, sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_CANTOPEN:
+	if code, ok := resultCode(err); ok {
+		switch code {
+		case codeBusy, codeLocked, codeIOErr, codeFull, codeCantOpen:
 			return triggers.Unavailable(err)
-		case sqlite3lib.SQLITE_CONSTRAINT:
+		case codeConstraint:
 			return &triggers.Error{Code: triggers.ECONFLICT, Message: "already exists", Err: err}
 		}
 	}
@@ -504,6 +491,17 @@ func formatError(err error) error {
 	}
 	return err
 }
+
+// SQLite's primary result codes that formatError maps (sqlite.org/rescode.html).
+const (
+	codeBusy       = 5
+	codeLocked     = 6
+	codeIOErr      = 10
+	codeFull       = 13
+	codeCantOpen   = 14
+	codeConstraint = 19
+)
+
 
 // micros and fromMicros are the root package's one conversion of instants,
 // short-named for the many queries here. The zero time is 0 (it was the
