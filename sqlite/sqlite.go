@@ -502,7 +502,6 @@ const (
 	codeConstraint = 19
 )
 
-
 // micros and fromMicros are the root package's one conversion of instants,
 // short-named for the many queries here. The zero time is 0 (it was the
 // negative micros of year 1 here before): only a bound that is not set is
