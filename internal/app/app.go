@@ -209,6 +209,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopPurge()
 	go a.purgeLoop(purgeCtx)
 
+	if a.Config.PprofAddr != "" {
+		stopPprof, err := servePprof(a.Config.PprofAddr, a.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.Config.Store),

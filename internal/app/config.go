@@ -59,6 +59,10 @@ type Config struct {
 	// LogLevel is the lowest level logged (--log-level, TRIGGERS_LOG_LEVEL);
 	// default info.
 	LogLevel slog.Level
+	// PprofAddr, when set, serves net/http/pprof on this address, which
+	// must be a loopback one (--pprof-addr, TRIGGERS_PPROF_ADDR): profiles
+	// of a running server for bench/harness.sh. Default off.
+	PprofAddr string
 	// PurgeInterval is how often expired events are removed; default 1m.
 	PurgeInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 20s.
@@ -180,6 +184,15 @@ var settings = []setting{
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 				return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
 			}
+			return nil
+		}},
+	{flag: "pprof-addr", env: "TRIGGERS_PPROF_ADDR", def: "off", usage: "serve net/http/pprof on this loopback `address` (profiling)",
+		parse: func(c *Config, v string) error {
+			ap, err := netip.ParseAddrPort(v)
+			if err != nil || !ap.Addr().IsLoopback() {
+				return fmt.Errorf("%q is not a loopback address and port such as 127.0.0.1:6060", v)
+			}
+			c.PprofAddr = v
 			return nil
 		}},
 }
