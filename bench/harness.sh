@@ -17,7 +17,6 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 OUT="${1:?usage: bench/harness.sh OUTFILE}"
 HARNESS="${HARNESS:-../shared/load/run.sh}"
-[ -x "$HARNESS" ] || HARNESS="$(cd .. && pwd)/shared/load/run.sh"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/triggers-harness.XXXXXX")
@@ -36,6 +35,7 @@ done
 if [ -n "${PPROF_SECONDS:-}" ]; then
   ( sleep "${PPROF_DELAY:-20}"; curl -fs -o "$OUT.cpu.prof" \
       "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=$PPROF_SECONDS" ) &
+  PROF=$!
 fi
 MONITOR="server:$PID" "$HARNESS" "http://127.0.0.1:$PORT" "$KEY" "$OUT"
-wait
+if [ -n "${PROF:-}" ]; then wait "$PROF" || true; fi
