@@ -10,8 +10,9 @@
 # Environment: TAGS (go build -tags), SCENARIOS, CONNS, DURATION, ... (passed
 # on to run.sh), HARNESS (path of run.sh; default ../shared/load/run.sh),
 # PPROF_SECONDS and PPROF_DELAY (a CPU profile of the server over
-# PPROF_SECONDS, starting PPROF_DELAY seconds after the server, is written to
-# OUTFILE.cpu.prof; e.g. SCENARIOS=m PPROF_DELAY=20 PPROF_SECONDS=8).
+# PPROF_SECONDS, starting PPROF_DELAY seconds after the preload, is written to
+# OUTFILE.cpu.prof: with the default delay of 5 s, the measured window of the
+# first scenario after the preload, e.g. SCENARIOS=m PPROF_SECONDS=8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -33,7 +34,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if [ -n "${PPROF_SECONDS:-}" ]; then
-  ( sleep "${PPROF_DELAY:-20}"; curl -fs -o "$OUT.cpu.prof" \
+  ( until grep -q preloaded "$OUT.raw" 2>/dev/null; do sleep 0.5; done
+    sleep "${PPROF_DELAY:-5}"; curl -fs -o "$OUT.cpu.prof" \
       "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=$PPROF_SECONDS" ) &
   PROF=$!
 fi

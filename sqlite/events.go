@@ -182,7 +182,7 @@ func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Ti
 // check-and-set atomic: of concurrent acks exactly one finds it pending.
 func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
 	var e triggers.Event
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		var err error
 		e, err = ackOne(tx, tenant, id, at, notBefore)
 		return err
@@ -196,7 +196,7 @@ func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore tim
 // DeleteEvent deletes a visible event of the tenant.
 func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
 	var found bool
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		var err error
 		found, err = deleteOne(tx, tenant, id, notBefore)
 		return err
@@ -212,7 +212,7 @@ func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time
 // results; a store failure fails the whole call, with nothing written.
 func (db *DB) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
 	results := make([]triggers.AckResult, len(ids))
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		// fn may run twice (see commit): every result is set afresh.
 		for i, id := range ids {
 			e, err := ackOne(tx, tenant, id, at, notBefore)
@@ -261,7 +261,7 @@ func ackOne(tx *writeTx, tenant, id string, at, notBefore time.Time) (triggers.E
 // DeleteEvents deletes the events in order in one group-commit transaction.
 func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
 	results := make([]triggers.DeleteResult, len(ids))
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		for i, id := range ids {
 			found, err := deleteOne(tx, tenant, id, notBefore)
 			if err != nil {
@@ -328,6 +328,7 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 				(SELECT tenant, key FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
 			return err
 		})
+		db.pages.invalidateAll()
 		if err != nil {
 			return total, formatError(err)
 		}
@@ -343,7 +344,23 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 // first walks the index in inbox order, with the other conditions evaluated
 // on the index's own columns, and stops after Limit+1 matches or MaxScan
 // index entries; the second reads the matched events whole.
+//
+// Pages that no later create can change are kept in memory (pageCache) and
+// answered from there until an event leaves the tenant's inbox.
 func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	key := pageKey(q)
+	if page, ok := db.pages.get(key, q); ok {
+		return page, nil
+	}
+	gen := db.pages.gen(q.Tenant) // before the query: see pageCache
+	page, err := db.listPending(ctx, q)
+	if err == nil {
+		db.pages.put(key, q.Tenant, gen, page)
+	}
+	return page, err
+}
+
+func (db *DB) listPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	plan := planInbox(q)
 	rows, err := db.query(ctx, plan.sql, plan.args...)
 	if err != nil {

@@ -53,6 +53,9 @@ type Options struct {
 	MaxBatch int
 	// ReadConns is the size of the read pool; default 4.
 	ReadConns int
+	// PageCache is how many inbox pages are kept in memory (see pageCache);
+	// default 512, negative for none.
+	PageCache int
 }
 
 // DB is a triggers.Store on one SQLite database file.
@@ -68,6 +71,8 @@ type DB struct {
 	lastCreated int64 // the greatest created_at committed or queued; writer only
 
 	commits, committedOps atomic.Uint64
+
+	pages *pageCache // nil: off
 
 	readStmts  sync.Map // query text -> *sql.Stmt on the read pool
 	writeStmts sync.Map // query text -> *sql.Stmt on the write connection
@@ -157,6 +162,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.ReadConns <= 0 {
 		o.ReadConns = 4
 	}
+	if o.PageCache == 0 {
+		o.PageCache = 512
+	}
 	path := filepath.Join(dir, FileName)
 	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "mmap_size(268435456)"}
 	write, err := openPool(path, pragmas, true)
@@ -180,6 +188,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 	db := &DB{path: path, write: write, read: read, queue: make(chan *writeOp, 4096),
 		stop: make(chan struct{}), done: make(chan struct{}), maxBat: o.MaxBatch}
+	if o.PageCache > 0 {
+		db.pages = newPageCache(o.PageCache)
+	}
 	if err := write.QueryRow(`SELECT coalesce(max(created_at), 0) FROM events`).Scan(&db.lastCreated); err != nil {
 		db.close()
 		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
@@ -324,6 +335,15 @@ func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
 	// Once queued, the op is committed or refused by the writer; waiting for
 	// its answer even when ctx ends keeps the caller's view truthful.
 	return <-op.done
+}
+
+// execRemoving is exec for a write that may take pending events of tenant
+// out of the inbox (ack, delete): the tenant's cached inbox pages are
+// dropped once the write has committed, before its caller is answered.
+func (db *DB) execRemoving(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
+	err := db.exec(ctx, fn)
+	db.pages.invalidate(tenant)
+	return err
 }
 
 func (db *DB) writer() {

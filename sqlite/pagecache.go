@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	triggers "github.com/triggersapi/triggers"
+)
+
+// pageCache keeps recent inbox pages that no later create can change, so
+// that consumers polling the head of a busy inbox are answered from memory
+// instead of re-reading pages SQLite discarded at the last commit.
+//
+// Why creates cannot change a cached page: the writer gives every new event
+// a created_at after every event already stored (see InsertEvents), so a
+// new event sorts after the end of every existing page, in every index
+// (each is ordered by created_at after its equality columns). Only pages
+// with a Next position are cached, so the new event lands beyond Next.
+//
+// What can change a page is an event leaving it: an ack or a delete. Each
+// tenant has a generation, bumped after such a write commits and before it
+// is answered; a page is cached with the generation read before its query
+// began and served only while that is still the tenant's generation.
+// Expiry is checked on use: a page is served only while its first (oldest)
+// event is still visible.
+type pageCache struct {
+	mu    sync.Mutex
+	gens  map[string]uint64 // tenant -> generation
+	pages map[string]cachedPage
+	max   int
+}
+
+type cachedPage struct {
+	gen  uint64
+	page triggers.Page
+}
+
+func newPageCache(max int) *pageCache {
+	return &pageCache{gens: map[string]uint64{}, pages: map[string]cachedPage{}, max: max}
+}
+
+// gen returns the tenant's generation; read it before querying.
+func (c *pageCache) gen(tenant string) uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gens[tenant]
+}
+
+// get returns a copy of the cached page for q, if it is still valid.
+func (c *pageCache) get(key string, q triggers.InboxQuery) (triggers.Page, bool) {
+	if c == nil {
+		return triggers.Page{}, false
+	}
+	c.mu.Lock()
+	p, ok := c.pages[key]
+	ok = ok && p.gen == c.gens[q.Tenant]
+	c.mu.Unlock()
+	if !ok || !p.page.Events[0].CreatedAt.After(q.NotBefore) {
+		return triggers.Page{}, false
+	}
+	next := *p.page.Next
+	return triggers.Page{Events: append([]triggers.Event(nil), p.page.Events...), Next: &next}, true
+}
+
+// put caches page for key if it can be cached, tagged with gen (read before
+// the query that produced the page).
+func (c *pageCache) put(key, tenant string, gen uint64, page triggers.Page) {
+	if c == nil || page.Next == nil || len(page.Events) == 0 {
+		return
+	}
+	next := *page.Next
+	stored := cachedPage{gen: gen, page: triggers.Page{Events: append([]triggers.Event(nil), page.Events...), Next: &next}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gens[tenant] != gen {
+		return // an event left the inbox meanwhile: the page may be stale already
+	}
+	if len(c.pages) >= c.max {
+		clear(c.pages)
+	}
+	c.pages[key] = stored
+}
+
+// invalidate bumps the tenant's generation: call it after a write that may
+// have taken a pending event out of the inbox commits, before answering it.
+func (c *pageCache) invalidate(tenant string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.gens) >= 100_000 {
+		// Forget the generations, and with them every page, which could
+		// otherwise match a reset generation.
+		clear(c.gens)
+		clear(c.pages)
+		return
+	}
+	c.gens[tenant]++
+}
+
+// invalidateAll drops every cached page (the expiry purge).
+func (c *pageCache) invalidateAll() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t := range c.gens {
+		c.gens[t]++
+	}
+	clear(c.pages)
+}
+
+// pageKey identifies an inbox query apart from its expiry bound (checked on
+// use): the tenant, every filter, the position, the limit and the scan bound.
+func pageKey(q triggers.InboxQuery) string {
+	var b strings.Builder
+	f := q.Filter
+	for _, s := range []string{q.Tenant, f.Source, f.EventType, string(f.Priority)} {
+		b.WriteString(strconv.Quote(s))
+	}
+	for _, n := range []int64{triggers.UnixMicros(f.CreatedAfter), triggers.UnixMicros(f.CreatedBefore), int64(q.Limit), int64(q.MaxScan)} {
+		b.WriteByte(';')
+		b.WriteString(strconv.FormatInt(n, 10))
+	}
+	for _, m := range f.Metadata {
+		b.WriteString(strconv.Quote(m.Key))
+		b.WriteString(strconv.Quote(m.Value))
+	}
+	if q.After != nil {
+		b.WriteByte('@')
+		b.WriteString(strconv.FormatInt(triggers.UnixMicros(q.After.CreatedAt), 10))
+		b.WriteString(q.After.ID)
+	}
+	return b.String()
+}
