@@ -33,6 +33,7 @@ for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$PORT/v1/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
+rm -f "$OUT.raw"
 if [ -n "${PPROF_SECONDS:-}" ]; then
   ( until grep -q preloaded "$OUT.raw" 2>/dev/null; do sleep 0.5; done
     sleep "${PPROF_DELAY:-5}"; curl -fs -o "$OUT.cpu.prof" \

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	triggers "github.com/triggersapi/triggers"
 )
@@ -25,6 +26,8 @@ import (
 // Expiry is checked on use: a page is served only while its first (oldest)
 // event is still visible.
 type pageCache struct {
+	hits, misses atomic.Uint64
+
 	mu    sync.Mutex
 	gens  map[string]uint64 // tenant -> generation
 	pages map[string]cachedPage
@@ -60,8 +63,10 @@ func (c *pageCache) get(key string, q triggers.InboxQuery) (triggers.Page, bool)
 	ok = ok && p.gen == c.gens[q.Tenant]
 	c.mu.Unlock()
 	if !ok || !p.page.Events[0].CreatedAt.After(q.NotBefore) {
+		c.misses.Add(1)
 		return triggers.Page{}, false
 	}
+	c.hits.Add(1)
 	next := *p.page.Next
 	return triggers.Page{Events: append([]triggers.Event(nil), p.page.Events...), Next: &next}, true
 }

@@ -420,11 +420,17 @@ func (db *DB) commit(batch []*writeOp) {
 type Stats struct {
 	Commits      uint64 // transactions committed (each one fsync)
 	CommittedOps uint64 // writes in those transactions
+	PageHits     uint64 // inbox pages answered from memory (pageCache)
+	PageMisses   uint64 // inbox pages read from the database
 }
 
 // Stats returns the group-commit counters since Open.
 func (db *DB) Stats() Stats {
-	return Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load()}
+	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load()}
+	if db.pages != nil {
+		st.PageHits, st.PageMisses = db.pages.hits.Load(), db.pages.misses.Load()
+	}
+	return st
 }
 
 var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch with savepoints")
