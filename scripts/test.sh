@@ -21,6 +21,14 @@ fi
 
 echo "== go vet"
 go vet ./...
+# The other SQLite driver: builds are cgo (mattn/go-sqlite3) by default and
+# pure Go (modernc.org/sqlite) with CGO_ENABLED=0, as the Lambda binary is
+# built (docs/DEPLOY.md).
+CGO_ENABLED=0 go vet ./...
+
+echo "== pure-Go builds (CGO_ENABLED=0)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/triggers
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -o /dev/null ./cmd/triggers-lambda
 
 echo "== OpenAPI lint (tools/openapi-lint)"
 # redocly lint (recommended rules, any error or warning fails) on the served
@@ -43,6 +51,11 @@ echo "== go test -race ./http/ ./client/ on the DynamoDB store (TRIGGERS_TEST_ST
 # The same HTTP black-box tests, each test server on fresh DynamoDB tables
 # under a unique stage instead of SQLite (http/server_test.go openTestStore).
 TRIGGERS_TEST_STORE=dynamodb go test -race -count=1 -timeout 20m ./http/ ./client/
+
+echo "== go test ./sqlite/ ./cmd/triggers/ on the pure-Go SQLite driver (CGO_ENABLED=0, no race detector)"
+# The conformance suite and the CLI (kill -9 durability included) once more
+# on modernc.org/sqlite, the driver of CGO_ENABLED=0 builds.
+CGO_ENABLED=0 go test -count=1 -timeout 20m ./sqlite/ ./cmd/triggers/
 
 echo "== e2e: the dashboard in a real browser (scripts/e2e.sh)"
 scripts/e2e.sh
