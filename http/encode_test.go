@@ -32,3 +32,18 @@ func TestAppendEvent_MatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendString checks the inbox encoder's string escaping, fast path
+// included, against encoding/json byte for byte.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "billing", "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", `quote " back\slash`,
+		"<tag> & amp", "ctl \x01\t\n\x7f", "é 𝄞 \u2028 \u2029", "\xff invalid utf-8", "~ tilde"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("appendString(%q) = %s, encoding/json gives %s", s, got[1:], want)
+		}
+	})
+}
