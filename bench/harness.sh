@@ -10,7 +10,7 @@
 # Environment: TAGS (go build -tags), SCENARIOS, CONNS, DURATION, ... (passed
 # on to run.sh), HARNESS (path of run.sh; default ../shared/load/run.sh),
 # PPROF_SECONDS and PPROF_DELAY (a CPU profile of the server over
-# PPROF_SECONDS, starting PPROF_DELAY seconds after the preload, is written to
+# PPROF_SECONDS, starting PPROF_DELAY seconds after the first scenario starts, is written to
 # OUTFILE.cpu.prof: with the default delay of 5 s, the measured window of the
 # first scenario after the preload, e.g. SCENARIOS=m PPROF_SECONDS=8).
 set -euo pipefail
@@ -35,7 +35,7 @@ for _ in $(seq 100); do
 done
 rm -f "$OUT.raw"
 if [ -n "${PPROF_SECONDS:-}" ]; then
-  ( until grep -q preloaded "$OUT.raw" 2>/dev/null; do sleep 0.5; done
+  ( until grep -q "^== \\[" "$OUT.raw" 2>/dev/null; do sleep 0.5; done
     sleep "${PPROF_DELAY:-5}"; curl -fs -o "$OUT.cpu.prof" \
       "http://127.0.0.1:$((PORT + 1))/debug/pprof/profile?seconds=$PPROF_SECONDS" ) &
   PROF=$!
