@@ -17,7 +17,16 @@
 // # Reads
 //
 // Reads use a separate pool of read-only connections; WAL lets them run
-// while the writer commits.
+// while the writer commits. Inbox pages that no create can change are
+// answered from memory until an event leaves the tenant's inbox (pageCache):
+// SQLite drops a reader's page cache at every commit, so a busy inbox would
+// otherwise re-read the same pages again and again.
+//
+// # Drivers
+//
+// Builds with cgo use SQLite's C code (github.com/mattn/go-sqlite3);
+// CGO_ENABLED=0 builds, or the tag triggers_purego, use the pure-Go
+// modernc.org/sqlite. Driver names which one a binary has.
 //
 // Other processes (the triggers keys CLI) may write the same file; SQLite's
 // locks serialize them. Two servers on one file are not supported.
