@@ -1,7 +1,10 @@
 package sqlite_test
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/sqlite"
@@ -21,4 +24,38 @@ func MustOpen(tb testing.TB) *sqlite.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) triggers.Store { return MustOpen(t) })
+}
+
+// TestDeleteExpired_ManyBatches purges more expired events than one purge
+// transaction takes, in seq order, and keeps every event still retained.
+func TestDeleteExpired_ManyBatches(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []triggers.Event
+	for i := range 2_510 {
+		at := old
+		if i >= 2_500 {
+			at = old.Add(time.Hour) // the last ten are retained
+		}
+		evs = append(evs, triggers.Event{ID: triggers.NewEventID(at), Tenant: "acme", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{}`), Metadata: json.RawMessage(`{"priority":"normal","k":"v"}`), Priority: "normal", CreatedAt: at})
+		if len(evs) == 500 || i == 2_509 {
+			storetest.MustInsert(t, db, evs...)
+			evs = evs[:0]
+		}
+	}
+	n, err := db.DeleteExpired(ctx, old.Add(time.Minute), old)
+	if err != nil || n != 2_500 {
+		t.Fatalf("DeleteExpired() = %d, %v; want 2500, nil", n, err)
+	}
+	page, err := db.ListPending(ctx, triggers.InboxQuery{Tenant: "acme", Limit: 100, MaxScan: 5000, NotBefore: old.Add(-time.Hour)})
+	if err != nil || len(page.Events) != 10 {
+		t.Fatalf("ListPending() after the purge = %d events, %v; want the 10 retained", len(page.Events), err)
+	}
+	byMeta, err := db.ListPending(ctx, triggers.InboxQuery{Tenant: "acme", Limit: 100, MaxScan: 5000, NotBefore: old.Add(-time.Hour),
+		Filter: triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "k", Value: "v"}}}})
+	if err != nil || len(byMeta.Events) != 10 {
+		t.Fatalf("ListPending(metadata.k=v) after the purge = %d events, %v; want the 10 retained", len(byMeta.Events), err)
+	}
 }
