@@ -154,7 +154,11 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
-	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger,
+	registry := triggershttp.NewRegistry()
+	if db, ok := store.(*sqlite.DB); ok {
+		registerSQLiteMetrics(registry, db)
+	}
+	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger, Registry: registry,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
 		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,
 		CORS: cfg.CORS})
