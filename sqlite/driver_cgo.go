@@ -70,13 +70,9 @@ func (c *connector) Driver() driver.Driver { return &c.drv }
 // resultCode returns the primary SQLite result code of err (SQLITE_BUSY,
 // ...), and whether err came from SQLite at all.
 func resultCode(err error) (int, bool) {
-	var se sqlite3.Error
+	var se sqlite3.Error // the driver's errors are values
 	if errors.As(err, &se) {
 		return int(se.Code), true
-	}
-	var sp *sqlite3.Error
-	if errors.As(err, &sp) {
-		return int(sp.Code), true
 	}
 	return 0, false
 }
