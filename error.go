@@ -102,10 +102,45 @@ func ErrorMessage(err error) string {
 // client reads does not depend on the backend.
 func EventNotFound() *Error { return Errorf(ENOTFOUND, "event not found") }
 
+// The reasons of a CONFLICT (details.reason), one per way an event can be
+// in another state than the request needs (DESIGN §10.3).
+const (
+	ReasonAlreadyAcknowledged = "already_acknowledged"
+	ReasonLeaseLost           = "lease_lost"
+	ReasonLeaseExpired        = "lease_expired"
+	ReasonNotDead             = "not_dead"
+)
+
+// conflict returns an ECONFLICT with details.reason.
+func conflict(reason, format string, args ...any) *Error {
+	e := Errorf(ECONFLICT, format, args...)
+	e.Details = map[string]any{"reason": reason}
+	return e
+}
+
 // AlreadyAcknowledged is the ECONFLICT of acknowledging the event id a
-// second time, from a store or from a repeat within one bulk call.
+// second time, or of acting on its lease after it was acknowledged, from a
+// store or from a repeat within one bulk call.
 func AlreadyAcknowledged(id string) *Error {
-	return Errorf(ECONFLICT, "event %s is already acknowledged", id)
+	return conflict(ReasonAlreadyAcknowledged, "event %s is already acknowledged", id)
+}
+
+// LeaseLost is the ECONFLICT of naming a lease that is not the event's
+// current one: another receive leased it since, or the lease ended (nack,
+// dead letter, redrive), or the event was never leased with that id.
+func LeaseLost(id string) *Error {
+	return conflict(ReasonLeaseLost, "the lease is no longer held on event %s", id)
+}
+
+// LeaseExpired is the ECONFLICT of nacking or extending the event's current
+// lease after it expired (it may be received again at any moment).
+func LeaseExpired(id string) *Error {
+	return conflict(ReasonLeaseExpired, "the lease on event %s has expired", id)
+}
+
+// NotDead is the ECONFLICT of redriving an event that is not dead.
+func NotDead(id string) *Error {
+	return conflict(ReasonNotDead, "event %s is not dead", id)
 }
 
 // Unavailable wraps a store failure that a retry may cure (timeouts, throttling,

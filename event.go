@@ -42,13 +42,15 @@ func (p Priority) Valid() bool {
 	return p == PriorityLow || p == PriorityNormal || p == PriorityHigh
 }
 
-// Status of an event: pending until acknowledged.
+// Status of an event: pending until acknowledged, or dead once a receive
+// found it had used up its attempts (DESIGN §10.1).
 type Status string
 
 // The statuses an event may have.
 const (
 	StatusPending      Status = "pending"
 	StatusAcknowledged Status = "acknowledged"
+	StatusDead         Status = "dead"
 )
 
 // Event is one stored event of one tenant.
@@ -64,16 +66,48 @@ type Event struct {
 	Metadata  json.RawMessage
 	Priority  Priority
 	CreatedAt time.Time // UTC, microsecond precision
-	// AcknowledgedAt is zero while the event is pending.
+	// AcknowledgedAt is zero while the event is pending or dead.
 	AcknowledgedAt time.Time
+
+	// Attempts is how many leases the event was given (DESIGN §10.1); 0 for
+	// an event never received, and again after a redrive.
+	Attempts int
+	// LeaseID and LeaseExpiresAt are the event's latest lease, zero when it
+	// has none (never leased, or the lease ended by a nack, an ack, a redrive
+	// or dead-lettering). The lease is held while LeaseExpiresAt is after
+	// now; an expired lease stays recorded until the next receive replaces
+	// it, so that an ack naming it still succeeds. Service shows LeaseID only
+	// to the receive that granted it, and LeaseExpiresAt only while held.
+	LeaseID        string
+	LeaseExpiresAt time.Time
+	// AvailableAt is the earliest instant a nacked event may be leased again
+	// (its nack delay); zero when it has none.
+	AvailableAt time.Time
+	// DeadAt is when a receive dead-lettered the event; zero unless dead.
+	DeadAt time.Time
 }
 
-// Status reports whether e is pending or acknowledged.
+// Status reports whether e is pending, acknowledged or dead.
 func (e *Event) Status() Status {
-	if e.AcknowledgedAt.IsZero() {
-		return StatusPending
+	switch {
+	case !e.AcknowledgedAt.IsZero():
+		return StatusAcknowledged
+	case !e.DeadAt.IsZero():
+		return StatusDead
 	}
-	return StatusAcknowledged
+	return StatusPending
+}
+
+// Available reports whether an event may be leased at now: it is
+// not dead or acknowledged, holds no unexpired lease and no nack delay
+// ends after now (DESIGN §10.1).
+func (e *Event) Available(now time.Time) bool {
+	return e.Status() == StatusPending && !e.LeaseExpiresAt.After(now) && !e.AvailableAt.After(now)
+}
+
+// Leased reports whether e holds an unexpired lease at now.
+func (e *Event) Leased(now time.Time) bool {
+	return e.Status() == StatusPending && e.LeaseExpiresAt.After(now)
 }
 
 // NewEvent is a validated create request: what ParseNewEvent returns and

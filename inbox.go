@@ -20,9 +20,12 @@ const (
 	MaxInboxLimit     = 100
 )
 
-// InboxFilter selects pending events of one tenant. Its zero value matches
-// every pending event. All set fields must match (AND).
+// InboxFilter selects events of one tenant. Its zero value matches every
+// pending event. All set fields must match (AND).
 type InboxFilter struct {
+	// Status is StatusDead to select dead events instead of pending ones
+	// ("" and StatusPending select pending events, leased or not).
+	Status    Status
 	Source    string // exact match, "" = any
 	EventType string // exact match, "" = any
 	// CreatedAfter and CreatedBefore are exclusive bounds; zero = unbounded.
@@ -44,6 +47,9 @@ type MetadataMatch struct {
 func (f InboxFilter) Hash() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "s=%q;t=%q;a=%d;b=%d;p=%q", f.Source, f.EventType, UnixMicros(f.CreatedAfter), UnixMicros(f.CreatedBefore), f.Priority)
+	if f.Status == StatusDead { // pending adds nothing, so older cursors stay valid
+		fmt.Fprintf(h, ";st=%q", f.Status)
+	}
 	md := slices.Clone(f.Metadata)
 	slices.SortFunc(md, func(a, b MetadataMatch) int {
 		return strings.Compare(a.Key+"\x00"+a.Value, b.Key+"\x00"+b.Value)
@@ -231,6 +237,7 @@ func ParseInboxQuery(q url.Values) (InboxRequest, error) {
 	p.textFilters(&req.Filter)
 	p.timeRange(&req.Filter)
 	p.priority(&req.Filter)
+	p.status(&req.Filter)
 	req.Cursor = p.cursor(req.Filter)
 	if len(p.bad) > 0 {
 		return InboxRequest{}, InvalidFields(p.bad...)
@@ -268,7 +275,7 @@ func (p *inboxQuery) single(name string) (string, bool) {
 func (p *inboxQuery) metadataFilters(f *InboxFilter) {
 	for _, name := range slices.Sorted(maps.Keys(p.q)) {
 		switch name {
-		case "limit", "cursor", "source", "event_type", "created_after", "created_before", "priority",
+		case "limit", "cursor", "status", "source", "event_type", "created_after", "created_before", "priority",
 			"metadata_key", "metadata_value":
 		default:
 			if key, ok := strings.CutPrefix(name, "metadata."); ok {
@@ -277,7 +284,7 @@ func (p *inboxQuery) metadataFilters(f *InboxFilter) {
 				}
 				continue
 			}
-			p.fail(name, "unknown query parameter; known: limit, cursor, source, event_type, created_after, created_before, priority, metadata.{key}, metadata_key, metadata_value")
+			p.fail(name, "unknown query parameter; known: limit, cursor, status, source, event_type, created_after, created_before, priority, metadata.{key}, metadata_key, metadata_value")
 		}
 	}
 	mk, hasKey := p.single("metadata_key")
@@ -292,6 +299,18 @@ func (p *inboxQuery) metadataFilters(f *InboxFilter) {
 	}
 	if len(f.Metadata) > MaxMetadataFilters {
 		p.fail("metadata", fmt.Sprintf("at most %d metadata conditions may be given", MaxMetadataFilters))
+	}
+}
+
+// status reads which events to list: pending (the default) or dead.
+func (p *inboxQuery) status(f *InboxFilter) {
+	v, ok := p.single("status")
+	switch {
+	case !ok || v == string(StatusPending):
+	case v == string(StatusDead):
+		f.Status = StatusDead
+	default:
+		p.fail("status", `must be "pending" or "dead"`)
 	}
 }
 

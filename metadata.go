@@ -108,11 +108,16 @@ func (f InboxFilter) MatchesMetadata(terms []MetadataMatch) bool {
 	return true
 }
 
-// Matches reports whether a pending event satisfies every condition of f.
-// Stores use it for conditions their index does not serve.
+// Matches reports whether an event satisfies every condition of f, its
+// status included. Stores use it for conditions their index does not serve.
 func (f InboxFilter) Matches(e *Event) bool {
+	want := StatusPending
+	if f.Status == StatusDead {
+		want = StatusDead
+	}
 	switch {
-	case f.Source != "" && e.Source != f.Source,
+	case e.Status() != want,
+		f.Source != "" && e.Source != f.Source,
 		f.EventType != "" && e.EventType != f.EventType,
 		f.Priority != "" && e.Priority != f.Priority,
 		!f.CreatedAfter.IsZero() && !e.CreatedAt.After(f.CreatedAfter),

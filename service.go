@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,9 +21,12 @@ type Options struct {
 	// the store again; default 2s. A revoked or changed key takes effect
 	// within this time (DESIGN §2 asks for 5 s at most).
 	KeyCacheTTL time.Duration
-	// MaxInboxScan bounds the events a store examines for one inbox page;
-	// default 5000.
+	// MaxInboxScan bounds the events a store examines for one inbox page
+	// or one receive; default 5000.
 	MaxInboxScan int
+	// After is the timer of waiting receives; default time.After. Tests
+	// with a fake clock pass one that fires when the fake time passes.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Service is the Triggers domain over a Store: validation, ids, the clock,
@@ -37,6 +41,14 @@ type Service struct {
 
 	keyMu    sync.Mutex
 	keyCache map[string]cachedKey // by hash
+
+	// Waiting receives (service_lease.go).
+	after           func(time.Duration) <-chan time.Time
+	pollInterval    time.Duration // of a ReceivePoller store; 0 for others
+	waiters         waiters
+	waitingReceives atomic.Int64
+	stopping        chan struct{}
+	stopOnce        sync.Once
 }
 
 type cachedKey struct {
@@ -65,8 +77,16 @@ func NewService(store Store, opts *Options) *Service {
 	if o.MaxInboxScan <= 0 {
 		o.MaxInboxScan = 5000
 	}
-	return &Service{store: store, now: o.Now, retention: o.Retention, keyTTL: o.KeyCacheTTL,
-		maxInboxScan: o.MaxInboxScan, keyCache: map[string]cachedKey{}}
+	if o.After == nil {
+		o.After = time.After
+	}
+	s := &Service{store: store, now: o.Now, retention: o.Retention, keyTTL: o.KeyCacheTTL,
+		maxInboxScan: o.MaxInboxScan, keyCache: map[string]cachedKey{},
+		after: o.After, stopping: make(chan struct{})}
+	if p, ok := store.(ReceivePoller); ok {
+		s.pollInterval = p.ReceivePollInterval()
+	}
+	return s
 }
 
 // Now returns the service clock's current time, UTC, to the microsecond.
@@ -174,6 +194,12 @@ func (s *Service) insertEvents(ctx context.Context, tenant string, items []NewEv
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range results {
+		if r.Err == nil && !r.Replayed {
+			s.eventsAvailable(tenant)
+			break
+		}
+	}
 	if len(results) != len(inserts) {
 		return nil, fmt.Errorf("triggers: store returned %d results for %d inserts", len(results), len(inserts))
 	}
@@ -199,13 +225,18 @@ func (s *Service) insertEvents(ctx context.Context, tenant string, items []NewEv
 
 // GetEvent returns a visible event of tenant; ENOTFOUND otherwise.
 func (s *Service) GetEvent(ctx context.Context, tenant, id string) (Event, error) {
-	return s.store.GetEvent(ctx, tenant, id, s.notBefore(s.Now()))
+	now := s.Now()
+	e, err := s.store.GetEvent(ctx, tenant, id, s.notBefore(now))
+	return present(e, now), err
 }
 
-// AckEvent acknowledges a pending event; ENOTFOUND, ECONFLICT.
-func (s *Service) AckEvent(ctx context.Context, tenant, id string) (Event, error) {
+// AckEvent acknowledges a pending or dead event; ENOTFOUND, ECONFLICT. With
+// a leaseID ("" for none) it is conditional: ECONFLICT (lease_lost) unless
+// that is the event's current lease, expired or not.
+func (s *Service) AckEvent(ctx context.Context, tenant, id, leaseID string) (Event, error) {
 	now := s.Now()
-	return s.store.AckEvent(ctx, tenant, id, now, s.notBefore(now))
+	e, err := s.store.AckEvent(ctx, tenant, Ack{ID: id, LeaseID: leaseID}, now, s.notBefore(now))
+	return present(e, now), err
 }
 
 // DeleteEvent deletes an event if it exists; deleting an unknown one is no error.
@@ -235,15 +266,29 @@ func (s *Service) AckEvents(ctx context.Context, tenant string, ids []string) ([
 	now := s.Now()
 	return eachEventOnce(ids,
 		func(ids []string) ([]AckResult, error) {
-			return s.store.AckEvents(ctx, tenant, ids, now, s.notBefore(now))
-		},
-		func(err error) AckResult { return AckResult{Err: err} },
-		func(first AckResult, id string) AckResult {
-			if first.Err == nil {
-				return AckResult{Err: AlreadyAcknowledged(id)}
+			acks := make([]Ack, len(ids))
+			for i, id := range ids {
+				acks[i] = Ack{ID: id}
 			}
-			return AckResult{Err: first.Err}
-		})
+			return s.ackEvents(ctx, tenant, acks, now)
+		}, failedResult, repeatedAck)
+}
+
+func (s *Service) ackEvents(ctx context.Context, tenant string, acks []Ack, now time.Time) ([]AckResult, error) {
+	res, err := s.store.AckEvents(ctx, tenant, acks, now, s.notBefore(now))
+	presentResults(res, now)
+	return res, err
+}
+
+func failedResult(err error) EventResult { return EventResult{Err: err} }
+
+// repeatedAck is the outcome of acknowledging an event a second time in one
+// bulk call, after the first had outcome first.
+func repeatedAck(first EventResult, id string) EventResult {
+	if first.Err == nil {
+		return EventResult{Err: AlreadyAcknowledged(id)}
+	}
+	return EventResult{Err: first.Err}
 }
 
 // DeleteEvents deletes up to BulkLimit events of tenant in one store call,
@@ -270,37 +315,54 @@ func (s *Service) DeleteEvents(ctx context.Context, tenant string, ids []string)
 		})
 }
 
-// eachEventOnce is the part of a bulk ack or delete that does not depend on
-// the verb. It checks the number of ids, parses each one (an id that is not
-// a UUID is that item's EINVALID naming event_ids[i], made into a result by
-// failed), and calls apply once with the distinct valid ids in lowercase, as
-// the Store contract asks. An id repeated in the call gets, at each later
-// occurrence, repeat of the outcome of its first, so that the items read as
-// if applied in order.
+// eachEventOnce is the part of a bulk verb on event_ids that does not
+// depend on the verb: see eachItemOnce; an id that is not a UUID is that
+// item's EINVALID naming event_ids[i].
 func eachEventOnce[R any](ids []string, apply func(ids []string) ([]R, error),
 	failed func(err error) R, repeat func(first R, id string) R) ([]R, error) {
 	if err := checkBulkSize("event_ids", "event ids", len(ids)); err != nil {
 		return nil, err
 	}
-	out := make([]R, len(ids))
-	var distinct []string
-	at := make([]int, len(ids)) // index into distinct, -1 for an invalid id
-	first := make(map[string]int, len(ids))
-	for i, raw := range ids {
-		id, err := ParseEventID(raw)
+	return eachItemOnce(len(ids),
+		func(i int) (string, string, error) {
+			id, err := ParseEventID(ids[i])
+			if err != nil {
+				return "", "", InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i),
+					Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"})
+			}
+			return id, id, nil
+		}, apply, failed, repeat)
+}
+
+// eachItemOnce is the part of a bulk verb on n items naming events that
+// does not depend on the verb. It parses each item (parse returns the
+// event's id in lowercase and what the store needs of the item, or the
+// item's error, made into a result by failed), and calls apply once with
+// the items of distinct ids, as the Store contract asks. An id repeated in
+// the call gets, at each later occurrence, repeat of the outcome of its
+// first, so that the items read as if applied in order.
+func eachItemOnce[T, R any](n int, parse func(i int) (id string, item T, err error),
+	apply func(items []T) ([]R, error), failed func(err error) R, repeat func(first R, id string) R) ([]R, error) {
+	out := make([]R, n)
+	var distinct []T
+	var distinctIDs []string
+	at := make([]int, n) // index into distinct, -1 for an invalid item
+	first := make(map[string]int, n)
+	for i := range n {
+		id, item, err := parse(i)
 		if err != nil {
 			at[i] = -1
-			out[i] = failed(InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i),
-				Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"}))
+			out[i] = failed(err)
 			continue
 		}
-		n, ok := first[id]
+		k, ok := first[id]
 		if !ok {
-			n = len(distinct)
-			first[id] = n
-			distinct = append(distinct, id)
+			k = len(distinct)
+			first[id] = k
+			distinct = append(distinct, item)
+			distinctIDs = append(distinctIDs, id)
 		}
-		at[i] = n
+		at[i] = k
 	}
 	if len(distinct) == 0 {
 		return out, nil
@@ -310,17 +372,17 @@ func eachEventOnce[R any](ids []string, apply func(ids []string) ([]R, error),
 		return nil, err
 	}
 	if len(res) != len(distinct) {
-		return nil, fmt.Errorf("triggers: store returned %d results for %d ids", len(res), len(distinct))
+		return nil, fmt.Errorf("triggers: store returned %d results for %d items", len(res), len(distinct))
 	}
 	seen := make([]bool, len(distinct))
-	for i, n := range at {
+	for i, k := range at {
 		switch {
-		case n < 0:
-		case seen[n]:
-			out[i] = repeat(res[n], distinct[n])
+		case k < 0:
+		case seen[k]:
+			out[i] = repeat(res[k], distinctIDs[k])
 		default:
-			out[i] = res[n]
-			seen[n] = true
+			out[i] = res[k]
+			seen[k] = true
 		}
 	}
 	return out, nil
@@ -334,7 +396,8 @@ type InboxPage struct {
 
 // Inbox returns a page of tenant's pending events for a parsed query.
 func (s *Service) Inbox(ctx context.Context, tenant string, req InboxRequest) (InboxPage, error) {
-	q := InboxQuery{Tenant: tenant, Filter: req.Filter, NotBefore: s.notBefore(s.Now()),
+	now := s.Now()
+	q := InboxQuery{Tenant: tenant, Filter: req.Filter, NotBefore: s.notBefore(now),
 		Limit: req.Limit, MaxScan: s.maxInboxScan}
 	if req.Cursor != nil {
 		q.After = &req.Cursor.Position
@@ -343,7 +406,7 @@ func (s *Service) Inbox(ctx context.Context, tenant string, req InboxRequest) (I
 	if err != nil {
 		return InboxPage{}, err
 	}
-	out := InboxPage{Events: page.Events}
+	out := InboxPage{Events: presentAll(page.Events, now)}
 	if page.Next != nil {
 		out.NextCursor = Cursor{Position: *page.Next, FilterHash: req.Filter.Hash()}.Encode()
 	}

@@ -69,7 +69,7 @@ func (s *fakeStore) GetEvent(ctx context.Context, tenant, id string, notBefore t
 	return triggers.Event{}, errNotImplemented
 }
 
-func (s *fakeStore) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+func (s *fakeStore) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	return triggers.Event{}, errNotImplemented
 }
 
@@ -77,7 +77,23 @@ func (s *fakeStore) DeleteEvent(ctx context.Context, tenant, id string, notBefor
 	return false, errNotImplemented
 }
 
-func (s *fakeStore) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+func (s *fakeStore) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	return nil, errNotImplemented
+}
+
+func (s *fakeStore) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error) {
+	return triggers.Received{}, errNotImplemented
+}
+
+func (s *fakeStore) NackEvents(ctx context.Context, tenant string, nacks []triggers.Nack, now, notBefore time.Time) ([]triggers.EventResult, error) {
+	return nil, errNotImplemented
+}
+
+func (s *fakeStore) ExtendLease(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error) {
+	return triggers.Event{}, errNotImplemented
+}
+
+func (s *fakeStore) RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error) {
 	return nil, errNotImplemented
 }
 
@@ -625,10 +641,14 @@ func (s *distinctStore) InsertEvents(ctx context.Context, inserts []triggers.Ins
 	return s.DB.InsertEvents(ctx, inserts)
 }
 
-func (s *distinctStore) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+func (s *distinctStore) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	ids := make([]string, len(acks))
+	for i, a := range acks {
+		ids[i] = a.ID
+	}
 	return distinctApply(s, "AckEvents", ids,
 		func(ids []string) ([]triggers.AckResult, error) {
-			return s.DB.AckEvents(ctx, tenant, ids, at, notBefore)
+			return s.DB.AckEvents(ctx, tenant, triggers.AcksOf(ids), at, notBefore)
 		},
 		func(err error) triggers.AckResult { return triggers.AckResult{Err: err} })
 }

@@ -35,25 +35,27 @@ type Store interface {
 	// tenant, or created at or before notBefore (expired).
 	GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (Event, error)
 
-	// AckEvent marks a pending event acknowledged at `at` and returns it.
-	// ENOTFOUND as for GetEvent; ECONFLICT if it was already acknowledged.
-	// Of concurrent acks of one event exactly one succeeds.
-	AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (Event, error)
+	// AckEvent marks a pending or dead event acknowledged at `at`, ending
+	// any lease, and returns it. ENOTFOUND as for GetEvent; ECONFLICT
+	// (AlreadyAcknowledged) if it was already acknowledged; with a.LeaseID
+	// set, ECONFLICT (LeaseLost) when that is not the event's recorded lease,
+	// expired or not, and nothing changes. Of concurrent acks of one event
+	// exactly one succeeds.
+	AckEvent(ctx context.Context, tenant string, a Ack, at, notBefore time.Time) (Event, error)
 
 	// DeleteEvent removes the event and reports whether it existed (visible,
 	// in this tenant). Deleting an unknown event is not an error.
 	DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error)
 
-	// AckEvents acknowledges events of tenant at `at`, one result per id:
-	// ENOTFOUND as for GetEvent, ECONFLICT if already acknowledged. The ids
-	// of one call are distinct (Service resolves an id repeated in one
-	// request), so the items may be applied in any order. The returned error
-	// is for failures of the whole call, after which nothing was
-	// acknowledged; a store failure that hits only some items is those
-	// items' Err (EUNAVAILABLE), never a success for an item not written. A
-	// bulk call costs a bounded number of sequential round trips, not one
-	// per item.
-	AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]AckResult, error)
+	// AckEvents acknowledges events of tenant at `at`, one result per ack,
+	// each as AckEvent would. The ids of one call are distinct (Service
+	// resolves an id repeated in one request), so the items may be applied
+	// in any order. The returned error is for failures of the whole call,
+	// after which nothing was acknowledged; a store failure that hits only
+	// some items is those items' Err (EUNAVAILABLE), never a success for an
+	// item not written. A bulk call costs a bounded number of sequential
+	// round trips, not one per item.
+	AckEvents(ctx context.Context, tenant string, acks []Ack, at, notBefore time.Time) ([]AckResult, error)
 
 	// DeleteEvents deletes events of tenant, one result per id: ENOTFOUND
 	// when the event is unknown, of another tenant, expired or already
@@ -61,11 +63,49 @@ type Store interface {
 	// AckEvents.
 	DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]DeleteResult, error)
 
-	// ListPending returns a page of the tenant's pending events matching the
-	// query, oldest first (CreatedAt, then ID). The page holds q.Limit events
+	// ListPending returns a page of the tenant's events matching the query,
+	// oldest first (CreatedAt, then ID): pending events (leased or not), or
+	// dead events when q.Filter.Status is StatusDead. The page holds q.Limit events
 	// whenever that many match beyond q.After, unless q.MaxScan was reached
 	// first; Page.Next is nil only when nothing more matches.
 	ListPending(ctx context.Context, q InboxQuery) (Page, error)
+
+	// ReceiveEvents leases up to q.Max events of q.Tenant that match
+	// q.Filter and are available at q.Now (Event.Available), oldest first
+	// (the aim; a shared store may deviate under contention), and returns
+	// them as stored by the lease: LeaseID q.LeaseIDs[i] for the i-th event
+	// returned, LeaseExpiresAt q.LeaseExpiresAt, Attempts one more than
+	// before, AvailableAt zero. An available matching event whose Attempts
+	// already reached q.MaxAttempts is dead-lettered instead (DeadAt q.Now,
+	// no lease; it leaves the pending inbox), does not count toward q.Max
+	// and is counted in Received.DeadLettered.
+	//
+	// Leases are exclusive: across concurrent calls, and processes sharing
+	// the store, an event is never leased while it holds an unexpired lease.
+	// The call returns only once every lease it reports is stored (durable
+	// on stores that fsync). A store examines at most q.MaxScan events; it
+	// may then return fewer than q.Max although more are available further
+	// on. Nothing available is not an error: Received.Events is empty.
+	ReceiveEvents(ctx context.Context, q ReceiveQuery) (Received, error)
+
+	// NackEvents ends leases of tenant's events, one result per nack: the
+	// event keeps its attempts, loses its lease and is available again at
+	// n.AvailableAt (zero: at once). ENOTFOUND as for GetEvent; ECONFLICT
+	// with LeaseLost when n.LeaseID is not the event's recorded lease (also
+	// for a dead event), LeaseExpired when it is but expired at now,
+	// AlreadyAcknowledged for an acknowledged event; such items change
+	// nothing. Ids are distinct and errors are as for AckEvents.
+	NackEvents(ctx context.Context, tenant string, nacks []Nack, now, notBefore time.Time) ([]EventResult, error)
+
+	// ExtendLease sets the expiry of the event's current lease to expiresAt
+	// and returns the event. Errors as for NackEvents.
+	ExtendLease(ctx context.Context, tenant string, a Ack, expiresAt, now, notBefore time.Time) (Event, error)
+
+	// RedriveEvents makes dead events of tenant pending and available again
+	// with Attempts 0 and DeadAt zero, one result per id: ENOTFOUND as for
+	// GetEvent, ECONFLICT (NotDead) for an event that is not dead. Ids are
+	// distinct and errors are as for AckEvents.
+	RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]EventResult, error)
 
 	// DeleteExpired physically removes events created at or before
 	// eventsBefore and idempotency records created at or before idemBefore,
@@ -106,10 +146,54 @@ type InsertResult struct {
 	Err         error  // this insert failed; nothing of it was stored
 }
 
-// AckResult is the outcome of acknowledging one event in AckEvents.
-type AckResult struct {
-	Event Event // the acknowledged event, when Err is nil
+// EventResult is the outcome of one item of a bulk verb on events.
+type EventResult struct {
+	Event Event // the event as the verb left it, when Err is nil
 	Err   error // ENOTFOUND, ECONFLICT, EUNAVAILABLE, ...; nothing was written
+}
+
+// AckResult is the outcome of acknowledging one event in AckEvents.
+type AckResult = EventResult
+
+// Ack names an event to acknowledge (or whose lease to extend), with the
+// lease the caller holds: "" acknowledges whatever its lease.
+type Ack struct {
+	ID      string
+	LeaseID string
+}
+
+// Nack ends the lease LeaseID of event ID; the event is available again at
+// AvailableAt (zero: at once).
+type Nack struct {
+	ID          string
+	LeaseID     string
+	AvailableAt time.Time
+}
+
+// ReceiveQuery is what Service asks a store for in one receive attempt.
+type ReceiveQuery struct {
+	Tenant string
+	Filter InboxFilter // Status is always pending
+	// NotBefore hides expired events, as in InboxQuery.
+	NotBefore time.Time
+	Now       time.Time
+	Max       int
+	// LeaseIDs holds Max fresh lease ids, used in order.
+	LeaseIDs       []string
+	LeaseExpiresAt time.Time
+	MaxAttempts    int
+	MaxScan        int
+}
+
+// Received is the outcome of ReceiveEvents.
+type Received struct {
+	Events       []Event // leased, oldest first
+	DeadLettered int     // events dead-lettered by this call
+	// NextAvailable is, when Events is empty, the earliest instant after Now
+	// at which an event of the tenant now leased or delayed by a nack becomes
+	// available (matching the filter or not), so that a waiting receive can
+	// sleep until then; zero when there is none or the store does not know.
+	NextAvailable time.Time
 }
 
 // DeleteResult is the outcome of deleting one event in DeleteEvents.
@@ -119,4 +203,21 @@ type DeleteResult struct {
 	// a Store need not.
 	EventID string
 	Err     error // ENOTFOUND, EUNAVAILABLE, ...; nil when the event was deleted
+}
+
+// ReceivePoller is implemented by stores that several processes share. A
+// create in another process cannot wake a receive waiting in this one, so
+// while it waits Service asks the store again after the interval, doubling
+// it up to four times its value.
+type ReceivePoller interface {
+	ReceivePollInterval() time.Duration
+}
+
+// AcksOf returns unconditional acks of ids.
+func AcksOf(ids []string) []Ack {
+	acks := make([]Ack, len(ids))
+	for i, id := range ids {
+		acks[i] = Ack{ID: id}
+	}
+	return acks
 }

@@ -102,7 +102,7 @@ func TestStore_ErrUnavailable(t *testing.T) {
 				return err
 			})
 			checkUnavailable(t, "AckEvent()", tt.perCall, func() error {
-				_, err := s.AckEvent(ctx, "a", triggers.NewEventID(time.Now()), time.Now(), time.Time{})
+				_, err := s.AckEvent(ctx, "a", triggers.Ack{ID: triggers.NewEventID(time.Now())}, time.Now(), time.Time{})
 				return err
 			})
 		})
@@ -204,11 +204,11 @@ func TestStore_RoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("inbox page, filtered", 1)
-	if _, err := s.AckEvent(ctx, "a", e.ID, now, nb); err != nil {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, now, nb); err != nil {
 		t.Fatal(err)
 	}
 	check("ack", 1)
-	if _, err := s.AckEvent(ctx, "a", e.ID, now, nb); triggers.ErrorCode(err) != triggers.ECONFLICT {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, now, nb); triggers.ErrorCode(err) != triggers.ECONFLICT {
 		t.Fatal(err)
 	}
 	check("ack, conflict", 0)
@@ -318,7 +318,7 @@ func TestStore_BulkAckDeleteRoundTrips(t *testing.T) {
 	}
 	calls()
 	maxInFlight.Store(0)
-	res, err := s.AckEvents(ctx, "a", ids, now, nb)
+	res, err := s.AckEvents(ctx, "a", triggers.AcksOf(ids), now, nb)
 	if err != nil {
 		t.Fatalf("AckEvents() = %v", err)
 	}
@@ -387,7 +387,7 @@ func TestStore_BulkStoreFailure(t *testing.T) {
 	ids := []string{evs[0].ID, evs[1].ID, evs[2].ID}
 
 	failPK.Store("a#" + ids[1])
-	res, err := s.AckEvents(ctx, "a", ids, now, nb)
+	res, err := s.AckEvents(ctx, "a", triggers.AcksOf(ids), now, nb)
 	if err != nil {
 		t.Fatalf("AckEvents() = %v", err)
 	}

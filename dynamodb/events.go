@@ -366,7 +366,8 @@ func visibleEvent(item map[string]types.AttributeValue, notBefore time.Time) (tr
 
 // AckEvent acknowledges with one conditional UpdateItem that also takes the
 // event out of the inbox index.
-func (s *Store) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
+	id := a.ID
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))}
@@ -428,13 +429,13 @@ const bulkConcurrency = 10
 // AckEvent, concurrently (at most bulkConcurrency at once): the ids of one
 // call are distinct (see triggers.Store), so the order of the calls does not
 // matter. A failed call is that item's Err; the whole call never fails.
-func (s *Store) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
-	results := make([]triggers.AckResult, len(ids))
+func (s *Store) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	results := make([]triggers.AckResult, len(acks))
 	var g errgroup.Group
 	g.SetLimit(bulkConcurrency)
-	for i, id := range ids {
+	for i, a := range acks {
 		g.Go(func() error {
-			e, err := s.AckEvent(ctx, tenant, id, at, notBefore)
+			e, err := s.AckEvent(ctx, tenant, a, at, notBefore)
 			results[i] = triggers.AckResult{Event: e, Err: err}
 			return nil // the outcome is the item's, not the call's
 		})

@@ -457,9 +457,9 @@ func (c *countingStore) GetEvent(ctx context.Context, tenant, id string, nb time
 	return c.Store.GetEvent(ctx, tenant, id, nb)
 }
 
-func (c *countingStore) AckEvent(ctx context.Context, tenant, id string, at, nb time.Time) (triggers.Event, error) {
+func (c *countingStore) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, nb time.Time) (triggers.Event, error) {
 	c.count("AckEvent")
-	return c.Store.AckEvent(ctx, tenant, id, at, nb)
+	return c.Store.AckEvent(ctx, tenant, a, at, nb)
 }
 
 func (c *countingStore) DeleteEvent(ctx context.Context, tenant, id string, nb time.Time) (bool, error) {
@@ -467,9 +467,9 @@ func (c *countingStore) DeleteEvent(ctx context.Context, tenant, id string, nb t
 	return c.Store.DeleteEvent(ctx, tenant, id, nb)
 }
 
-func (c *countingStore) AckEvents(ctx context.Context, tenant string, ids []string, at, nb time.Time) ([]triggers.AckResult, error) {
+func (c *countingStore) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, nb time.Time) ([]triggers.AckResult, error) {
 	c.count("AckEvents")
-	return c.Store.AckEvents(ctx, tenant, ids, at, nb)
+	return c.Store.AckEvents(ctx, tenant, acks, at, nb)
 }
 
 func (c *countingStore) DeleteEvents(ctx context.Context, tenant string, ids []string, nb time.Time) ([]triggers.DeleteResult, error) {
@@ -531,17 +531,17 @@ type failingStore struct {
 	wholeCall error // if set, bulk calls fail whole with it
 }
 
-func (f *failingStore) AckEvents(ctx context.Context, tenant string, ids []string, at, nb time.Time) ([]triggers.AckResult, error) {
+func (f *failingStore) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, nb time.Time) ([]triggers.AckResult, error) {
 	if f.wholeCall != nil {
 		return nil, f.wholeCall
 	}
-	res := make([]triggers.AckResult, len(ids))
-	for i, id := range ids {
+	res := make([]triggers.AckResult, len(acks))
+	for i, a := range acks {
 		if i == f.failItem {
 			res[i].Err = triggers.Unavailable(fmt.Errorf("injected failure"))
 			continue
 		}
-		r, err := f.Store.AckEvents(ctx, tenant, []string{id}, at, nb)
+		r, err := f.Store.AckEvents(ctx, tenant, []triggers.Ack{a}, at, nb)
 		if err != nil {
 			return nil, err
 		}

@@ -166,7 +166,7 @@ func (s *Server) handleAckEvent(w http.ResponseWriter, r *http.Request, key trig
 		s.writeError(w, r, err)
 		return
 	}
-	e, err := s.svc.AckEvent(r.Context(), key.Tenant, id)
+	e, err := s.svc.AckEvent(r.Context(), key.Tenant, id, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -180,11 +180,11 @@ func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Ti
 
 // AckEvent acknowledges a pending event. The single writer makes the
 // check-and-set atomic: of concurrent acks exactly one finds it pending.
-func (db *DB) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+func (db *DB) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	var e triggers.Event
 	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		var err error
-		e, err = ackOne(tx, tenant, id, at, notBefore)
+		e, err = ackOne(tx, tenant, a.ID, at, notBefore)
 		return err
 	})
 	if err != nil {
@@ -210,12 +210,12 @@ func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time
 // AckEvents acknowledges the events in order in one group-commit
 // transaction: one fsync for the whole call. Per-item outcomes are in the
 // results; a store failure fails the whole call, with nothing written.
-func (db *DB) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
-	results := make([]triggers.AckResult, len(ids))
+func (db *DB) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
+	results := make([]triggers.AckResult, len(acks))
 	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		// fn may run twice (see commit): every result is set afresh.
-		for i, id := range ids {
-			e, err := ackOne(tx, tenant, id, at, notBefore)
+		for i, a := range acks {
+			e, err := ackOne(tx, tenant, a.ID, at, notBefore)
 			if err != nil && !isDomain(err) {
 				return err
 			}

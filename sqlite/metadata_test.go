@@ -56,15 +56,15 @@ func TestMetadataIndex_FollowsPendingEvents(t *testing.T) {
 		want int
 	}{
 		{"insert", func() error { return nil }, 16},
-		{"ack", func() error { _, err := db.AckEvent(ctx, "a", res[2].Event.ID, now, notBefore); return err }, 14},
+		{"ack", func() error { _, err := db.AckEvent(ctx, "a", triggers.Ack{ID: res[2].Event.ID}, now, notBefore); return err }, 14},
 		{"ack again (conflict) keeps the rest", func() error {
-			db.AckEvent(ctx, "a", res[2].Event.ID, now, notBefore)
+			db.AckEvent(ctx, "a", triggers.Ack{ID: res[2].Event.ID}, now, notBefore)
 			return nil
 		}, 14},
 		{"delete pending", func() error { _, err := db.DeleteEvent(ctx, "a", res[3].Event.ID, notBefore); return err }, 12},
 		{"delete acknowledged", func() error { _, err := db.DeleteEvent(ctx, "a", res[2].Event.ID, notBefore); return err }, 12},
 		{"bulk ack and delete", func() error {
-			if _, err := db.AckEvents(ctx, "a", []string{res[4].Event.ID}, now, notBefore); err != nil {
+			if _, err := db.AckEvents(ctx, "a", triggers.AcksOf([]string{res[4].Event.ID}), now, notBefore); err != nil {
 				return err
 			}
 			_, err := db.DeleteEvents(ctx, "a", []string{res[5].Event.ID, res[5].Event.ID}, notBefore)

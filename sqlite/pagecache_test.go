@@ -89,7 +89,7 @@ func TestPageCache_AnswersAsTheDatabase(t *testing.T) {
 		case op < 6 && len(ids) > 0: // ack
 			id := ids[rng.IntN(len(ids))]
 			for _, db := range stores {
-				db.AckEvent(ctx, tenant, id, now, now.Add(-retention))
+				db.AckEvent(ctx, tenant, triggers.Ack{ID: id}, now, now.Add(-retention))
 			}
 		case op < 7 && len(ids) > 0: // delete
 			id := ids[rng.IntN(len(ids))]

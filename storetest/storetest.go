@@ -296,7 +296,7 @@ func testAckOK(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
 	e := MustInsert(t, s, event("a", t0, "s", "t"))[0]
 	at := t0.Add(time.Minute)
-	got, err := s.AckEvent(ctx, "a", e.ID, at, t0.Add(-time.Hour))
+	got, err := s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, at, t0.Add(-time.Hour))
 	if err != nil {
 		t.Fatalf("AckEvent() = %v", err)
 	}
@@ -312,21 +312,21 @@ func testAckOK(t *testing.T, s triggers.Store) {
 func testAckConflict(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
 	e := MustInsert(t, s, event("a", t0, "s", "t"))[0]
-	if _, err := s.AckEvent(ctx, "a", e.ID, t0, t0.Add(-time.Hour)); err != nil {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("AckEvent() = %v", err)
 	}
-	_, err := s.AckEvent(ctx, "a", e.ID, t0.Add(time.Second), t0.Add(-time.Hour))
+	_, err := s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, t0.Add(time.Second), t0.Add(-time.Hour))
 	mustCode(t, err, triggers.ECONFLICT)
 }
 
 func testAckNotFound(t *testing.T, s triggers.Store) {
 	ctx := context.Background()
 	e := MustInsert(t, s, event("a", t0, "s", "t"))[0]
-	_, err := s.AckEvent(ctx, "a", triggers.NewEventID(t0), t0, t0.Add(-time.Hour))
+	_, err := s.AckEvent(ctx, "a", triggers.Ack{ID: triggers.NewEventID(t0)}, t0, t0.Add(-time.Hour))
 	mustCode(t, err, triggers.ENOTFOUND)
-	_, err = s.AckEvent(ctx, "b", e.ID, t0, t0.Add(-time.Hour))
+	_, err = s.AckEvent(ctx, "b", triggers.Ack{ID: e.ID}, t0, t0.Add(-time.Hour))
 	mustCode(t, err, triggers.ENOTFOUND)
-	_, err = s.AckEvent(ctx, "a", e.ID, t0, e.CreatedAt) // expired
+	_, err = s.AckEvent(ctx, "a", triggers.Ack{ID: e.ID}, t0, e.CreatedAt) // expired
 	mustCode(t, err, triggers.ENOTFOUND)
 	if got, err := s.GetEvent(ctx, "a", e.ID, t0.Add(-time.Hour)); err != nil || got.Status() != triggers.StatusPending {
 		t.Fatalf("event after refused acks = %+v, %v; want pending", got, err)
@@ -340,7 +340,7 @@ func testAckConcurrent(t *testing.T, s triggers.Store) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = s.AckEvent(context.Background(), "a", e.ID, t0.Add(time.Duration(i)*time.Millisecond), t0.Add(-time.Hour))
+			_, errs[i] = s.AckEvent(context.Background(), "a", triggers.Ack{ID: e.ID}, t0.Add(time.Duration(i)*time.Millisecond), t0.Add(-time.Hour))
 		})
 	}
 	wg.Wait()
@@ -408,7 +408,7 @@ func testListOnlyPendingOfTenant(t *testing.T, s triggers.Store) {
 	evs := MustInsert(t, s,
 		event("a", t0, "s", "t"), event("b", t0.Add(time.Millisecond), "s", "t"),
 		event("a", t0.Add(2*time.Millisecond), "s", "t"), event("a", t0.Add(3*time.Millisecond), "s", "t"))
-	if _, err := s.AckEvent(ctx, "a", evs[2].ID, t0, t0.Add(-time.Hour)); err != nil {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: evs[2].ID}, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("AckEvent() = %v", err)
 	}
 	want := []string{evs[0].ID, evs[3].ID}
@@ -553,7 +553,7 @@ func testListPagingWhileWriting(t *testing.T, s triggers.Store) {
 	})
 	wg.Go(func() { // acker: acknowledges every third initial event
 		for i := 0; i < len(initial); i += 3 {
-			if _, err := s.AckEvent(ctx, "a", initial[i].ID, t0, t0.Add(-time.Hour)); err != nil {
+			if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: initial[i].ID}, t0, t0.Add(-time.Hour)); err != nil {
 				t.Errorf("AckEvent() = %v", err)
 				return
 			}
@@ -705,12 +705,12 @@ func testAckEventsInOrder(t *testing.T, s triggers.Store) {
 	evs := mustBatchFixture(t, s)
 	expired := evs[3]
 	acked := MustInsert(t, s, event("a", t0, "s", "t"))[0]
-	if _, err := s.AckEvent(ctx, "a", acked.ID, t0, t0.Add(-time.Hour)); err != nil {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: acked.ID}, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("AckEvent() = %v", err)
 	}
 	at := t0.Add(time.Minute)
 	ids := []string{evs[0].ID, evs[1].ID, triggers.NewEventID(t0), evs[2].ID, evs[3].ID, acked.ID}
-	res, err := s.AckEvents(ctx, "a", ids, at, t0.Add(-time.Hour))
+	res, err := s.AckEvents(ctx, "a", triggers.AcksOf(ids), at, t0.Add(-time.Hour))
 	if err != nil {
 		t.Fatalf("AckEvents() = %v", err)
 	}
@@ -811,7 +811,7 @@ func testListMetadata(t *testing.T, s triggers.Store) {
 		withMetadata(event("a", at(6), "s", "t"), `{"priority":"normal","user_id":"u1.","x":{"user_id":"u1"},"a b":"u1"}`),
 		withMetadata(event("a", at(7), "s", "t"), `{"priority":"normal","user_id":["u1"],"region":null}`),
 	)
-	if _, err := s.AckEvent(ctx, "a", evs[3].ID, t0, t0.Add(-time.Hour)); err != nil {
+	if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: evs[3].ID}, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatalf("AckEvent() = %v", err)
 	}
 	if ok, err := s.DeleteEvent(ctx, "a", evs[4].ID, t0.Add(-time.Hour)); !ok || err != nil {
@@ -861,7 +861,7 @@ func testListFilterCombinations(t *testing.T, s triggers.Store) {
 	for i, e := range evs {
 		switch i % 7 {
 		case 3:
-			if _, err := s.AckEvent(ctx, e.Tenant, e.ID, t0, t0.Add(-time.Hour)); err != nil {
+			if _, err := s.AckEvent(ctx, e.Tenant, triggers.Ack{ID: e.ID}, t0, t0.Add(-time.Hour)); err != nil {
 				t.Fatalf("AckEvent() = %v", err)
 			}
 			gone[e.ID] = true

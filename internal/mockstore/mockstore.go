@@ -19,10 +19,14 @@ var _ triggers.Store = (*Store)(nil)
 type Store struct {
 	InsertEventsFn  func(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error)
 	GetEventFn      func(ctx context.Context, tenant, id string, notBefore time.Time) (triggers.Event, error)
-	AckEventFn      func(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error)
+	AckEventFn      func(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error)
 	DeleteEventFn   func(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error)
-	AckEventsFn     func(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error)
+	AckEventsFn     func(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error)
 	DeleteEventsFn  func(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error)
+	ReceiveEventsFn func(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error)
+	NackEventsFn    func(ctx context.Context, tenant string, nacks []triggers.Nack, now, notBefore time.Time) ([]triggers.EventResult, error)
+	ExtendLeaseFn   func(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error)
+	RedriveEventsFn func(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error)
 	ListPendingFn   func(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error)
 	DeleteExpiredFn func(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error)
 	CreateKeyFn     func(ctx context.Context, k triggers.APIKey) error
@@ -55,11 +59,11 @@ func (s *Store) GetEvent(ctx context.Context, tenant, id string, notBefore time.
 }
 
 // AckEvent calls AckEventFn.
-func (s *Store) AckEvent(ctx context.Context, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
+func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	if s.AckEventFn == nil {
 		unset("AckEvent")
 	}
-	return s.AckEventFn(ctx, tenant, id, at, notBefore)
+	return s.AckEventFn(ctx, tenant, a, at, notBefore)
 }
 
 // DeleteEvent calls DeleteEventFn.
@@ -71,11 +75,11 @@ func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore ti
 }
 
 // AckEvents calls AckEventsFn.
-func (s *Store) AckEvents(ctx context.Context, tenant string, ids []string, at, notBefore time.Time) ([]triggers.AckResult, error) {
+func (s *Store) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
 	if s.AckEventsFn == nil {
 		unset("AckEvents")
 	}
-	return s.AckEventsFn(ctx, tenant, ids, at, notBefore)
+	return s.AckEventsFn(ctx, tenant, acks, at, notBefore)
 }
 
 // DeleteEvents calls DeleteEventsFn.
@@ -148,4 +152,36 @@ func (s *Store) Close() error {
 		unset("Close")
 	}
 	return s.CloseFn()
+}
+
+// ReceiveEvents calls ReceiveEventsFn.
+func (s *Store) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error) {
+	if s.ReceiveEventsFn == nil {
+		unset("ReceiveEvents")
+	}
+	return s.ReceiveEventsFn(ctx, q)
+}
+
+// NackEvents calls NackEventsFn.
+func (s *Store) NackEvents(ctx context.Context, tenant string, nacks []triggers.Nack, now, notBefore time.Time) ([]triggers.EventResult, error) {
+	if s.NackEventsFn == nil {
+		unset("NackEvents")
+	}
+	return s.NackEventsFn(ctx, tenant, nacks, now, notBefore)
+}
+
+// ExtendLease calls ExtendLeaseFn.
+func (s *Store) ExtendLease(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error) {
+	if s.ExtendLeaseFn == nil {
+		unset("ExtendLease")
+	}
+	return s.ExtendLeaseFn(ctx, tenant, a, expiresAt, now, notBefore)
+}
+
+// RedriveEvents calls RedriveEventsFn.
+func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error) {
+	if s.RedriveEventsFn == nil {
+		unset("RedriveEvents")
+	}
+	return s.RedriveEventsFn(ctx, tenant, ids, notBefore)
 }

@@ -22,7 +22,11 @@ func TestStore_UnsetFnPanicsNamingIt(t *testing.T) {
 	}{
 		{"InsertEvents", func() { s.InsertEvents(ctx, nil) }},
 		{"GetEvent", func() { s.GetEvent(ctx, "t", "id", now) }},
-		{"AckEvent", func() { s.AckEvent(ctx, "t", "id", now, now) }},
+		{"AckEvent", func() { s.AckEvent(ctx, "t", triggers.Ack{ID: "id"}, now, now) }},
+		{"ReceiveEvents", func() { s.ReceiveEvents(ctx, triggers.ReceiveQuery{}) }},
+		{"NackEvents", func() { s.NackEvents(ctx, "t", nil, now, now) }},
+		{"ExtendLease", func() { s.ExtendLease(ctx, "t", triggers.Ack{}, now, now, now) }},
+		{"RedriveEvents", func() { s.RedriveEvents(ctx, "t", nil, now) }},
 		{"DeleteEvent", func() { s.DeleteEvent(ctx, "t", "id", now) }},
 		{"AckEvents", func() { s.AckEvents(ctx, "t", nil, now, now) }},
 		{"DeleteEvents", func() { s.DeleteEvents(ctx, "t", nil, now) }},
