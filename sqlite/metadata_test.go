@@ -56,7 +56,10 @@ func TestMetadataIndex_FollowsPendingEvents(t *testing.T) {
 		want int
 	}{
 		{"insert", func() error { return nil }, 16},
-		{"ack", func() error { _, err := db.AckEvent(ctx, "a", triggers.Ack{ID: res[2].Event.ID}, now, notBefore); return err }, 14},
+		{"ack", func() error {
+			_, err := db.AckEvent(ctx, "a", triggers.Ack{ID: res[2].Event.ID}, now, notBefore)
+			return err
+		}, 14},
 		{"ack again (conflict) keeps the rest", func() error {
 			db.AckEvent(ctx, "a", triggers.Ack{ID: res[2].Event.ID}, now, notBefore)
 			return nil
