@@ -468,8 +468,9 @@ func (s *Store) DeleteEvents(ctx context.Context, tenant string, ids []string, n
 // ListPending reads one inbox page from the inbox index (see the package
 // doc, The inbox). With InboxSettle, a page with a next position is only
 // answered from a read that started at least InboxSettle after its last
-// event was created: when it did not, ListPending waits until then and reads
-// the page again (see settleWait).
+// event was created: after a read that started earlier, ListPending waits
+// until then (never past the first read + InboxSettle) and reads the page
+// again; where waiting cannot help it cuts the page instead (settlePage).
 func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = triggers.DefaultInboxLimit

@@ -174,7 +174,7 @@ func TestListPending_SettleWait(t *testing.T) {
 					if !waited {
 						waited = true
 						for _, i := range tt.ackDuringWait {
-							if _, err := s.AckEvent(ctx, "a", evs[i].ID, clock.Now(), t0.Add(-time.Hour)); err != nil {
+							if _, err := s.AckEvent(ctx, "a", triggers.Ack{ID: evs[i].ID}, clock.Now(), t0.Add(-time.Hour)); err != nil {
 								t.Errorf("AckEvent(%d) = %v", i, err)
 							}
 						}
