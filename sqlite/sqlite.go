@@ -226,12 +226,19 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 // migrate applies the embedded migrations not yet applied, each in its own
 // transaction, tracked by PRAGMA user_version.
-func migrate(db *sql.DB) error {
+func migrate(db *sql.DB) error { return migrateTo(db, -1) }
+
+// migrateTo is migrate up to schema version target (-1: the latest); tests
+// use it to build a database as an older release left it.
+func migrateTo(db *sql.DB, target int) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	slices.Sort(names)
+	if target >= 0 {
+		names = names[:min(target, len(names))]
+	}
 	var version int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		return fmt.Errorf("sqlite: read schema version: %w", err)
