@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,19 +13,17 @@ import (
 )
 
 // The lease write statements, prepared when the store opens (hotWrites).
-// Events are found again by seq (the rowid), which the receive query reads
-// from its index.
+// Events are found again by seq (the rowid), which the receive queries read
+// from their indexes.
 const (
 	qLease = `UPDATE events SET attempts = attempts + 1, lease_id = ?, lease_expires_at = ?, available_at = NULL
 		WHERE seq = ? RETURNING ` + eventColumns
 	qDeadLetter = `UPDATE events SET dead_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
 		WHERE seq = ? RETURNING tenant, id, created_at, metadata`
-	// qNextAvailable reads the earliest instant after now at which a leased
-	// or delayed pending event of the tenant becomes available, from the
-	// index events_unavailable (one entry read).
-	qNextAvailable = `SELECT ` + readyAt + ` FROM events INDEXED BY events_unavailable
-		WHERE tenant = ? AND ` + pendingTerms + ` AND (lease_expires_at IS NOT NULL OR available_at IS NOT NULL)
-		AND ` + readyAt + ` > ? ORDER BY ` + readyAt + ` LIMIT 1`
+	// qNextAvailable reads the earliest instant after now at which a held
+	// event of the tenant becomes available: one entry of events_held.
+	qNextAvailable = `SELECT ` + readyAt + ` FROM events INDEXED BY events_held
+		WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` > ? ORDER BY ` + readyAt + ` LIMIT 1`
 	// qNack and qExtend change the event's lease only while the lease named
 	// is its current, unexpired one; arguments: the new value, tenant, id,
 	// notBefore, lease id, now.
@@ -39,27 +38,91 @@ const (
 		RETURNING ` + eventColumns
 )
 
-// readyAt is when a pending event becomes available: the later of its lease
-// expiry and its nack delay (0 for neither). It is the key of the index
-// events_unavailable, whose expression a query must repeat exactly.
-const readyAt = `max(coalesce(lease_expires_at, 0), coalesce(available_at, 0))`
+// The conditions of the two indexes that split the pending events for
+// receives (migration 004): idle events have no lease or delay recorded and
+// are all available; held events have one and are available from readyAt.
+const (
+	idleTerms = pendingTerms + " AND lease_expires_at IS NULL AND available_at IS NULL"
+	heldTerms = pendingTerms + " AND (lease_expires_at IS NOT NULL OR available_at IS NOT NULL)"
+	// readyAt is when a held event becomes available: the later of its
+	// lease expiry and its nack delay. It is the key of events_held, whose
+	// expression a query must repeat exactly for SQLite to use it.
+	readyAt = `max(coalesce(lease_expires_at, 0), coalesce(available_at, 0))`
+)
 
-// qReceive is the receive query without filters, the common one, which is
-// prepared when the store opens; other receives are parsed when they run.
-var qReceive, _ = planReceive(triggers.ReceiveQuery{})
+// The walks of a receive without filters, prepared when the store opens;
+// other receives are parsed when they run.
+var qReceiveIdle, qReceiveHeld = receiveWalkSQL(triggers.ReceiveQuery{})
 
-// planReceive writes the query of ReceiveEvents and its arguments. It walks
-// the index ListPending would choose for the filter, in inbox order, over at
-// most max(MaxScan, Max) entries, and returns (seq, attempts) of those that
-// match and are available at q.Now, oldest first. The walk runs in a
-// subquery (a co-routine: rows are produced as they are read, so reading
-// stops when the caller stops) whose LIMIT is the scan bound; the outer
-// query keeps the available ones. Availability reads lease_expires_at and
-// available_at: from the index itself on events_inbox (migration 004), from
-// the table on the others.
-func planReceive(q triggers.ReceiveQuery) (string, []any) {
+func receiveWalkSQL(q triggers.ReceiveQuery) (string, string) {
+	w := planReceive(q)
+	return w[0].sql, w[1].sql
+}
+
+// receiveWalk is one query of a receive. It returns (seq, created_at, id,
+// attempts) of available events matching the receive, oldest first, having
+// examined at most its scan bound of index entries.
+type receiveWalk struct {
+	sql  string
+	args []any
+}
+
+// planReceive writes the queries of a receive, whose results ReceiveEvents
+// merges in inbox order.
+//
+// Without filters other than the created_at range and priority=normal, two
+// walks: events_idle from the start of the range, where every entry is
+// available, and the range of events_held up to now (expired leases, nack
+// delays over), sorted. Leased events thus cost nothing to skip however many
+// there are: with short leases and busy receivers, the head of the inbox is
+// thousands of leased events.
+//
+// With other filters, one walk of the index the inbox would choose, in inbox
+// order, checking availability per entry (from the table: the filter
+// indexes do not carry the lease columns, so that a lease does not rewrite
+// an entry in each of them).
+//
+// Each walk runs in a subquery whose LIMIT is the scan bound
+// (max(MaxScan, Max) entries) and which SQLite runs as a co-routine: rows
+// are produced as the receive reads them, and reading stops with it.
+func planReceive(q triggers.ReceiveQuery) []receiveWalk {
 	iq := triggers.InboxQuery{Tenant: q.Tenant, Filter: q.Filter, NotBefore: q.NotBefore, Limit: q.Max, MaxScan: q.MaxScan}
 	iq.Filter.Status = triggers.StatusPending
+	scan := max(q.MaxScan, q.Max)
+	f := q.Filter
+	if f.Source != "" || f.EventType != "" || len(f.Metadata) > 0 || f.Priority != "" && f.Priority != triggers.PriorityNormal {
+		return []receiveWalk{filteredWalk(iq, q.Now, scan)}
+	}
+	var r inboxTerms
+	r.createdRange(iq)
+	var prio []string
+	var prioArgs []any
+	if f.Priority != "" {
+		prio, prioArgs = []string{"priority = ?"}, []any{string(f.Priority)}
+	}
+	idleOK, idleArgs := "1", prioArgs
+	if prio != nil {
+		idleOK = prio[0]
+	}
+	idle := receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + idleOK + ` AS ok
+			FROM events INDEXED BY events_idle WHERE tenant = ? AND ` + idleTerms + ` AND ` + strings.Join(r.where, " AND ") + `
+			ORDER BY created_at, id LIMIT ?) WHERE ok ORDER BY created_at, id`,
+		args: slices.Concat(idleArgs, []any{q.Tenant}, r.args, []any{scan}),
+	}
+	held := receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + strings.Join(slices.Concat(r.where, prio), " AND ") + ` AS ok
+			FROM events INDEXED BY events_held WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` <= ?
+			ORDER BY ` + readyAt + ` LIMIT ?) WHERE ok ORDER BY created_at, id`,
+		args: slices.Concat(r.args, prioArgs, []any{q.Tenant, micros(q.Now), scan}),
+	}
+	return []receiveWalk{idle, held}
+}
+
+// filteredWalk is the walk of a receive with filters: the inbox's index
+// choice (chooseIndex), with the other filters and availability checked on
+// each entry.
+func filteredWalk(iq triggers.InboxQuery, now time.Time, scan int) receiveWalk {
 	t := chooseIndex(iq)
 	t.createdRange(iq)
 	from, where, ev := t.table, t.where, t.col
@@ -73,31 +136,32 @@ func planReceive(q triggers.ReceiveQuery) (string, []any) {
 		where = append(where, "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL", "e.dead_at IS NULL")
 		ev = "e."
 	}
-	now := micros(q.Now)
-	ok := append(t.residual, "coalesce("+ev+"lease_expires_at, 0) <= ?", "coalesce("+ev+"available_at, 0) <= ?")
-	args := append(append(t.residualArgs, now, now), t.args...)
-	args = append(args, max(q.MaxScan, q.Max))
-	inner := `SELECT ` + ev + `seq AS seq, ` + t.col + `created_at AS created_at, ` + t.col + `id AS id, ` +
-		ev + `attempts AS attempts, ` + strings.Join(ok, " AND ") + ` AS ok FROM ` + from +
-		` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + t.col + `created_at, ` + t.col + `id LIMIT ?`
-	return `SELECT seq, attempts FROM (` + inner + `) WHERE ok ORDER BY created_at, id`, args
+	ok := slices.Concat(t.residual, []string{"coalesce(" + ev + "lease_expires_at, 0) <= ?", "coalesce(" + ev + "available_at, 0) <= ?"})
+	args := slices.Concat(t.residualArgs, []any{micros(now), micros(now)}, t.args, []any{scan})
+	return receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT ` + ev + `seq AS seq, ` + t.col + `created_at AS created_at, ` +
+			t.col + `id AS id, ` + ev + `attempts AS attempts, ` + strings.Join(ok, " AND ") + ` AS ok FROM ` + from +
+			` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + t.col + `created_at, ` + t.col + `id LIMIT ?)
+			WHERE ok ORDER BY created_at, id`,
+		args: args,
+	}
 }
 
 // ReceiveEvents leases available events (see triggers.Store) in one write of
 // the single writer, which makes leases exclusive: every receive reads and
-// leases inside the writer, after every write before it. One indexed query
-// finds the events, one UPDATE by rowid leases or dead-letters each, and the
-// call returns once the group commit holding them is durable.
+// leases inside the writer, after every write before it. The walks of
+// planReceive find the events, one UPDATE by rowid leases or dead-letters
+// each, and the call returns once the group commit holding them is durable.
 func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error) {
 	limit := min(q.Max, len(q.LeaseIDs))
 	if limit <= 0 {
 		return triggers.Received{}, nil
 	}
-	query, args := planReceive(q)
+	walks := planReceive(q)
 	var got triggers.Received
 	err := db.exec(ctx, func(tx *writeTx) error {
 		var err error
-		got, err = receive(tx, q, limit, query, args) // afresh: fn may run twice (see commit)
+		got, err = receive(tx, q, limit, walks) // afresh: fn may run twice (see commit)
 		return err
 	})
 	if err != nil {
@@ -111,34 +175,35 @@ func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (trigg
 	return got, nil
 }
 
-// receive is ReceiveEvents inside the writer: it finds the available
-// events, dead-letters those out of attempts and leases up to limit others.
-func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, query string, args []any) (triggers.Received, error) {
-	rows, err := tx.Query(query, args...)
+// candidate is an available event a walk found.
+type candidate struct {
+	seq, created int64
+	id           string
+	attempts     int
+}
+
+// walkRows is a walk being read, with its current row.
+type walkRows struct {
+	rows *sql.Rows
+	cur  candidate
+	live bool // cur holds a row
+}
+
+func (w *walkRows) advance() error {
+	if w.live = w.rows.Next(); w.live {
+		return w.rows.Scan(&w.cur.seq, &w.cur.created, &w.cur.id, &w.cur.attempts)
+	}
+	return w.rows.Err()
+}
+
+// receive is ReceiveEvents inside the writer: it merges the walks in inbox
+// order, dead-letters the events out of attempts and leases up to limit
+// others.
+func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) (triggers.Received, error) {
+	lease, dead, err := pick(tx, q, limit, walks)
 	if err != nil {
 		return triggers.Received{}, fmt.Errorf("sqlite: receive: %w", err)
 	}
-	var lease, dead []int64
-	for rows.Next() {
-		var seq int64
-		var attempts int
-		if err := rows.Scan(&seq, &attempts); err != nil {
-			rows.Close()
-			return triggers.Received{}, fmt.Errorf("sqlite: receive: %w", err)
-		}
-		if q.MaxAttempts > 0 && attempts >= q.MaxAttempts {
-			dead = append(dead, seq)
-			continue
-		}
-		if lease = append(lease, seq); len(lease) == limit {
-			break
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return triggers.Received{}, fmt.Errorf("sqlite: receive: %w", err)
-	}
-
 	var got triggers.Received
 	for _, seq := range dead {
 		var tenant, id, metadata string
@@ -173,6 +238,52 @@ func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, query string, args
 		}
 	}
 	return got, nil
+}
+
+// pick reads the walks merged in inbox order and returns the rowids of the
+// events to lease (up to limit, oldest first) and of those to dead-letter
+// (out of attempts) met before the last one leased. Every walk is closed
+// before it returns, so that the updates that follow do not change an index
+// being read.
+func pick(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) (lease, dead []int64, err error) {
+	open := make([]*walkRows, 0, len(walks))
+	defer func() {
+		for _, w := range open {
+			w.rows.Close()
+		}
+	}()
+	for _, wk := range walks {
+		rows, err := tx.Query(wk.sql, wk.args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		w := &walkRows{rows: rows}
+		open = append(open, w)
+		if err := w.advance(); err != nil {
+			return nil, nil, err
+		}
+	}
+	for len(lease) < limit {
+		var next *walkRows
+		for _, w := range open {
+			if w.live && (next == nil || w.cur.created < next.cur.created ||
+				w.cur.created == next.cur.created && w.cur.id < next.cur.id) {
+				next = w
+			}
+		}
+		if next == nil {
+			break
+		}
+		if q.MaxAttempts > 0 && next.cur.attempts >= q.MaxAttempts {
+			dead = append(dead, next.cur.seq)
+		} else {
+			lease = append(lease, next.cur.seq)
+		}
+		if err := next.advance(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lease, dead, nil
 }
 
 // NackEvents ends leases (see triggers.Store), every nack in one write.

@@ -233,29 +233,100 @@ func TestMetadataIndex_FollowsDeadEvents(t *testing.T) {
 	}
 }
 
-// TestReceive_ExaminesAtMostMaxScan checks that a receive stops after
-// MaxScan events of the inbox even when more are available beyond them,
-// and then tells when the leased ones become available.
-func TestReceive_ExaminesAtMostMaxScan(t *testing.T) {
+// TestReceive_ScanBound checks what a receive's scan bound counts. Without
+// filters, leased events are not examined at all (they are not in the idle
+// walk, nor in the held walk until they expire): a receive with a bound of
+// 2 behind 5 leased events gets the next 2. With a filter the walk passes
+// the leased events matching it one by one, so it stops after MaxScan of
+// them, although more are available beyond, and then tells when the leased
+// ones become available.
+func TestReceive_ScanBound(t *testing.T) {
 	db, err := Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	evs := insertEvents(t, db, 10, plainMetadata)
+	evs := insertEvents(t, db, 10, plainMetadata) // sources s0, s1, s0, s1, ...
 	first := mustReceive(t, db, leaseQuery("a", lt0, 5, 10, 100))
 	if got := eventIDs(first.Events); !slices.Equal(got, eventIDs(evs[:5])) {
 		t.Fatalf("first receive = %v, want the 5 oldest", got)
 	}
-	got := mustReceive(t, db, leaseQuery("a", lt0, 5, 10, 5))
+	got := mustReceive(t, db, leaseQuery("a", lt0, 2, 10, 2))
+	if ids := eventIDs(got.Events); !slices.Equal(ids, eventIDs(evs[5:7])) {
+		t.Fatalf("receive of 2 behind 5 leased, scan bound 2 = %v, want the 6th and 7th", ids)
+	}
+
+	bySource := func(maxScan int) triggers.ReceiveQuery {
+		q := leaseQuery("a", lt0, 1, 10, maxScan)
+		q.Filter.Source = "s0"
+		return q
+	}
+	// s0 is events 0, 2, 4, 6, 8, of which 0, 2, 4 and 6 are leased now.
+	got = mustReceive(t, db, bySource(4))
 	if len(got.Events) != 0 || !got.NextAvailable.Equal(lt0.Add(30*time.Second)) {
-		t.Fatalf("receive over the 5 leased = %v, next %v; want none, next at the lease expiry %v",
+		t.Fatalf("receive of s0 over its 4 leased = %v, next %v; want none, next at the lease expiry %v",
 			eventIDs(got.Events), got.NextAvailable, lt0.Add(30*time.Second))
 	}
-	got = mustReceive(t, db, leaseQuery("a", lt0, 5, 10, 7))
-	if ids := eventIDs(got.Events); !slices.Equal(ids, eventIDs(evs[5:7])) || !got.NextAvailable.IsZero() {
-		t.Fatalf("receive over 7 = %v (next %v), want the 6th and 7th, no next", ids, got.NextAvailable)
+	got = mustReceive(t, db, bySource(5))
+	if ids := eventIDs(got.Events); !slices.Equal(ids, []string{evs[8].ID}) || !got.NextAvailable.IsZero() {
+		t.Fatalf("receive of s0 over 5 = %v (next %v), want the 9th event, no next", ids, got.NextAvailable)
 	}
+}
+
+// TestReceive_MergesIdleAndHeldInInboxOrder checks that a receive without
+// filters leases the oldest available events when they come from both of
+// its walks interleaved: events nacked without delay (idle again) and
+// events whose lease expired (held), between events never received.
+func TestReceive_MergesIdleAndHeldInInboxOrder(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs := insertEvents(t, db, 6, plainMetadata)
+	got := mustReceive(t, db, leaseQuery("a", lt0, 4, 10, 100)) // events 0-3, until lt0+30s
+	for _, i := range []int{0, 2} {
+		n := triggers.Nack{ID: got.Events[i].ID, LeaseID: got.Events[i].LeaseID}
+		if res, err := db.NackEvents(ctx, "a", []triggers.Nack{n}, lt0, lt0.Add(-time.Hour)); err != nil || res[0].Err != nil {
+			t.Fatalf("NackEvents() = %v, %v", res, err)
+		}
+	}
+	// Now 0 and 2 are idle, 1 and 3 held until their leases expire, 4 and 5
+	// idle (never received). Before the expiry, only the idle ones:
+	q := leaseQuery("a", lt0.Add(time.Second), 6, 10, 100)
+	if ids := peek(t, db, q); !slices.Equal(ids, []string{evs[0].ID, evs[2].ID, evs[4].ID, evs[5].ID}) {
+		t.Fatalf("available before the leases expire = %v, want events 0, 2, 4, 5", ids)
+	}
+	// After it, the six interleaved from both walks, oldest first.
+	all := mustReceive(t, db, leaseQuery("a", lt0.Add(31*time.Second), 6, 10, 100))
+	if got, want := eventIDs(all.Events), eventIDs(evs); !slices.Equal(got, want) {
+		t.Fatalf("receive after the expiry = %v, want all six oldest first %v", got, want)
+	}
+}
+
+// peek returns the ids of the events a receive would lease, leasing nothing
+// (the transaction is rolled back).
+func peek(t *testing.T, db *DB, q triggers.ReceiveQuery) []string {
+	t.Helper()
+	sqlTx, err := db.write.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlTx.Rollback()
+	lease, _, err := pick(&writeTx{db: db, tx: sqlTx}, q, q.Max, planReceive(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, seq := range lease {
+		var id string
+		if err := sqlTx.QueryRow(`SELECT id FROM events WHERE seq = ?`, seq).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // TestReceive_LeaseSurvivesReopen checks that a receive returns only once

@@ -96,12 +96,13 @@ func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
 	return strings.Join(steps, "; ")
 }
 
-// TestPlanReceive_UsesIndexRange checks with EXPLAIN QUERY PLAN that a
-// receive walks the index the inbox would choose, as a range in inbox
-// order without a sort, and that the walk is a co-routine (read only as
-// far as the receive reads it). Without filters the walk reads nothing but
-// events_inbox, which carries the lease columns: leased events at the head
-// of the inbox are skipped without visiting the table.
+// TestPlanReceive_UsesIndexRange checks with EXPLAIN QUERY PLAN the walks
+// of a receive. Without filters (a created_at range and priority=normal
+// aside): events_idle as a range in inbox order without a sort, and the
+// range of events_held up to now, both answered from the index alone, so
+// that leased events are never visited. With filters: the index the inbox
+// would choose, as a range in inbox order without a sort. Every walk is a
+// co-routine (read only as far as the receive reads it).
 func TestPlanReceive_UsesIndexRange(t *testing.T) {
 	db, err := Open(t.TempDir(), nil)
 	if err != nil {
@@ -109,50 +110,60 @@ func TestPlanReceive_UsesIndexRange(t *testing.T) {
 	}
 	defer db.Close()
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	idle := "SEARCH events USING COVERING INDEX events_idle (tenant=? AND created_at>?)"
+	held := "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr><?)"
 	cases := []struct {
 		name   string
 		filter triggers.InboxFilter
-		want   []string
+		want   []string // one per walk
 	}{
-		{"all", triggers.InboxFilter{}, []string{"SEARCH events USING COVERING INDEX events_inbox (tenant=? AND created_at>?)"}},
+		{"all", triggers.InboxFilter{}, []string{idle, held}},
 		{"date range", triggers.InboxFilter{CreatedAfter: now.Add(-time.Hour), CreatedBefore: now},
-			[]string{"SEARCH events USING COVERING INDEX events_inbox (tenant=? AND created_at>? AND created_at<?)"}},
-		{"priority normal", triggers.InboxFilter{Priority: triggers.PriorityNormal},
-			[]string{"SEARCH events USING COVERING INDEX events_inbox (tenant=? AND created_at>?)"}},
+			[]string{"SEARCH events USING COVERING INDEX events_idle (tenant=? AND created_at>? AND created_at<?)", held}},
+		{"priority normal", triggers.InboxFilter{Priority: triggers.PriorityNormal}, []string{idle, held}},
 		{"source", triggers.InboxFilter{Source: "s"}, []string{"SEARCH events USING INDEX events_inbox_source (tenant=? AND source=? AND created_at>?)"}},
 		{"source and type", triggers.InboxFilter{Source: "s", EventType: "t"}, []string{"SEARCH events USING INDEX events_inbox_source (tenant=? AND source=? AND created_at>?)"}},
 		{"event type", triggers.InboxFilter{EventType: "t"}, []string{"SEARCH events USING INDEX events_inbox_type (tenant=? AND event_type=? AND created_at>?)"}},
 		{"priority high", triggers.InboxFilter{Priority: triggers.PriorityHigh}, []string{"SEARCH events USING INDEX events_inbox_priority (tenant=? AND priority=? AND created_at>?)"}},
 		{"metadata", triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "k", Value: "v"}}},
-			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>?)", "SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
+			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>?); SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
 		{"metadata and the rest", triggers.InboxFilter{Source: "s", Priority: triggers.PriorityLow, CreatedBefore: now,
 			Metadata: []triggers.MetadataMatch{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}},
-			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>? AND created_at<?)", "SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
+			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>? AND created_at<?); SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			q := triggers.ReceiveQuery{Tenant: "a", Filter: c.filter, NotBefore: now.Add(-24 * time.Hour), Now: now,
 				Max: 25, MaxScan: 1000, MaxAttempts: 10}
-			query, args := planReceive(q)
-			got := queryPlan(t, db, query, args...)
-			t.Logf("%s: %s", c.name, got)
-			for _, w := range append([]string{"CO-ROUTINE"}, c.want...) {
-				if !strings.Contains(got, w) {
-					t.Errorf("plan = %q, want %q in it", got, w)
-				}
+			walks := planReceive(q)
+			if len(walks) != len(c.want) {
+				t.Fatalf("%d walks, want %d", len(walks), len(c.want))
 			}
-			if strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN events") || strings.Contains(got, "SCAN m") {
-				t.Errorf("plan = %q sorts or scans; want inbox order from the index", got)
+			for i, w := range walks {
+				got := queryPlan(t, db, w.sql, w.args...)
+				t.Logf("%s, walk %d: %s", c.name, i, got)
+				if !strings.Contains(got, "CO-ROUTINE") || !strings.Contains(got, c.want[i]) {
+					t.Errorf("walk %d: plan = %q, want a co-routine and %q", i, got, c.want[i])
+				}
+				if strings.Contains(got, "SCAN events") || strings.Contains(got, "SCAN m") {
+					t.Errorf("walk %d: plan = %q scans a table", i, got)
+				}
+				// The held walk sorts what it found (the leases expired and
+				// delays over since the last receives); every other walk
+				// reads in inbox order.
+				if sorts := strings.Contains(got, "TEMP B-TREE"); sorts != (c.want[i] == held) {
+					t.Errorf("walk %d: plan = %q: sorts %v, want %v", i, got, sorts, !sorts)
+				}
 			}
 		})
 	}
-	if unfiltered, _ := planReceive(triggers.ReceiveQuery{Tenant: "a", Max: 10}); unfiltered != qReceive {
-		t.Errorf("the unfiltered receive is not the prepared qReceive:\n%s\n%s", unfiltered, qReceive)
+	if idle, held := receiveWalkSQL(triggers.ReceiveQuery{Tenant: "a", Max: 10}); idle != qReceiveIdle || held != qReceiveHeld {
+		t.Errorf("the walks of an unfiltered receive are not the prepared ones")
 	}
 }
 
 // TestPlanLeases_UseTheirIndexes checks the plans of the other lease
-// queries: the next availability is one entry of events_unavailable, and
+// queries: the next availability is one entry of events_held, and
 // the dead list is a range of events_dead in inbox order.
 func TestPlanLeases_UseTheirIndexes(t *testing.T) {
 	db, err := Open(t.TempDir(), nil)
@@ -165,7 +176,7 @@ func TestPlanLeases_UseTheirIndexes(t *testing.T) {
 		args        []any
 		want        string
 	}{
-		{"next available", qNextAvailable, []any{"a", 1}, "SEARCH events USING INDEX events_unavailable (tenant=? AND <expr>>?)"},
+		{"next available", qNextAvailable, []any{"a", 1}, "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr>>?)"},
 		{"dead list", `SELECT ` + eventColumns + ` FROM events INDEXED BY events_dead WHERE tenant = ? AND dead_at IS NOT NULL
 			AND created_at > ? ORDER BY created_at, id LIMIT ?`, []any{"a", 1, 10}, "SEARCH events USING INDEX events_dead (tenant=? AND created_at>?)"},
 	}
