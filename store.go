@@ -68,7 +68,10 @@ type Store interface {
 	// oldest first (CreatedAt, then ID): pending events (leased or not), or
 	// dead events when q.Filter.Status is StatusDead. The page holds q.Limit events
 	// whenever that many match beyond q.After, unless q.MaxScan was reached
-	// first; Page.Next is nil only when nothing more matches.
+	// first; Page.Next is nil only when nothing more matches. A store whose
+	// writes can become visible out of order may keep Next behind a settle
+	// window (DESIGN §4, at most 1 s); it then waits for the page's events
+	// to settle, rather than answer short.
 	ListPending(ctx context.Context, q InboxQuery) (Page, error)
 
 	// ReceiveEvents leases up to q.Max events of q.Tenant that match
