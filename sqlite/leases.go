@@ -93,25 +93,24 @@ func planReceive(q triggers.ReceiveQuery) []receiveWalk {
 	if f.Source != "" || f.EventType != "" || len(f.Metadata) > 0 || f.Priority != "" && f.Priority != triggers.PriorityNormal {
 		return []receiveWalk{filteredWalk(iq, q.Now, scan)}
 	}
+	// The created_at range is the idle walk's index range; on the held walk
+	// it is checked per entry, as priority=normal is on both.
 	var r inboxTerms
 	r.createdRange(iq)
-	var prio []string
+	idleOK, heldOK := []string{"1"}, r.where
 	var prioArgs []any
 	if f.Priority != "" {
-		prio, prioArgs = []string{"priority = ?"}, []any{string(f.Priority)}
-	}
-	idleOK, idleArgs := "1", prioArgs
-	if prio != nil {
-		idleOK = prio[0]
+		idleOK, heldOK = []string{"priority = ?"}, slices.Concat(r.where, []string{"priority = ?"})
+		prioArgs = []any{string(f.Priority)}
 	}
 	idle := receiveWalk{
-		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + idleOK + ` AS ok
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + idleOK[0] + ` AS ok
 			FROM events INDEXED BY events_idle WHERE tenant = ? AND ` + idleTerms + ` AND ` + strings.Join(r.where, " AND ") + `
 			ORDER BY created_at, id LIMIT ?) WHERE ok ORDER BY created_at, id`,
-		args: slices.Concat(idleArgs, []any{q.Tenant}, r.args, []any{scan}),
+		args: slices.Concat(prioArgs, []any{q.Tenant}, r.args, []any{scan}),
 	}
 	held := receiveWalk{
-		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + strings.Join(slices.Concat(r.where, prio), " AND ") + ` AS ok
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + strings.Join(heldOK, " AND ") + ` AS ok
 			FROM events INDEXED BY events_held WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` <= ?
 			ORDER BY ` + readyAt + ` LIMIT ?) WHERE ok ORDER BY created_at, id`,
 		args: slices.Concat(r.args, prioArgs, []any{q.Tenant, micros(q.Now), scan}),

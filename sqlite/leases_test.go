@@ -329,6 +329,35 @@ func peek(t *testing.T, db *DB, q triggers.ReceiveQuery) []string {
 	return ids
 }
 
+// TestReceive_PriorityNormalOnBothWalks checks priority=normal, the one
+// filter a receive checks on its idle and held walks (the others choose an
+// index): of idle and expired-lease events of both priorities, only the
+// normal ones are leased.
+func TestReceive_PriorityNormalOnBothWalks(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ins []triggers.Insert
+	for i, p := range []triggers.Priority{triggers.PriorityHigh, triggers.PriorityNormal, triggers.PriorityHigh, triggers.PriorityNormal} {
+		at := lt0.Add(time.Duration(i) * time.Millisecond)
+		ins = append(ins, triggers.Insert{Event: triggers.Event{ID: triggers.NewEventID(at), Tenant: "a", Source: "s", EventType: "t",
+			Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(fmt.Sprintf(`{"priority":%q}`, p)), Priority: p, CreatedAt: at}})
+	}
+	res, err := db.InsertEvents(ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustReceive(t, db, leaseQuery("a", lt0, 2, 10, 100)) // events 0 (high) and 1 (normal), held until lt0+30s
+	q := leaseQuery("a", lt0.Add(time.Minute), 4, 10, 100)
+	q.Filter.Priority = triggers.PriorityNormal
+	if got, want := eventIDs(mustReceive(t, db, q).Events), []string{res[1].Event.ID, res[3].Event.ID}; !slices.Equal(got, want) {
+		t.Fatalf("receive of priority normal = %v, want events 1 (expired lease) and 3 (idle) %v", got, want)
+	}
+}
+
 // TestReceive_LeaseSurvivesReopen checks that a receive returns only once
 // its leases are committed: after the store is closed and opened again the
 // lease is there, and the event is not received a second time.
