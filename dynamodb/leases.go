@@ -42,8 +42,8 @@ const receivePollInterval = 200 * time.Millisecond
 
 // Tuning of ReceiveEvents (see the package doc, Leases).
 const (
-	// windowFactor × Max bounds the events (leasable or to be
-	// dead-lettered) an uncontended receive acts on.
+	// windowFactor × Max is the first page of a receive's Query, and
+	// bounds the events it leases or dead-letters from one read.
 	windowFactor = 4
 	// maxSpread bounds the spread factor of contended receives (see
 	// contention): they read at most maxSpread × Max candidates.
@@ -239,12 +239,13 @@ func (r *receive) round(ctx context.Context, cands []candidate) (tried, lost int
 
 // receiveCandidates queries the tenant's inbox partition for events
 // available at q.Now that match q.Filter, oldest first, until it has target
-// leasable ones, or window candidates in all (leasable or to be
-// dead-lettered), or the partition is exhausted, or q.MaxScan items were
-// examined. The first page reads window items; each further page twice as
-// many as the one before. It also returns the earliest instant after q.Now
-// at which an examined event that is leased or delayed becomes available
-// (zero when none).
+// leasable ones, or the partition is exhausted, or q.MaxScan items were
+// examined. It keeps at most window leasable candidates and window to be
+// dead-lettered (attempts at q.MaxAttempts), which bounds a receive's
+// writes; the others are dead-lettered by later receives. The first page
+// reads window items; each further page twice as many as the one before.
+// It also returns the earliest instant after q.Now at which an examined
+// event that is leased or delayed becomes available (zero when none).
 func (s *Store) receiveCandidates(ctx context.Context, q triggers.ReceiveQuery, target, window int) ([]candidate, time.Time, error) {
 	q.Filter.Status = triggers.StatusPending
 	in, _, ok := inboxQuery(s.events, triggers.InboxQuery{Tenant: q.Tenant, Filter: q.Filter, NotBefore: q.NotBefore})
@@ -265,7 +266,7 @@ func (s *Store) receiveCandidates(ctx context.Context, q triggers.ReceiveQuery, 
 	now := micros(q.Now)
 	var cands []candidate
 	var next int64
-	leasable, examined := 0, 0
+	leasable, doomed, examined := 0, 0, 0
 	for pageSize := window; ; pageSize *= 2 {
 		in.Limit = aws.Int32(int32(min(pageSize, maxScan-examined)))
 		out, err := s.client.Query(ctx, in)
@@ -282,16 +283,23 @@ func (s *Store) receiveCandidates(ctx context.Context, q triggers.ReceiveQuery, 
 				}
 				continue
 			}
-			if len(cands) == window {
-				continue // still looking for the next availability instant
-			}
+			// Each kind up to window: beyond, the items are only looked at
+			// for the next availability instant.
 			attempts, _ := getN(item, "attempts")
-			cands = append(cands, candidate{pk: getS(item, "pk"), sk: getS(item, "created_at_id"), attempts: attempts})
-			if attempts < int64(q.MaxAttempts) {
+			if attempts >= int64(q.MaxAttempts) {
+				if doomed == window {
+					continue
+				}
+				doomed++
+			} else {
+				if leasable == window {
+					continue
+				}
 				leasable++
 			}
+			cands = append(cands, candidate{pk: getS(item, "pk"), sk: getS(item, "created_at_id"), attempts: attempts})
 		}
-		if leasable >= target || len(cands) >= window || out.LastEvaluatedKey == nil || examined >= maxScan {
+		if leasable >= target || out.LastEvaluatedKey == nil || examined >= maxScan {
 			break
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey

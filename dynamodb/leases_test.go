@@ -393,6 +393,45 @@ func TestDeadLetters(t *testing.T) {
 	}
 }
 
+// TestReceiveEvents_PoisonHead: events that used up their attempts at the
+// head of the inbox do not keep a receive from the event behind them; a
+// receive dead-letters at most a window of them (4 × Max), later receives
+// the rest.
+func TestReceiveEvents_PoisonHead(t *testing.T) {
+	s, calls := mustCountedStore(t)
+	now, nb := testTimes()
+	in := make([]triggers.Event, 10)
+	for i := range in {
+		in[i] = newEvent(now)
+	}
+	poison := storetest.MustInsert(t, s, in...)
+	q := receiveQuery(now, nb, 10)
+	mustReceive(t, s, q) // attempts 1 each
+	fresh := storetest.MustInsert(t, s, newEvent(now))[0]
+	calls()
+	later := q.LeaseExpiresAt
+	q = receiveQuery(later, nb, 1)
+	q.MaxAttempts = 1
+	got := mustReceive(t, s, q)
+	if len(got.Events) != 1 || got.Events[0].ID != fresh.ID || got.DeadLettered != 4 {
+		t.Fatalf("ReceiveEvents() = %v, %d dead-lettered; want %s and 4 dead-lettered", eventIDs(got.Events), got.DeadLettered, fresh.ID)
+	}
+	c := calls()
+	t.Logf("receive behind 10 events to dead-letter: %v", c)
+	if c["UpdateItem"] != 5 {
+		t.Errorf("receive wrote %d times, want 5 (4 dead letters, 1 lease)", c["UpdateItem"])
+	}
+	p, err := s.ListPending(context.Background(), triggers.InboxQuery{Tenant: "a", NotBefore: nb, Limit: 50, Filter: triggers.InboxFilter{Status: triggers.StatusDead}})
+	if err != nil || strings.Join(eventIDs(p.Events), ",") != strings.Join(eventIDs(poison[:4]), ",") {
+		t.Fatalf("dead inbox = %v, %v; want the 4 oldest", eventIDs(p.Events), err)
+	}
+	q = receiveQuery(later, nb, 1)
+	q.MaxAttempts = 1
+	if got := mustReceive(t, s, q); len(got.Events) != 0 || got.DeadLettered != 4 {
+		t.Fatalf("next ReceiveEvents() = %v, %d dead-lettered; want none leased, 4 dead-lettered", eventIDs(got.Events), got.DeadLettered)
+	}
+}
+
 // TestListPending_DeadPaging: the dead inbox pages and filters as the
 // pending one does.
 func TestListPending_DeadPaging(t *testing.T) {
