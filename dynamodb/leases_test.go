@@ -485,8 +485,8 @@ func TestListPending_DeadPaging(t *testing.T) {
 
 // TestReceiveEvents_LostRace: the index said an event was available, but
 // another process leased it between the Query and the lease write: the
-// write's condition fails, the receive skips that event and leases the
-// next one instead, and the event stays leased to the other receiver.
+// write's condition fails, the receive skips that event and leases
+// another instead, and the event stays leased to the other receiver.
 func TestReceiveEvents_LostRace(t *testing.T) {
 	base := teststore.MustClient(t)
 	stage := teststore.MustStage(t, base, "test")
@@ -520,8 +520,10 @@ func TestReceiveEvents_LostRace(t *testing.T) {
 	if len(rivalGot.Events) != 1 || rivalGot.Events[0].ID != evs[0].ID {
 		t.Fatalf("rival ReceiveEvents() = %v, want %s", eventIDs(rivalGot.Events), evs[0].ID)
 	}
-	if g, w := strings.Join(eventIDs(got.Events), ","), evs[1].ID+","+evs[2].ID; g != w {
-		t.Fatalf("ReceiveEvents() = %s, want the next two %s", g, w)
+	// Having lost a race, it tries the rest in random order (see the
+	// package doc, Leases): the second event, then the third or fourth.
+	if g := eventIDs(got.Events); len(g) != 2 || g[0] != evs[1].ID || (g[1] != evs[2].ID && g[1] != evs[3].ID) {
+		t.Fatalf("ReceiveEvents() = %v, want %s and one of the 2 after it", g, evs[1].ID)
 	}
 	if n := updates.Load(); n != 3 {
 		t.Errorf("ReceiveEvents() sent %d lease writes, want 3 (one lost)", n)
