@@ -42,8 +42,9 @@ const receivePollInterval = 200 * time.Millisecond
 
 // Tuning of ReceiveEvents (see the package doc, Leases).
 const (
-	// windowFactor × Max is the first page of a receive's Query, and
-	// bounds the events it leases or dead-letters from one read.
+	// windowFactor × Max (or spread × Max, when larger) is the first page
+	// of a receive's Query, and bounds the events it may lease, and those
+	// it may dead-letter, from one read.
 	windowFactor = 4
 	// maxSpread bounds the spread factor of contended receives (see
 	// contention): they read at most maxSpread × Max candidates.
@@ -158,6 +159,15 @@ func (r *receive) read(ctx context.Context, spread int) ([]candidate, error) {
 		return nil, err
 	}
 	r.got.NextAvailable = next
+	if len(r.got.Events) > 0 {
+		// A second read may still show, through the index's lag, the
+		// events this receive just leased.
+		mine := map[string]bool{}
+		for _, e := range r.got.Events {
+			mine[eventPK(e.Tenant, e.ID)] = true
+		}
+		cands = slices.DeleteFunc(cands, func(c candidate) bool { return mine[c.pk] })
+	}
 	if spread > 1 {
 		shuffle(cands)
 	}
