@@ -20,6 +20,40 @@ const (
 	MaxInboxLimit     = 100
 )
 
+// MaxPageBytes is the default bound on the event bytes (EventBytes) of one
+// inbox page or one receive's answer, so that the memory of one response is
+// bounded whatever its limit: 100 events of 400 KB would otherwise be a
+// 40 MB page. A page stops early at the bound and carries a cursor (DESIGN
+// §4: a short page has one); a receive leases only the events it returns.
+// 4 MiB keeps a whole answer well under the 6 MB that AWS Lambda can return.
+const MaxPageBytes = 4 << 20
+
+// EventBytes is what an event weighs against a page's byte bound: the bytes
+// of its payload and metadata as stored, the bulk of its wire form.
+func EventBytes(e *Event) int { return len(e.Payload) + len(e.Metadata) }
+
+// ByteBudget applies a byte bound (InboxQuery.MaxBytes,
+// ReceiveQuery.MaxBytes) while a page is filled, oldest event first. Take
+// reports whether the next event, of n bytes (EventBytes), still fits and
+// counts it when it does. The first event always fits, so that an event
+// larger than the bound comes alone: a page holds at least one event. With
+// Max 0 every event fits. The zero value is a budget without bound.
+type ByteBudget struct {
+	Max  int // the bound; 0 for none
+	used int
+	n    int // events taken
+}
+
+// Take counts an event of n bytes if it fits, and reports whether it did.
+func (b *ByteBudget) Take(n int) bool {
+	if b.Max > 0 && b.n > 0 && b.used+n > b.Max {
+		return false
+	}
+	b.used += n
+	b.n++
+	return true
+}
+
 // InboxFilter selects events of one tenant. Its zero value matches every
 // pending event. All set fields must match (AND).
 type InboxFilter struct {
@@ -118,6 +152,10 @@ type InboxQuery struct {
 	// when some filter is not served by an index. A store that reaches it
 	// returns a short page whose Next is the last position examined.
 	MaxScan int
+	// MaxBytes bounds the page's event bytes (see ByteBudget): a store ends
+	// the page before the first event that does not fit, and Next is then
+	// the last event of the page. 0 means no bound.
+	MaxBytes int
 }
 
 // Page is one page of an inbox.

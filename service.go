@@ -24,6 +24,10 @@ type Options struct {
 	// MaxInboxScan bounds the events a store examines for one inbox page
 	// or one receive; default 5000.
 	MaxInboxScan int
+	// MaxPageBytes bounds the event bytes of one inbox page or one
+	// receive's answer (InboxQuery.MaxBytes, ReceiveQuery.MaxBytes);
+	// default MaxPageBytes.
+	MaxPageBytes int
 	// After is the timer of waiting receives; default time.After. Tests
 	// with a fake clock pass one that fires when the fake time passes.
 	After func(d time.Duration) <-chan time.Time
@@ -38,6 +42,7 @@ type Service struct {
 	retention    time.Duration
 	keyTTL       time.Duration
 	maxInboxScan int
+	maxPageBytes int
 
 	keyMu    sync.Mutex
 	keyCache map[string]cachedKey // by hash
@@ -77,11 +82,14 @@ func NewService(store Store, opts *Options) *Service {
 	if o.MaxInboxScan <= 0 {
 		o.MaxInboxScan = 5000
 	}
+	if o.MaxPageBytes <= 0 {
+		o.MaxPageBytes = MaxPageBytes
+	}
 	if o.After == nil {
 		o.After = time.After
 	}
 	s := &Service{store: store, now: o.Now, retention: o.Retention, keyTTL: o.KeyCacheTTL,
-		maxInboxScan: o.MaxInboxScan, keyCache: map[string]cachedKey{},
+		maxInboxScan: o.MaxInboxScan, maxPageBytes: o.MaxPageBytes, keyCache: map[string]cachedKey{},
 		after: o.After, stopping: make(chan struct{})}
 	if p, ok := store.(ReceivePoller); ok {
 		s.pollInterval = p.ReceivePollInterval()
@@ -398,7 +406,7 @@ type InboxPage struct {
 func (s *Service) Inbox(ctx context.Context, tenant string, req InboxRequest) (InboxPage, error) {
 	now := s.Now()
 	q := InboxQuery{Tenant: tenant, Filter: req.Filter, NotBefore: s.notBefore(now),
-		Limit: req.Limit, MaxScan: s.maxInboxScan}
+		Limit: req.Limit, MaxScan: s.maxInboxScan, MaxBytes: s.maxPageBytes}
 	if req.Cursor != nil {
 		q.After = &req.Cursor.Position
 	}

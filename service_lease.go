@@ -88,7 +88,7 @@ func (s *Service) Receive(ctx context.Context, tenant string, req ReceiveRequest
 		now := s.Now()
 		q := ReceiveQuery{Tenant: tenant, Filter: req.Filter, NotBefore: s.notBefore(now), Now: now,
 			Max: req.MaxEvents, LeaseExpiresAt: now.Add(req.Lease), MaxAttempts: req.MaxAttempts,
-			MaxScan: s.maxInboxScan, LeaseIDs: make([]string, req.MaxEvents)}
+			MaxScan: s.maxInboxScan, MaxBytes: s.maxPageBytes, LeaseIDs: make([]string, req.MaxEvents)}
 		for i := range q.LeaseIDs {
 			q.LeaseIDs[i] = NewLeaseID()
 		}

@@ -68,7 +68,8 @@ type Store interface {
 	// oldest first (CreatedAt, then ID): pending events (leased or not), or
 	// dead events when q.Filter.Status is StatusDead. The page holds q.Limit events
 	// whenever that many match beyond q.After, unless q.MaxScan was reached
-	// first; Page.Next is nil only when nothing more matches. A store whose
+	// first or the next match would take the page over q.MaxBytes (see
+	// ByteBudget); Page.Next is nil only when nothing more matches. A store whose
 	// writes can become visible out of order may keep Next behind a settle
 	// window (DESIGN §4, at most 1 s); it then waits for the page's events
 	// to settle, rather than answer short.
@@ -98,7 +99,10 @@ type Store interface {
 	// The call returns only once every lease it reports is stored (durable
 	// on stores that fsync). A store examines at most q.MaxScan events; it
 	// may then return fewer than q.Max although more are available further
-	// on. Nothing available is not an error: Received.Events is empty.
+	// on. It leases fewer than q.Max when the next event would take the
+	// leased events over q.MaxBytes (see ByteBudget), and never leases an
+	// event it does not return. Nothing available is not an error:
+	// Received.Events is empty.
 	ReceiveEvents(ctx context.Context, q ReceiveQuery) (Received, error)
 
 	// NackEvents ends leases of tenant's events, one result per nack: the
@@ -196,6 +200,11 @@ type ReceiveQuery struct {
 	LeaseExpiresAt time.Time
 	MaxAttempts    int
 	MaxScan        int
+	// MaxBytes bounds the event bytes of the events leased, as
+	// InboxQuery.MaxBytes bounds a page (see ByteBudget): a store leases no
+	// event beyond the first that does not fit, which stays available and
+	// keeps its attempts. 0 means no bound.
+	MaxBytes int
 }
 
 // Received is the outcome of ReceiveEvents.

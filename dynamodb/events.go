@@ -62,6 +62,9 @@ func (s *Store) eventItem(e triggers.Event, created int64) map[string]types.Attr
 		"metadata":      str(string(e.Metadata)),
 		"inbox_tenant":  str(e.Tenant),
 		"created_at_id": str(sortKey(created, e.ID)),
+		// What the event weighs against a receive's byte bound, for the
+		// receive's Query, which does not read the payload.
+		"nbytes": num(int64(triggers.EventBytes(&e))),
 	}
 	if terms := triggers.MetadataTerms(e.Metadata); len(terms) > 0 {
 		// The metadata filters' view of the event (see ListPending).
@@ -528,7 +531,7 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 		if reads == 1 {
 			latest = readAt.Add(settle)
 		}
-		page, err := s.readPage(ctx, *in, q.Limit, maxScan)
+		page, err := s.readPage(ctx, *in, q.Limit, maxScan, q.MaxBytes)
 		if err != nil || settle <= 0 || page.Next == nil {
 			// A last page is returned whole: the reader's next pass starts
 			// from the beginning.
@@ -563,13 +566,15 @@ func roomToWait(ctx context.Context, d time.Duration) bool {
 }
 
 // readPage runs the inbox Query in until it has limit+1 matches (then Next
-// is the limit-th), the index is exhausted (Next is nil) or maxScan items
-// were examined (then the page may be short and Next is the last position
-// examined). Each read has the store's timeout.
-func (s *Store) readPage(ctx context.Context, in dynamodb.QueryInput, limit, maxScan int) (triggers.Page, error) {
+// is the limit-th), a match that does not fit maxBytes (then Next is the
+// last event of the page), the index is exhausted (Next is nil) or maxScan
+// items were examined (then the page may be short and Next is the last
+// position examined). Each read has the store's timeout.
+func (s *Store) readPage(ctx context.Context, in dynamodb.QueryInput, limit, maxScan, maxBytes int) (triggers.Page, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	var events []triggers.Event
+	budget := triggers.ByteBudget{Max: maxBytes}
 	examined := 0
 	for {
 		want := limit + 1 - len(events)
@@ -586,6 +591,10 @@ func (s *Store) readPage(ctx context.Context, in dynamodb.QueryInput, limit, max
 			e, err := eventFromItem(item)
 			if err != nil {
 				return triggers.Page{}, err
+			}
+			if len(events) < limit && !budget.Take(triggers.EventBytes(&e)) {
+				last := events[len(events)-1]
+				return triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, nil
 			}
 			events = append(events, e)
 		}

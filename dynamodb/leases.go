@@ -67,6 +67,7 @@ type candidate struct {
 	pk       string
 	sk       string // created_at_id: inbox order
 	attempts int64
+	bytes    int // triggers.EventBytes of the event
 }
 
 // ReceiveEvents leases events (see the package doc, Leases): a Query of
@@ -96,7 +97,7 @@ func (s *Store) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (tri
 		return triggers.Received{}, err
 	}
 	reads, rounds := 1, 0
-	for len(r.got.Events) < q.Max && len(cands) > 0 && rounds < maxWriteRounds {
+	for len(r.got.Events) < q.Max && len(cands) > 0 && rounds < maxWriteRounds && !r.full {
 		var tried, lost int
 		tried, lost, cands, err = r.round(ctx, cands)
 		rounds++
@@ -147,6 +148,7 @@ type receive struct {
 	got  triggers.Received
 	free []string // lease ids not yet given, in order
 	lost bool     // a write lost a race
+	full bool     // the next candidate did not fit q.MaxBytes
 }
 
 // read returns the candidates for the receive's leases: with spread 1 the
@@ -179,19 +181,29 @@ func shuffle(cands []candidate) {
 }
 
 // round writes, in parallel, a lease on each of the next candidates until
-// it has as many as are missing, and dead-letters the candidates among
-// them whose attempts reached MaxAttempts. It returns how many writes it
-// tried and lost, the candidates it did not try, and the first error of a
-// write (the other writes' outcomes are kept).
+// it has as many as are missing or the next does not fit q.MaxBytes beside
+// the events leased (then, unless a lease was lost, r.full is set: the
+// receive is done), and dead-letters the candidates
+// among them whose attempts reached MaxAttempts. It returns how many writes
+// it tried and lost, the candidates it did not try, and the first error of
+// a write (the other writes' outcomes are kept).
 func (r *receive) round(ctx context.Context, cands []candidate) (tried, lost int, rest []candidate, err error) {
 	need := r.q.Max - len(r.got.Events)
+	budget := triggers.ByteBudget{Max: r.q.MaxBytes}
+	for i := range r.got.Events {
+		budget.Take(triggers.EventBytes(&r.got.Events[i]))
+	}
 	var lease, dead []candidate
+	full := false
 	pos := 0
 	for ; pos < len(cands) && len(lease) < need; pos++ {
 		if c := cands[pos]; c.attempts >= int64(r.q.MaxAttempts) {
 			dead = append(dead, c)
-		} else {
+		} else if budget.Take(c.bytes) {
 			lease = append(lease, c)
+		} else {
+			full = true
+			break
 		}
 	}
 	// Lease ids go to the round's events in inbox order, so that without
@@ -243,6 +255,8 @@ func (r *receive) round(ctx context.Context, cands []candidate) (tried, lost int
 			unused = append(unused, r.free[i])
 		}
 	}
+	// A lease lost leaves room: the next round may fit the candidate.
+	r.full = full && len(unused) == 0
 	r.free = append(unused, r.free[len(lease):]...)
 	return len(lease) + len(dead), lost, cands[pos:], err
 }
@@ -268,7 +282,7 @@ func (s *Store) receiveCandidates(ctx context.Context, q triggers.ReceiveQuery, 
 		in.ExpressionAttributeNames = map[string]string{}
 	}
 	in.ExpressionAttributeNames["#att"] = "attempts"
-	in.ProjectionExpression = aws.String("pk, created_at_id, #att, lease_expires_at, available_at")
+	in.ProjectionExpression = aws.String("pk, created_at_id, #att, lease_expires_at, available_at, nbytes")
 	maxScan := q.MaxScan
 	if maxScan <= 0 {
 		maxScan = defaultReceiveScan
@@ -307,7 +321,13 @@ func (s *Store) receiveCandidates(ctx context.Context, q triggers.ReceiveQuery, 
 				}
 				leasable++
 			}
-			cands = append(cands, candidate{pk: getS(item, "pk"), sk: getS(item, "created_at_id"), attempts: attempts})
+			// An item written before nbytes was stored is taken to weigh
+			// as much as an event can.
+			size, ok := getN(item, "nbytes")
+			if !ok {
+				size = triggers.MaxEventBytes
+			}
+			cands = append(cands, candidate{pk: getS(item, "pk"), sk: getS(item, "created_at_id"), attempts: attempts, bytes: int(size)})
 		}
 		if leasable >= target || out.LastEvaluatedKey == nil || examined >= maxScan {
 			break

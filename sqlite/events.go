@@ -412,31 +412,38 @@ func (db *DB) listPending(ctx context.Context, q triggers.InboxQuery) (triggers.
 	}
 	defer rows.Close()
 	if !plan.bounded {
-		return pageOfEvents(rows, q.Limit)
+		return pageOfEvents(rows, q)
 	}
 	return db.pageOfMatches(ctx, rows, q, plan.scanLimit)
 }
 
-// pageOfEvents reads a page from rows of whole events, at most limit+1 of
-// them: the extra one only tells that there is a next page.
-func pageOfEvents(rows *sql.Rows, limit int) (triggers.Page, error) {
-	events := make([]triggers.Event, 0, limit+1)
+// pageOfEvents reads a page from rows of whole events, at most q.Limit+1 of
+// them: the extra one only tells that there is a next page. It stops at the
+// first event that does not fit q.MaxBytes, which also tells that there is
+// a next page.
+func pageOfEvents(rows *sql.Rows, q triggers.InboxQuery) (triggers.Page, error) {
+	events := make([]triggers.Event, 0, q.Limit+1)
+	budget := triggers.ByteBudget{Max: q.MaxBytes}
+	more := false
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
 			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
+		}
+		if len(events) == q.Limit || !budget.Take(triggers.EventBytes(&e)) {
+			more = true
+			break
 		}
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list pending: %w", err))
 	}
-	var page triggers.Page
-	if len(events) > limit {
-		events = events[:limit]
-		page.Next = &triggers.Position{CreatedAt: events[limit-1].CreatedAt, ID: events[limit-1].ID}
+	page := triggers.Page{Events: events}
+	if more {
+		last := events[len(events)-1]
+		page.Next = &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
-	page.Events = events
 	return page, nil
 }
 
@@ -483,6 +490,17 @@ func (db *DB) pageOfMatches(ctx context.Context, rows *sql.Rows, q triggers.Inbo
 	if len(matched) == 0 {
 		return page, nil
 	}
+	if q.MaxBytes > 0 {
+		n, err := db.fitting(ctx, q, matched)
+		if err != nil {
+			return triggers.Page{}, err
+		}
+		if n < len(matched) {
+			matched = matched[:n]
+			next := matched[n-1]
+			page.Next = &next
+		}
+	}
 	var err error
 	page.Events, err = db.eventsByID(ctx, q.Tenant, matched)
 	if err != nil {
@@ -490,6 +508,49 @@ func (db *DB) pageOfMatches(ctx context.Context, rows *sql.Rows, q triggers.Inbo
 	}
 	return page, nil
 }
+
+// fitting returns how many of the events at ps, in order, fit q.MaxBytes
+// (at least one). It reads only their sizes, which SQLite knows without
+// reading the values, so that a page of large events is never read whole
+// only to be cut.
+func (db *DB) fitting(ctx context.Context, q triggers.InboxQuery, ps []triggers.Position) (int, error) {
+	args := make([]any, 0, len(ps)+1)
+	args = append(args, q.Tenant)
+	for _, p := range ps {
+		args = append(args, p.ID)
+	}
+	rows, err := db.query(ctx, `SELECT id, `+eventBytes+` FROM events
+		WHERE tenant = ? AND id IN (`+placeholders(len(ps))+`)`, args...)
+	if err != nil {
+		return 0, formatError(fmt.Errorf("sqlite: read event sizes: %w", err))
+	}
+	defer rows.Close()
+	sizes := make(map[string]int, len(ps))
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return 0, formatError(fmt.Errorf("sqlite: read event sizes: %w", err))
+		}
+		sizes[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return 0, formatError(fmt.Errorf("sqlite: read event sizes: %w", err))
+	}
+	// An event gone since the first step is not counted: eventsByID leaves
+	// it out.
+	budget := triggers.ByteBudget{Max: q.MaxBytes}
+	for i, p := range ps {
+		if n, ok := sizes[p.ID]; ok && !budget.Take(n) {
+			return i, nil
+		}
+	}
+	return len(ps), nil
+}
+
+// eventBytes is triggers.EventBytes in SQL. octet_length reads a value's
+// length from its record header, not the value itself.
+const eventBytes = `octet_length(payload) + octet_length(metadata)`
 
 func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Position) ([]triggers.Event, error) {
 	args := make([]any, 0, len(ps)+1)

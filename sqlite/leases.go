@@ -36,6 +36,9 @@ const (
 	qRedrive = `UPDATE events SET attempts = 0, lease_id = NULL, lease_expires_at = NULL, available_at = NULL, dead_at = NULL
 		WHERE tenant = ? AND id = ? AND created_at > ? AND dead_at IS NOT NULL AND acked_at IS NULL
 		RETURNING ` + eventColumns
+	// qEventBytes reads what an event to lease weighs against the
+	// receive's byte bound.
+	qEventBytes = `SELECT ` + eventBytes + ` FROM events WHERE seq = ?`
 )
 
 // The conditions of the two indexes that split the pending events for
@@ -240,8 +243,9 @@ func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWal
 }
 
 // pick reads the walks merged in inbox order and returns the rowids of the
-// events to lease (up to limit, oldest first) and of those to dead-letter
-// (out of attempts) met before the last one leased. Every walk is closed
+// events to lease (up to limit, oldest first, and only while they fit
+// q.MaxBytes) and of those to dead-letter (out of attempts) met before the
+// last one leased. Every walk is closed
 // before it returns, so that the updates that follow do not change an index
 // being read.
 func pick(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) (lease, dead []int64, err error) {
@@ -262,6 +266,7 @@ func pick(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) 
 			return nil, nil, err
 		}
 	}
+	budget := triggers.ByteBudget{Max: q.MaxBytes}
 	for len(lease) < limit {
 		var next *walkRows
 		for _, w := range open {
@@ -276,6 +281,15 @@ func pick(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) 
 		if q.MaxAttempts > 0 && next.cur.attempts >= q.MaxAttempts {
 			dead = append(dead, next.cur.seq)
 		} else {
+			if q.MaxBytes > 0 {
+				var n int
+				if err := tx.QueryRow(qEventBytes, next.cur.seq).Scan(&n); err != nil {
+					return nil, nil, err
+				}
+				if !budget.Take(n) {
+					break // it stays available for the next receive
+				}
+			}
 			lease = append(lease, next.cur.seq)
 		}
 		if err := next.advance(); err != nil {
@@ -393,6 +407,7 @@ func (db *DB) listDead(ctx context.Context, q triggers.InboxQuery) (triggers.Pag
 	defer rows.Close()
 	var page triggers.Page
 	var last triggers.Position
+	budget := triggers.ByteBudget{Max: q.MaxBytes}
 	scanned := 0
 	for rows.Next() {
 		e, err := scanEvent(rows)
@@ -402,8 +417,8 @@ func (db *DB) listDead(ctx context.Context, q triggers.InboxQuery) (triggers.Pag
 		scanned++
 		last = triggers.Position{CreatedAt: e.CreatedAt, ID: e.ID}
 		if f.Matches(&e) {
-			if len(page.Events) == q.Limit {
-				next := page.Events[q.Limit-1]
+			if len(page.Events) == q.Limit || !budget.Take(triggers.EventBytes(&e)) {
+				next := page.Events[len(page.Events)-1]
 				page.Next = &triggers.Position{CreatedAt: next.CreatedAt, ID: next.ID}
 				return page, nil
 			}

@@ -37,11 +37,18 @@ type pageCache struct {
 	gens  map[string]uint64 // tenant -> generation
 	pages map[string]cachedPage
 	max   int
+	bytes int // the event bytes of the cached pages, at most pageCacheBytes
 }
 
+// pageCacheBytes bounds the event bytes (triggers.EventBytes) the cache
+// holds, whatever its page count: pages of large events would otherwise
+// keep up to max × triggers.MaxPageBytes in memory.
+const pageCacheBytes = 64 << 20
+
 type cachedPage struct {
-	gen  uint64
-	page triggers.Page
+	gen   uint64
+	page  triggers.Page
+	bytes int
 }
 
 func newPageCache(max int) *pageCache {
@@ -82,17 +89,29 @@ func (c *pageCache) put(key, tenant string, gen uint64, page triggers.Page) {
 	if c == nil || page.Next == nil || len(page.Events) == 0 {
 		return
 	}
+	size := 0
+	for i := range page.Events {
+		size += triggers.EventBytes(&page.Events[i])
+	}
+	if size > pageCacheBytes/8 {
+		return // a few such pages would fill the cache
+	}
 	next := *page.Next
-	stored := cachedPage{gen: gen, page: triggers.Page{Events: append([]triggers.Event(nil), page.Events...), Next: &next}}
+	stored := cachedPage{gen: gen, page: triggers.Page{Events: append([]triggers.Event(nil), page.Events...), Next: &next}, bytes: size}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gens[tenant] != gen {
 		return // an event left the inbox meanwhile: the page may be stale already
 	}
-	if len(c.pages) >= c.max {
+	if old, ok := c.pages[key]; ok {
+		c.bytes -= old.bytes
+	}
+	if len(c.pages) >= c.max || c.bytes+size > pageCacheBytes {
 		clear(c.pages)
+		c.bytes = 0
 	}
 	c.pages[key] = stored
+	c.bytes += size
 }
 
 // invalidate bumps the tenant's generation: call it after a write that may
@@ -108,6 +127,7 @@ func (c *pageCache) invalidate(tenant string) {
 		// otherwise match a reset generation.
 		clear(c.gens)
 		clear(c.pages)
+		c.bytes = 0
 		return
 	}
 	c.gens[tenant]++
@@ -124,18 +144,19 @@ func (c *pageCache) invalidateAll() {
 		c.gens[t]++
 	}
 	clear(c.pages)
+	c.bytes = 0
 }
 
 // pageKey identifies an inbox query of pending events apart from its expiry
-// bound (checked on use): the tenant, every filter, the position, the limit
-// and the scan bound.
+// bound (checked on use): the tenant, every filter, the position, the limit,
+// the scan bound and the byte bound.
 func pageKey(q triggers.InboxQuery) string {
 	var b strings.Builder
 	f := q.Filter
 	for _, s := range []string{q.Tenant, f.Source, f.EventType, string(f.Priority)} {
 		b.WriteString(strconv.Quote(s))
 	}
-	for _, n := range []int64{triggers.UnixMicros(f.CreatedAfter), triggers.UnixMicros(f.CreatedBefore), int64(q.Limit), int64(q.MaxScan)} {
+	for _, n := range []int64{triggers.UnixMicros(f.CreatedAfter), triggers.UnixMicros(f.CreatedBefore), int64(q.Limit), int64(q.MaxScan), int64(q.MaxBytes)} {
 		b.WriteByte(';')
 		b.WriteString(strconv.FormatInt(n, 10))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,5 +249,52 @@ func TestPageCache_LeaseWritesInvalidate(t *testing.T) {
 	}
 	if db.Stats().PageHits <= hits {
 		t.Fatal("no page was answered from memory between the writes: this test tests nothing")
+	}
+}
+
+// TestPageCache_LargePagesAreNotKept: a page of large events is answered
+// from the database every time, so that pages of a few MB (up to
+// triggers.MaxPageBytes each) cannot fill memory through the page cache
+// (issue 14), while a page of small events is kept.
+func TestPageCache_LargePagesAreNotKept(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []triggers.Event
+	for i, size := range []int{10, 10, 5 << 20, 5 << 20, 10} {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		evs = append(evs, triggers.Event{ID: triggers.NewEventID(at), Tenant: "a", Source: "s", EventType: "t",
+			Payload:  json.RawMessage(`{"x":"` + strings.Repeat("p", size) + `"}`),
+			Metadata: json.RawMessage(`{"priority":"normal"}`), Priority: "normal", CreatedAt: at})
+	}
+	storetest.MustInsert(t, db, evs...)
+	notBefore := t0.Add(-time.Hour)
+	for _, tc := range []struct {
+		name  string
+		after *triggers.Position
+		kept  bool
+	}{
+		{"Small", nil, true},
+		{"Large", &triggers.Position{CreatedAt: evs[1].CreatedAt, ID: evs[1].ID}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := triggers.InboxQuery{Tenant: "a", NotBefore: notBefore, After: tc.after, Limit: 2, MaxScan: 10}
+			for range 2 {
+				if p, err := db.ListPending(ctx, q); err != nil || len(p.Events) != 2 || p.Next == nil {
+					t.Fatalf("ListPending() = %d events, next %v, %v; want 2 and a cursor", len(p.Events), p.Next, err)
+				}
+			}
+			hits := db.Stats().PageHits
+			if _, err := db.ListPending(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			if kept := db.Stats().PageHits > hits; kept != tc.kept {
+				t.Errorf("page answered from memory = %v, want %v", kept, tc.kept)
+			}
+		})
 	}
 }

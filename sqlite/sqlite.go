@@ -107,7 +107,7 @@ type writeTx struct {
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
+	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes}
 
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
