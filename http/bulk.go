@@ -136,8 +136,8 @@ func finishBulk[S any](s *Server, w http.ResponseWriter, r *http.Request, op str
 
 // readBulkBody reads a bulk body and decodes it strictly into v, a struct
 // with one list field: any failure is the whole request's.
-func readBulkBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := readJSONBody(w, r, MaxBulkBytes)
+func (s *Server) readBulkBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readJSONBody(w, r, MaxBulkBytes)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key tr
 	var req struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := readBulkBody(w, r, &req); err != nil {
+	if err := s.readBulkBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -193,7 +193,7 @@ func (s *Server) readBulkIDs(w http.ResponseWriter, r *http.Request) ([]string, 
 	var req struct {
 		EventIDs []string `json:"event_ids"`
 	}
-	if err := readBulkBody(w, r, &req); err != nil {
+	if err := s.readBulkBody(w, r, &req); err != nil {
 		return nil, err
 	}
 	return req.EventIDs, nil
@@ -206,7 +206,7 @@ func (s *Server) handleBulkAck(w http.ResponseWriter, r *http.Request, key trigg
 		EventIDs json.RawMessage `json:"event_ids"`
 		Items    json.RawMessage `json:"items"`
 	}
-	if err := readBulkBody(w, r, &req); err != nil {
+	if err := s.readBulkBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -246,7 +246,7 @@ func (s *Server) handleBulkNack(w http.ResponseWriter, r *http.Request, key trig
 	var req struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := readBulkBody(w, r, &req); err != nil {
+	if err := s.readBulkBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -26,6 +26,8 @@ var codeStatus = map[triggers.Code]struct {
 	triggers.EIDEMPOTENCY:  {http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
 	triggers.ERATELIMITED:  {http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED"},
 	triggers.EUNAVAILABLE:  {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	eURITooLong:            {http.StatusRequestURITooLong, string(eURITooLong)},
+	eHeadersTooLong:        {http.StatusRequestHeaderFieldsTooLarge, string(eHeadersTooLong)},
 	triggers.EINTERNAL:     {http.StatusInternalServerError, "INTERNAL_ERROR"},
 }
 
@@ -77,6 +79,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, e := wireError(err)
 	info := infoFrom(r.Context())
 	info.errCode = e.Code
+	closeUnreadBody(w, r, info)
 	switch status {
 	case http.StatusInternalServerError:
 		s.logger.ErrorContext(r.Context(), "internal error", slog.String("request_id", info.id), slog.Any("error", err))

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -89,11 +87,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // readJSONBody reads a JSON request body of at most limit bytes. It refuses
 // a body that is not application/json (EMEDIATYPE) and stops reading at the
 // limit (ETOOLARGE).
-func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if err := checkJSONType(r); err != nil {
 		return nil, err
 	}
-	return readBody(w, r, limit)
+	return s.readBody(w, r, limit)
 }
 
 // readOptionalJSONBody reads the body of a route where no body has a
@@ -101,8 +99,8 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, 
 // an empty or blank body is nil whatever its Content-Type, as these routes
 // always accepted a request without one; any other body must be
 // application/json (EMEDIATYPE) and at most limit bytes (ETOOLARGE).
-func readOptionalJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := readBody(w, r, limit)
+func (s *Server) readOptionalJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := s.readBody(w, r, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -125,24 +123,6 @@ func checkJSONType(r *http.Request) error {
 	return nil
 }
 
-// readBody reads the request body, stopping at limit bytes (ETOOLARGE).
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := triggers.Errorf(triggers.ETOOLARGE, "the body is larger than the limit of %d bytes", limit)
-	tooLarge.Details = map[string]any{"limit_bytes": limit}
-	if r.ContentLength > limit {
-		return nil, tooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
-		}
-		return nil, triggers.Errorf(triggers.EINVALID, "could not read the request body: %v", err)
-	}
-	return body, nil
-}
-
 type createResponse struct {
 	EventID   string          `json:"event_id"`
 	CreatedAt string          `json:"created_at"`
@@ -152,7 +132,7 @@ type createResponse struct {
 }
 
 func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
-	body, err := readJSONBody(w, r, triggers.MaxEventBytes)
+	body, err := s.readJSONBody(w, r, triggers.MaxEventBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -213,7 +193,7 @@ func (s *Server) handleAckEvent(w http.ResponseWriter, r *http.Request, key trig
 	}
 	// The body is optional: {"lease_id"} makes the ack conditional
 	// (DESIGN §10.3); none, as before leases, acknowledges unconditionally.
-	body, err := readOptionalJSONBody(w, r, triggers.MaxEventBytes)
+	body, err := s.readOptionalJSONBody(w, r, triggers.MaxEventBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -277,37 +257,69 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 		s.writeError(w, r, err)
 		return
 	}
-	// Written by hand rather than with json.Marshal: the stored payload and
-	// metadata are compact JSON already, and encoding/json would validate and
-	// compact every byte of them again (a sixth of the inbox's CPU time).
-	size := 256
-	for i := range page.Events {
-		e := &page.Events[i]
-		size += 224 + len(e.ID) + len(e.Source) + len(e.EventType) + len(e.Payload) + len(e.Metadata)
+	head := []byte(`{"events":[`)
+	tail := append([]byte(nil), `],"pagination":{"limit":`...)
+	tail = strconv.AppendInt(tail, int64(req.Limit), 10)
+	if page.NextCursor != "" {
+		tail = append(tail, `,"next_cursor":`...)
+		tail = appendString(tail, page.NextCursor)
 	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, `{"events":[`...)
-	for i := range page.Events {
+	tail = append(tail, `},"request_id":`...)
+	tail = appendString(tail, infoFrom(r.Context()).id)
+	tail = append(tail, "}\n"...)
+	writeEvents(w, head, page.Events, appendEvent, tail)
+}
+
+// writeEvents writes a 200 whose JSON body is head, the events (as each
+// appends its wire form) separated by commas, then tail, with its
+// Content-Length. The body is written by hand rather than with
+// json.Marshal: the stored payload and metadata are compact JSON already,
+// and encoding/json would validate and compact every byte of them again (a
+// sixth of the inbox's CPU time).
+//
+// It never holds the whole body (issue 14): a page of large events would
+// be held twice, as events and as their wire form, for as long as a slow
+// client takes to read it. It computes the exact length first, then writes
+// the events in chunks of about writeChunk bytes through one reused buffer,
+// dropping each event's payload and metadata once written, so that the
+// memory of what was written can be reclaimed while the rest goes out.
+// events is the caller's to give up: their Payload and Metadata are nil
+// afterwards. It stops at the first write error (the client is gone, or the
+// write timeout passed), which withRequestLog logs.
+func writeEvents(w http.ResponseWriter, head []byte, events []triggers.Event, each func([]byte, *triggers.Event) []byte, tail []byte) {
+	// Payload and metadata are copied verbatim: an event's length is that
+	// of its wire form without them, plus theirs.
+	n := len(head) + len(tail) + max(len(events)-1, 0)
+	buf := make([]byte, 0, writeChunk)
+	for i := range events {
+		e := events[i]
+		e.Payload, e.Metadata = nil, nil
+		buf = each(buf[:0], &e)
+		n += len(buf) + len(events[i].Payload) + len(events[i].Metadata)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(http.StatusOK)
+	buf = append(buf[:0], head...)
+	for i := range events {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendEvent(buf, &page.Events[i])
+		buf = each(buf, &events[i])
+		events[i].Payload, events[i].Metadata = nil, nil
+		if len(buf) >= writeChunk {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			buf = buf[:0]
+		}
 	}
-	buf = append(buf, `],"pagination":{"limit":`...)
-	buf = strconv.AppendInt(buf, int64(req.Limit), 10)
-	if page.NextCursor != "" {
-		buf = append(buf, `,"next_cursor":`...)
-		buf = appendString(buf, page.NextCursor)
-	}
-	buf = append(buf, `},"request_id":`...)
-	buf = appendString(buf, infoFrom(r.Context()).id)
-	buf = append(buf, "}\n"...)
-	// With its length known the body goes out in one write, not in chunks.
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf)
+	w.Write(append(buf, tail...))
 }
+
+// writeChunk is about how many bytes writeEvents hands to the connection
+// at a time: enough to take few system calls, small beside a page.
+const writeChunk = 64 << 10
 
 // appendEvent appends the wire form of e (as eventJSON, without request_id).
 // e.Payload and e.Metadata must be compact JSON, as stores return them.

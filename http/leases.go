@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +25,7 @@ type leaseJSON struct {
 }
 
 func (s *Server) handleReceive(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
-	body, err := readOptionalJSONBody(w, r, triggers.MaxEventBytes)
+	body, err := s.readOptionalJSONBody(w, r, triggers.MaxEventBytes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -71,27 +70,11 @@ func (s *Server) handleReceive(w http.ResponseWriter, r *http.Request, key trigg
 	}
 	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "receive", attrs...)
 
-	// Written by hand as the inbox is (handleInbox), with each event's lease.
-	size := 128
-	for i := range res.Events {
-		e := &res.Events[i]
-		size += 352 + len(e.ID) + len(e.Source) + len(e.EventType) + len(e.Payload) + len(e.Metadata)
-	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, `{"events":[`...)
-	for i := range res.Events {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = appendReceived(buf, &res.Events[i])
-	}
-	buf = append(buf, `],"request_id":`...)
-	buf = appendString(buf, info.id)
-	buf = append(buf, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf)
+	// Written as the inbox is (writeEvents), with each event's lease.
+	tail := append([]byte(nil), `],"request_id":`...)
+	tail = appendString(tail, info.id)
+	tail = append(tail, "}\n"...)
+	writeEvents(w, []byte(`{"events":[`), res.Events, appendReceived, tail)
 }
 
 // appendReceived appends the wire form of a received event: the event, as
@@ -210,7 +193,7 @@ func (s *Server) eventIDAndBody(w http.ResponseWriter, r *http.Request) (string,
 	if err != nil {
 		return "", nil, err
 	}
-	body, err := readOptionalJSONBody(w, r, triggers.MaxEventBytes)
+	body, err := s.readOptionalJSONBody(w, r, triggers.MaxEventBytes)
 	return id, body, err
 }
 

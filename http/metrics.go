@@ -32,6 +32,10 @@ type metrics struct {
 
 	inboxFilters *prometheus.CounterVec
 
+	// Bounded memory per request (issue 14).
+	cutOff            *prometheus.CounterVec
+	bodyBudgetRefused prometheus.Counter
+
 	// Leases (DESIGN §10.5).
 	leasesGranted prometheus.Counter
 	redeliveries  prometheus.Counter
@@ -40,9 +44,9 @@ type metrics struct {
 	redriven      prometheus.Counter
 }
 
-// newMetrics registers the server's metrics on reg; the gauge of waiting
-// receives reads svc when scraped.
-func newMetrics(reg prometheus.Registerer, svc *triggers.Service) *metrics {
+// newMetrics registers the server's metrics on reg; the gauges of waiting
+// receives and of body bytes in flight read svc and bodies when scraped.
+func newMetrics(reg prometheus.Registerer, svc *triggers.Service, bodies *bodyBudget) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggers_http_requests_total",
@@ -98,12 +102,25 @@ func newMetrics(reg prometheus.Registerer, svc *triggers.Service) *metrics {
 		Name: "triggers_events_redriven_total",
 		Help: "Dead events made pending again by a successful redrive (single or bulk).",
 	})
+	m.cutOff = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "triggers_http_responses_cut_off_total",
+		Help: "Responses cut off before their end (the client went away or the write timeout passed), by route pattern.",
+	}, []string{"route"})
+	m.bodyBudgetRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_http_body_budget_refused_total",
+		Help: "Requests answered 503 because the request bodies in flight already held the server's body budget.",
+	})
+	bodyBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "triggers_http_body_bytes_in_flight",
+		Help: "Request body bytes held now (taken from the server's body budget).",
+	}, func() float64 { return float64(bodies.used.Load()) })
 	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "triggers_receives_waiting",
 		Help: "Receives waiting now for events to become available (long polling).",
 	}, func() float64 { return float64(svc.WaitingReceives()) })
 	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems, m.inboxFilters,
-		m.leasesGranted, m.redeliveries, m.nacks, m.deadLettered, m.redriven, waiting)
+		m.leasesGranted, m.redeliveries, m.nacks, m.deadLettered, m.redriven, waiting,
+		m.cutOff, m.bodyBudgetRefused, bodyBytes)
 	return m
 }
 

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -48,6 +49,11 @@ type requestInfo struct {
 	errCode  string
 	// filters are the kinds of inbox filter used (never their values).
 	filters []string
+	// bodyRead: the handler read (or began to read) the request body.
+	bodyRead bool
+	// bodyTaken is what the request took from the server's body budget;
+	// withRequestLog gives it back when the request is done.
+	bodyTaken int64
 }
 
 type infoKey struct{}
@@ -91,17 +97,33 @@ func saneRequestID(id string) bool {
 // withRequestLog logs one line and records the request metrics (by route
 // pattern) when the request is done, with what the later stages put in the
 // requestInfo.
+//
+// It also tells a response cut off (the client gone, or the write timeout
+// passed) from a complete one: a response whose write failed, or shorter
+// than the Content-Length it declared, is logged with cut_off true (and
+// the write error) and counted. So that the failure of its last bytes is
+// seen too, a response that declared its Content-Length is flushed here,
+// rather than by net/http after the handler.
+//
+// When the request is done it gives back what the request took from the
+// server's body budget (readBody).
 func (s *Server) withRequestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		info := infoFrom(r.Context())
+		defer func() { s.bodies.release(info.bodyTaken) }()
+		sw := &statusWriter{ResponseWriter: w, declared: -1}
 		next.ServeHTTP(sw, r)
+		if sw.err == nil && sw.declared > 0 && sw.bytes == sw.declared {
+			if err := http.NewResponseController(sw.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				sw.err = err
+			}
+		}
 
 		elapsed := time.Since(start)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		info := infoFrom(r.Context())
 		route := info.route
 		if route == "" {
 			route = "unmatched"
@@ -114,6 +136,13 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 			slog.Int("status", sw.status),
 			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("bytes", sw.bytes),
+		}
+		if sw.err != nil || sw.declared >= 0 && sw.bytes < sw.declared && r.Method != http.MethodHead {
+			s.metrics.cutOff.WithLabelValues(route).Inc()
+			attrs = append(attrs, slog.Bool("cut_off", true), slog.Int64("content_length", sw.declared))
+			if sw.err != nil {
+				attrs = append(attrs, slog.String("write_error", sw.err.Error()))
+			}
 		}
 		if info.keyID != "" {
 			attrs = append(attrs, slog.String("key_id", info.keyID))
@@ -131,26 +160,36 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response, the
+// Content-Length it declared and its first write error.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status   int
+	bytes    int64
+	declared int64 // the Content-Length header when the status was written; -1: none
+	err      error
 }
 
 func (w *statusWriter) WriteHeader(status int) {
 	if w.status == 0 {
 		w.status = status
+		if cl, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64); err == nil && status >= 200 &&
+			status != http.StatusNoContent && status != http.StatusNotModified {
+			w.declared = cl
+		}
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return n, err
 }
 

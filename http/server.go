@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,6 +45,11 @@ type Options struct {
 	// ParseCORSOrigins returns them; default (the zero value) none: CORS
 	// off, no CORS headers and no preflight answers.
 	CORS CORSPolicy
+	// MaxBodyBytesInFlight bounds the request body bytes held at once, over
+	// all requests; a request finding no room is answered 503 with
+	// Retry-After, without its body being read (readBody). Default
+	// DefaultMaxBodyBytesInFlight (64 MiB).
+	MaxBodyBytesInFlight int64
 }
 
 // Server is the Triggers HTTP API. Its Handler is safe for concurrent use.
@@ -61,6 +67,7 @@ type Server struct {
 	defaultRateLimit int
 	failClosed       bool
 	cors             *corsPolicy // nil: CORS off
+	bodies           *bodyBudget
 }
 
 // NewServer returns the API over svc; opts may be nil.
@@ -84,18 +91,24 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 	if o.DefaultRateLimit <= 0 {
 		o.DefaultRateLimit = triggers.DefaultRateLimit
 	}
+	if o.MaxBodyBytesInFlight <= 0 {
+		o.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	bodies := &bodyBudget{max: o.MaxBodyBytesInFlight}
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
-		metrics: newMetrics(o.Registry, svc), mux: http.NewServeMux(), clientIP: o.ClientIP,
+		metrics: newMetrics(o.Registry, svc, bodies), mux: http.NewServeMux(), clientIP: o.ClientIP,
 		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed,
-		cors: o.CORS.p}
+		cors: o.CORS.p, bodies: bodies}
 	s.routes()
 	// The pipeline, in reading order (pipeline.go, docs/ARCHITECTURE.md):
 	// every request gets its request ID, then its log line and metrics, then
 	// panic recovery (inside the log stage, so a panic's 500 is logged and
 	// counted), then CORS (preflights are answered here, before any key is
-	// asked for), then routing. The routes that need a key go on through
-	// authentication, the IP allowlist and the rate limit (routes).
-	s.handler = chain(withRequestID, s.withRequestLog, s.withRecover, s.withCORS)(http.HandlerFunc(s.route))
+	// asked for), then the request's size limits (after CORS, so that a
+	// browser can read the error), then routing. The routes that need a key
+	// go on through authentication, the IP allowlist and the rate limit
+	// (routes).
+	s.handler = chain(withRequestID, s.withRequestLog, s.withRecover, s.withCORS, s.withRequestLimits)(http.HandlerFunc(s.route))
 	return s
 }
 
@@ -108,7 +121,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/health/ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	s.mux.HandleFunc("GET /openapi.yaml", s.handleOpenAPIYAML)
-	s.mux.HandleFunc("GET /docs", s.handleDocs)
+	// The reference page and its script and style sheet, under the
+	// dashboard's strict headers (ui.SetHeaders).
+	s.mux.Handle("GET /docs", ui.NewAsset(openapi.DocsPage, "text/html; charset=utf-8"))
+	s.mux.Handle("GET /docs/reference.js", ui.NewAsset(openapi.DocsScript, "text/javascript; charset=utf-8"))
+	s.mux.Handle("GET /docs/reference.css", ui.NewAsset(openapi.DocsStyle, "text/css; charset=utf-8"))
 	// The web dashboard (docs/DASHBOARD.md) needs no key; its API calls
 	// carry one. An unknown asset is a 404 in the error envelope.
 	dashboard := ui.New(http.HandlerFunc(s.handleNoAsset))
@@ -189,9 +206,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"error":{"code":"INTERNAL_ERROR","message":"internal error","details":{},"request_id":""}}`)
 	}
+	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -202,10 +221,4 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Write(openapi.YAML)
-}
-
-func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
-	w.Write(openapi.DocsPage)
 }

@@ -13,9 +13,22 @@ import _ "embed"
 //go:embed openapi.json
 var Document []byte
 
-// DocsPage is the interactive reference page, a self-contained HTML file that
-// fetches openapi.json (relative to its own URL) and renders it. It is served
-// at /docs. Callers must not modify it.
+// DocsPage is the interactive reference page, served at /docs: an HTML
+// file that loads its script (DocsScript, at /docs/reference.js) and its
+// style sheet (DocsStyle, at /docs/reference.css) from its own origin, with
+// nothing inline, so that it can be served under the dashboard's strict
+// Content-Security-Policy. The script fetches openapi.json (relative to the
+// page's URL) and renders it. Callers must not modify them.
 //
 //go:embed docs.html
 var DocsPage []byte
+
+// DocsScript is the script of DocsPage.
+//
+//go:embed reference.js
+var DocsScript []byte
+
+// DocsStyle is the style sheet of DocsPage.
+//
+//go:embed reference.css
+var DocsStyle []byte
