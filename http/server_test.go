@@ -44,17 +44,26 @@ func MustStart(tb testing.TB, opts *triggers.Options) *TestServer {
 // MustStartWith starts a TestServer with HTTP options too; both may be nil.
 func MustStartWith(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options) *TestServer {
 	tb.Helper()
-	return mustStart(tb, opts, httpOpts, nil)
+	return mustStart(tb, opts, httpOpts, nil, nil)
+}
+
+// MustStartServer starts a TestServer whose http.Server configure may
+// change (timeouts, connection hooks) before it serves; opts and httpOpts
+// may be nil.
+func MustStartServer(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options, configure func(*http.Server)) *TestServer {
+	tb.Helper()
+	return mustStart(tb, opts, httpOpts, nil, configure)
 }
 
 // MustStartWrapped starts a TestServer whose service uses wrap(store)
 // instead of the store itself (to instrument it).
 func MustStartWrapped(tb testing.TB, wrap func(triggers.Store) triggers.Store) *TestServer {
 	tb.Helper()
-	return mustStart(tb, nil, nil, wrap)
+	return mustStart(tb, nil, nil, wrap, nil)
 }
 
-func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options, wrap func(triggers.Store) triggers.Store) *TestServer {
+func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Options, wrap func(triggers.Store) triggers.Store,
+	configure func(*http.Server)) *TestServer {
 	tb.Helper()
 	store := openTestStore(tb)
 	if wrap != nil {
@@ -78,7 +87,12 @@ func mustStart(tb testing.TB, opts *triggers.Options, httpOpts *triggershttp.Opt
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	// The header limit the binaries set (internal/app), so that requests
+	// just over the server's own bounds are answered by it.
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: triggershttp.ServerMaxHeaderBytes}
+	if configure != nil {
+		configure(hs)
+	}
 	go hs.Serve(ln)
 	tb.Cleanup(func() { hs.Close() })
 	return &TestServer{URL: "http://" + ln.Addr().String(), Service: svc, Logs: logs,
