@@ -70,7 +70,9 @@ func TestInbox_PageStopsAtByteBound(t *testing.T) {
 		size := 0
 		for _, e := range p.Events {
 			size += eventBytes(t, e)
-			var id struct{ EventID string `json:"event_id"` }
+			var id struct {
+				EventID string `json:"event_id"`
+			}
 			json.Unmarshal(e, &id)
 			got = append(got, id.EventID)
 		}

@@ -187,7 +187,9 @@ func FuzzServer_Requests(f *testing.F) {
 	var ids []string
 	for range 2 {
 		rec := serve("POST", "/v1/events", []byte(create), "application/json")
-		var res struct{ EventID string `json:"event_id"` }
+		var res struct {
+			EventID string `json:"event_id"`
+		}
 		if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &res) != nil {
 			f.Fatalf("create = %d %s", rec.Code, rec.Body)
 		}
