@@ -161,7 +161,7 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger, Registry: registry,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
 		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,
-		CORS: cfg.CORS})
+		CORS: cfg.CORS, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight})
 	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
 }
 
@@ -218,8 +218,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+		// Above the API's own bounds on the request line and headers, so
+		// that a request over them is answered in the error envelope
+		// (triggershttp.MaxURLBytes, MaxHeaderBytes).
+		MaxHeaderBytes: triggershttp.ServerMaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 	}
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	defer stopPurge()

@@ -56,6 +56,11 @@ type Config struct {
 	// CORS is the origins browsers may call the API from (--cors-origins,
 	// TRIGGERS_CORS_ORIGINS); default none: CORS off.
 	CORS triggershttp.CORSPolicy
+	// MaxBodyBytesInFlight bounds the request body bytes the server holds
+	// at once, over all requests; more is answered 503 with Retry-After
+	// (--max-body-bytes-in-flight, TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT);
+	// default triggershttp.DefaultMaxBodyBytesInFlight (64 MiB).
+	MaxBodyBytesInFlight int64
 	// LogLevel is the lowest level logged (--log-level, TRIGGERS_LOG_LEVEL);
 	// default info.
 	LogLevel slog.Level
@@ -179,6 +184,17 @@ var settings = []setting{
 	{flag: "cors-origins", env: "TRIGGERS_CORS_ORIGINS",
 		def: "none: CORS off", usage: "comma-separated `origins` (scheme://host[:port]) browsers may call the API from, or \"*\" for any",
 		parse: func(c *Config, v string) (err error) { c.CORS, err = triggershttp.ParseCORSOrigins(v); return err }},
+	{flag: "max-body-bytes-in-flight", env: "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT",
+		def: strconv.Itoa(triggershttp.DefaultMaxBodyBytesInFlight) + " (64 MiB)",
+		usage: "`bytes` of request bodies held at once, over all requests; more is answered 503 with Retry-After",
+		parse: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < triggershttp.MaxBulkBytes {
+				return fmt.Errorf("%q is not a number of bytes of at least %d (one bulk body)", v, triggershttp.MaxBulkBytes)
+			}
+			c.MaxBodyBytesInFlight = n
+			return nil
+		}},
 	{flag: "log-level", env: "TRIGGERS_LOG_LEVEL", def: `"info"`, usage: "log `level`: debug, info, warn, error",
 		parse: func(c *Config, v string) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

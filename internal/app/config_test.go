@@ -62,6 +62,8 @@ func TestFlags_Config(t *testing.T) {
 			func(c app.Config) bool { return c.CORS.String() == "https://app.example,http://localhost:3000" }},
 		{"LogLevel", map[string]string{"TRIGGERS_LOG_LEVEL": "debug"}, nil, func(c app.Config) bool { return c.LogLevel == slog.LevelDebug }},
 		{"DevKey", map[string]string{"TRIGGERS_DEV_KEY": "test-api-key-12345"}, nil, func(c app.Config) bool { return c.DevKey == "test-api-key-12345" }},
+		{"MaxBodyBytesInFlight", map[string]string{"TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT": "33554432"}, nil,
+			func(c app.Config) bool { return c.MaxBodyBytesInFlight == 32<<20 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +92,8 @@ func TestFlags_ConfigBadValue(t *testing.T) {
 		{"rate-limit-fail-closed", "TRIGGERS_RATE_LIMIT_FAIL_CLOSED", "maybe", "maybe"},
 		{"cors-origins", "TRIGGERS_CORS_ORIGINS", "https://ok.example,https://app.example/", "https://app.example/"},
 		{"log-level", "TRIGGERS_LOG_LEVEL", "loud", "loud"},
+		{"max-body-bytes-in-flight", "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT", "1000", `"1000"`},
+		{"max-body-bytes-in-flight", "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT", "64MiB", "64MiB"},
 	}
 	for _, tt := range tests {
 		t.Run("Flag_"+tt.flag+"="+tt.value, func(t *testing.T) {
