@@ -122,6 +122,7 @@ func TestWriter_SmallCreateNotStalledByHugeBulk(t *testing.T) {
 			for range 3 {
 				bulk, small := behindBulk(t, db, h)
 				worst := slices.Max(small)
+				t.Logf("bulk %v, %d small creates, slowest %v", bulk, len(small), worst)
 				if worst < bulk/2 {
 					return
 				}
