@@ -162,3 +162,157 @@ func BenchmarkSmallCreateBehindHugeBulk(b *testing.B) {
 		})
 	}
 }
+
+// TestInsertEvents_SplitBulkKeepsItsGuarantees runs maximal bulk creates
+// that the writer commits in several group commits, interleaved with other
+// tenants' creates, and checks what a bulk create promises whatever the
+// split: its items are stored in input order (created_at increasing, the
+// inbox lists them so), each is durable once the call returns (they are
+// all there after the store is closed and opened again), and idempotency
+// stays exactly-once when two such bulks with the same keys race: each key
+// creates one event, which the other bulk replays.
+func TestInsertEvents_SplitBulkKeepsItsGuarantees(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	before := db.Stats().Commits
+	first, _ := behindBulk(t, db, hugeBulks[0])
+	if n := db.Stats().Commits - before; n < 3 {
+		t.Fatalf("a 10 MB bulk took %d group commits (%v), want it split into several", n, first)
+	}
+
+	// Two bulks with the same idempotency keys, racing.
+	keyed := func() []triggers.Insert {
+		ins := hugeBulks[0].inserts(now)
+		for i := range ins {
+			ins[i].IdempotencyKey, ins[i].RequestHash = fmt.Sprint("key-", i), fmt.Sprint("hash-", i)
+			ins[i].IdempotencyNotBefore = now.Add(-time.Hour)
+		}
+		return ins
+	}
+	results := make([][]triggers.InsertResult, 2)
+	errs := make(chan error, 2)
+	for n := range results {
+		go func() {
+			var err error
+			results[n], err = db.InsertEvents(ctx, keyed())
+			errs <- err
+		}()
+	}
+	for range results {
+		if err := <-errs; err != nil {
+			t.Fatalf("InsertEvents() = %v", err)
+		}
+	}
+	var created []string
+	for i := range triggers.BulkLimit {
+		a, b := results[0][i], results[1][i]
+		if a.Err != nil || b.Err != nil || a.Replayed == b.Replayed || a.Event.ID != b.Event.ID {
+			t.Fatalf("item %d: (%s replayed %v, %v) and (%s replayed %v, %v); want one event, created once and replayed once",
+				i, a.Event.ID, a.Replayed, a.Err, b.Event.ID, b.Replayed, b.Err)
+		}
+		created = append(created, a.Event.ID)
+	}
+
+	// The inbox of tenant big, after a restart: the first bulk's items,
+	// then one event per key, each bulk in input order.
+	db.Close()
+	if db, err = sqlite.Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	page, err := db.ListPending(ctx, triggers.InboxQuery{Tenant: "big", NotBefore: now.Add(-time.Hour), Limit: 100, MaxScan: 1000})
+	if err != nil || len(page.Events) != 2*triggers.BulkLimit {
+		t.Fatalf("ListPending() = %d events, %v; want %d", len(page.Events), err, 2*triggers.BulkLimit)
+	}
+	var got []string
+	for _, e := range page.Events[triggers.BulkLimit:] {
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, created) {
+		t.Errorf("inbox order of the keyed bulk = %v, want input order %v", got, created)
+	}
+}
+
+// TestInsertEvents_CanceledDuringSplitBulk cancels a bulk create while the
+// writer commits it in several group commits: every item reported stored
+// is stored, and every other one failed with EUNAVAILABLE and is not.
+func TestInsertEvents_CanceledDuringSplitBulk(t *testing.T) {
+	db := MustOpen(t)
+	now := time.Now().UTC()
+	for _, wait := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(wait, cancel)
+		ins := hugeBulks[0].inserts(now)
+		res, err := db.InsertEvents(ctx, ins)
+		if err != nil {
+			if triggers.ErrorCode(err) != triggers.EUNAVAILABLE {
+				t.Fatalf("InsertEvents() after %v = %v, want EUNAVAILABLE", wait, err)
+			}
+			res = make([]triggers.InsertResult, len(ins))
+			for i := range res {
+				res[i].Err = err
+			}
+		}
+		stored := 0
+		for i, r := range res {
+			_, getErr := db.GetEvent(context.Background(), "big", ins[i].Event.ID, now.Add(-time.Hour))
+			switch {
+			case r.Err == nil && getErr != nil:
+				t.Errorf("cancel after %v: item %d reported stored, GetEvent() = %v", wait, i, getErr)
+			case r.Err != nil && (triggers.ErrorCode(r.Err) != triggers.EUNAVAILABLE || getErr == nil):
+				t.Errorf("cancel after %v: item %d failed with %v, GetEvent() = %v; want EUNAVAILABLE and not stored", wait, i, r.Err, getErr)
+			case r.Err == nil:
+				stored++
+			}
+		}
+		t.Logf("cancel after %v: %d of %d items stored", wait, stored, len(ins))
+	}
+}
+
+// TestWriter_BulkProgressesUnderSteadySmallWrites checks the other side of
+// the schedule's fairness: new lanes go first, but small creates arriving
+// without pause from several tenants cannot hold a bulk create back, since
+// every group commit also runs one write of the lanes already waiting. The
+// budget is one write per commit here (MaxCommitTime 1ns), where those
+// creates would otherwise take every commit.
+func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
+	db, err := sqlite.Open(t.TempDir(), &sqlite.Options{MaxCommitTime: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	now := time.Now().UTC()
+	for n := range 4 {
+		go func() {
+			for ctx.Err() == nil {
+				ins := smallInsert(now)
+				ins[0].Event.Tenant = fmt.Sprint("small-", n)
+				db.InsertEvents(ctx, ins)
+			}
+		}()
+	}
+	done := make(chan error, 1)
+	go func() {
+		ins := hugeBulks[1].inserts(now)
+		for i := range ins {
+			ins[i].Event.Metadata = json.RawMessage(`{"priority":"normal"}`)
+		}
+		_, err := db.InsertEvents(context.Background(), ins)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a bulk create of 25 small items did not finish in 10 s while small creates kept arriving")
+	}
+}

@@ -136,8 +136,9 @@ type writeJob struct {
 // statements are prepared once and reused, since SQL parsing would otherwise
 // be a large part of the single writer's time.
 type writeTx struct {
-	db *DB
-	tx *sql.Tx
+	db    *DB
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // hot statements bound to tx, on first use
 }
 
 // hotWrites are the write statements prepared when the store opens. They
@@ -146,26 +147,46 @@ type writeTx struct {
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
 	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
 
+// stmt returns the hot statement query bound to the transaction, or nil
+// if query is not one of hotWrites. It is bound once per transaction, not
+// once per use: an insert with many metadata terms, or a group commit of
+// many writes, then makes no statement object per execution.
+func (w *writeTx) stmt(query string) *sql.Stmt {
+	if s, ok := w.stmts[query]; ok {
+		return s
+	}
+	p, ok := w.db.writeStmts.Load(query)
+	if !ok {
+		return nil
+	}
+	if w.stmts == nil {
+		w.stmts = make(map[string]*sql.Stmt)
+	}
+	s := w.tx.Stmt(p.(*sql.Stmt))
+	w.stmts[query] = s
+	return s
+}
+
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).Exec(args...)
+	if s := w.stmt(query); s != nil {
+		return s.Exec(args...)
 	}
 	return w.tx.Exec(query, args...)
 }
 
 // QueryRow runs a query returning at most one row in the transaction.
 func (w *writeTx) QueryRow(query string, args ...any) *sql.Row {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).QueryRow(args...)
+	if s := w.stmt(query); s != nil {
+		return s.QueryRow(args...)
 	}
 	return w.tx.QueryRow(query, args...)
 }
 
 // Query runs a query returning rows in the transaction.
 func (w *writeTx) Query(query string, args ...any) (*sql.Rows, error) {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).Query(args...)
+	if s := w.stmt(query); s != nil {
+		return s.Query(args...)
 	}
 	return w.tx.Query(query, args...)
 }
