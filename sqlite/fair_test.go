@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,8 +279,9 @@ func TestInsertEvents_CanceledDuringSplitBulk(t *testing.T) {
 // the schedule's fairness: new lanes go first, but small creates arriving
 // without pause from several tenants cannot hold a bulk create back, since
 // every group commit also runs one write of the lanes already waiting. The
-// budget is one write per commit here (MaxCommitTime 1ns), where those
-// creates would otherwise take every commit.
+// budget is one write per commit here (MaxCommitTime 1ns), and 16 tenants'
+// creates would otherwise take every commit: without that rule the bulk
+// did not finish in 5 s.
 func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 	db, err := sqlite.Open(t.TempDir(), &sqlite.Options{MaxCommitTime: time.Nanosecond})
 	if err != nil {
@@ -287,16 +289,18 @@ func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 	}
 	defer db.Close()
 	ctx, stop := context.WithCancel(context.Background())
+	var creators sync.WaitGroup
+	defer creators.Wait()
 	defer stop()
 	now := time.Now().UTC()
-	for n := range 4 {
-		go func() {
+	for n := range 16 {
+		creators.Go(func() {
 			for ctx.Err() == nil {
 				ins := smallInsert(now)
 				ins[0].Event.Tenant = fmt.Sprint("small-", n)
 				db.InsertEvents(ctx, ins)
 			}
-		}()
+		})
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -312,7 +316,7 @@ func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a bulk create of 25 small items did not finish in 10 s while small creates kept arriving")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a bulk create of 25 small items did not finish in 5 s while small creates kept arriving")
 	}
 }
