@@ -523,4 +523,3 @@ func TestConsumer_Misuse(t *testing.T) {
 	}()
 	client.NewConsumer(fakeClient(f), client.ConsumerOptions{})
 }
-
