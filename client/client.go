@@ -32,6 +32,39 @@
 // replays). A whole-request 429 or 503 did nothing, so retrying it is
 // always exact.
 //
+// The lease requests (Receive, AckLease, Nack, ExtendLease, Redrive, and
+// BulkAckItems, BulkNack, BulkRedrive) are always retried too. A retry after
+// a lost answer finds the event as the first attempt left it, so it is
+// answered 409 CONFLICT with a reason (APIError.Reason, ConflictReason):
+// ReasonAlreadyAcknowledged after an ack, ReasonLeaseLost after a nack,
+// ReasonNotDead after a redrive; an extension just extends again. A receive
+// whose answer was lost leased events that no one sees: they are delivered
+// again when those leases expire.
+//
+// # Consuming with leases
+//
+// Workers receive events under a lease (DESIGN §10, docs/API.md): while the
+// lease lasts no other receive returns the event; the worker acknowledges it
+// under the lease when done (AckLease), gives it back to be retried, possibly
+// after a delay (Nack), or extends the lease for long work (ExtendLease). An
+// event whose lease expires unsettled (its worker died) is delivered again,
+// and one delivered MaxAttempts times without success ends dead: list the
+// dead with InboxQuery{Status: StatusDead}, and Redrive them. IsLeaseLost
+// tells that a lease is no longer held, so the work must not be
+// acknowledged (it will be delivered again).
+//
+// Consumer does all of this for a Handler func: concurrent handlers, long
+// polling, lease extension, ack, nack with exponential backoff, and a
+// graceful stop:
+//
+//	c := client.NewConsumer(cl, client.ConsumerOptions{
+//		Concurrency: 8,
+//		Handler: func(ctx context.Context, ev *client.ReceivedEvent) error {
+//			return process(ctx, ev.Payload) // nil: acknowledged; error: retried later
+//		},
+//	})
+//	err := c.Run(ctx) // until ctx is done
+//
 // The idempotency key of CreateEventRequest is sent in the Idempotency-Key
 // header only; metadata is sent as given. (The server accepts either place;
 // a metadata.idempotency_key given by the caller also makes the create
