@@ -99,8 +99,9 @@ type ConsumerOptions struct {
 	Receive ReceiveOptions
 
 	// NackBackoff sets the delay before a failed event may be received
-	// again, from the number of its attempts: NackBackoff.Delay(attempts).
-	// Default 1 s, doubling to at most 5 min; Base < 0 means no delay.
+	// again, from the number of its attempts: NackBackoff.Delay(attempts),
+	// at most 12 h. Default 1 s, doubling to at most 5 min; Base < 0 means
+	// no delay.
 	NackBackoff Backoff
 
 	// ReceiveBackoff sets the wait before a receive is tried again after
@@ -136,6 +137,9 @@ type ConsumerOptions struct {
 // abandonAfter is how long Run waits for handlers whose contexts were
 // cancelled at the shutdown deadline before it abandons them.
 const abandonAfter = time.Second
+
+// maxNackDelay is the longest delay a nack may ask for (12 h).
+const maxNackDelay = 43200 * time.Second
 
 // settleTimeout bounds an ack or nack (with the client's retries), which
 // run after Run's context is done too.
@@ -403,23 +407,20 @@ func (r *run) handle(j *job) {
 	r.signal()
 }
 
-// PanicError is the error a Consumer records for a handler that panicked:
-// the event is nacked as for any other error.
-type PanicError struct {
-	Value any    // what the handler panicked with
-	Stack []byte // the goroutine's stack at the panic
-}
+// panicError is the error of a handler that panicked: the event is nacked
+// as for any other error.
+type panicError struct{ value any }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("triggers: handler panicked: %v", e.Value) }
+func (e *panicError) Error() string { return fmt.Sprintf("triggers: handler panicked: %v", e.value) }
 
-// call runs the handler, turning a panic into a *PanicError.
+// call runs the handler, turning a panic into a *panicError (logged with
+// its stack).
 func (r *run) call(j *job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			pe := &PanicError{Value: p, Stack: debug.Stack()}
 			r.c.log.Error("triggers consumer: handler panicked", "event_id", j.ev.EventID, "panic", fmt.Sprint(p),
-				"stack", string(pe.Stack))
-			err = pe
+				"stack", string(debug.Stack()))
+			err = &panicError{p}
 		}
 	}()
 	return r.c.opts.Handler(j.ctx, j.ev)
@@ -486,11 +487,11 @@ func (r *run) settle(j *job, err error) {
 		}
 		return
 	}
-	delay := r.c.opts.NackBackoff.Delay(ev.Attempts)
+	delay := min(r.c.opts.NackBackoff.Delay(ev.Attempts), maxNackDelay)
 	if j.interrupted.Load() {
 		delay = 0 // not the event's fault: give it to another worker now
 	}
-	var pe *PanicError
+	var pe *panicError
 	if !errors.As(err, &pe) { // a panic was logged by call
 		log.Warn("triggers consumer: handler failed; nacking", "err", err, "delay", delay)
 	}

@@ -285,7 +285,11 @@ func TestConsumer_GracefulStop(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			return ctx.Err()
 		}})
-	<-started
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler never started")
+	}
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
