@@ -464,6 +464,13 @@ test('dashboard', async (t) => {
     assert.equal(await page.locator('#d-redrive').isVisible(), false);
     await page.keyboard.press('Escape');
     await eventually('the dialog closed', async () => !(await page.locator('#details').isVisible()));
+    // Acknowledging a leased event asks first; declined, nothing is sent.
+    let question = '';
+    page.once('dialog', (d) => { question = d.message(); d.dismiss(); });
+    await page.getByRole('button', { name: `Acknowledge event ${slow}` }).click();
+    await eventually('the question about the lease', async () => question);
+    assert.match(question, new RegExp(`^Event ${slow} is leased: a worker holds its lease`));
+    assert.equal((await api('GET', `/v1/events/${slow}`)).json.status, 'pending');
 
     // After the 1 s lease, a receive with max_attempts 1 dead-letters the poison events.
     await sleep(Math.max(0, leasedAt + 1100 - Date.now()));

@@ -465,7 +465,17 @@ function renderSelection() {
 
 // ---- acknowledge and delete ------------------------------------------------
 
+/** Whether the listed event id is leased by a worker as far as the last load knows. */
+function leasedNow(id) {
+  const e = state.events.find((x) => x.event_id === id);
+  return !!(e && e.lease_expires_at && Date.parse(e.lease_expires_at) > Date.now());
+}
+
+const LEASED_ACK_NOTE = 'a worker holds its lease and may be processing it: once acknowledged here, '
+  + "the worker's own acknowledgement or nack of it fails with a conflict.";
+
 async function ackOne(id) {
+  if (leasedNow(id) && !window.confirm(`Event ${id} is leased: ${LEASED_ACK_NOTE} Acknowledge it anyway?`)) return;
   try {
     const { data } = await api.request('POST', `/v1/events/${encodeURIComponent(id)}/ack`);
     clearAlert();
@@ -540,6 +550,8 @@ async function bulk(op) {
   if (ids.length === 0) return;
   const { path, verb, doing } = BULK[op];
   if (op === 'delete' && !window.confirm(`Delete ${ids.length} selected event${ids.length === 1 ? '' : 's'}? This cannot be undone.`)) return;
+  const leased = op === 'ack' ? ids.filter(leasedNow).length : 0;
+  if (leased && !window.confirm(`${leased} of the selected events ${leased === 1 ? 'is' : 'are'} leased: for each, ${LEASED_ACK_NOTE} Acknowledge them anyway?`)) return;
   const ok = [];
   const failed = [];
   let stopped = null;
