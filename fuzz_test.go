@@ -532,3 +532,58 @@ func FuzzParseAllowlist(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseReceiveRequest checks that a receive body never panics the
+// parser, and that whatever it accepts is within DESIGN §10.2's ranges.
+func FuzzParseReceiveRequest(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"max_events":25,"lease_seconds":43200,"wait_seconds":20,"max_attempts":1000}`,
+		`{"source":"s","metadata":{"region":"eu","priority":"high"},"created_after":"2026-01-01T00:00:00Z"}`,
+		`{"max_events":1e1}`, `{"metadata":{"a":{"b":1}}}`, `{"wait_seconds":-0}`, `[1]`, `{"max_events":99999999999999999999}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := triggers.ParseReceiveRequest([]byte(body))
+		if err != nil {
+			checkFieldDetails(t, "ParseReceiveRequest", err, triggers.EINVALID)
+			return
+		}
+		if req.MaxEvents < 1 || req.MaxEvents > triggers.MaxReceiveMax ||
+			req.Lease < time.Second || req.Lease > triggers.MaxLeaseSeconds*time.Second ||
+			req.Wait < 0 || req.Wait > triggers.MaxWaitSeconds*time.Second ||
+			req.MaxAttempts < 1 || req.MaxAttempts > triggers.MaxMaxAttempts {
+			t.Fatalf("ParseReceiveRequest(%q) = %+v, out of range", body, req)
+		}
+		if len(req.Filter.Metadata) > triggers.MaxMetadataFilters || req.Filter.Status != "" {
+			t.Fatalf("ParseReceiveRequest(%q) filter = %+v", body, req.Filter)
+		}
+	})
+}
+
+// FuzzParseLeaseBodies checks the nack, extend and ack bodies: never a
+// panic, and an accepted lease id always has the form of one.
+func FuzzParseLeaseBodies(f *testing.F) {
+	lease := triggers.NewLeaseID()
+	for _, s := range []string{``, `{}`, `{"lease_id":"` + lease + `"}`, `{"lease_id":"` + lease + `","delay_seconds":5}`,
+		`{"lease_id":"` + lease + `","lease_seconds":5}`, `{"lease_id":null}`, `{"lease_id":"\u0030"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for name, parse := range map[string]func([]byte) (triggers.LeaseRequest, error){
+			"ParseNackRequest": triggers.ParseNackRequest, "ParseExtendRequest": triggers.ParseExtendRequest} {
+			req, err := parse([]byte(body))
+			if err != nil {
+				checkFieldDetails(t, name, err, triggers.EINVALID)
+				continue
+			}
+			if !triggers.ValidLeaseID(req.LeaseID) || req.Seconds < 0 || req.Seconds > triggers.MaxLeaseSeconds {
+				t.Fatalf("%s(%q) = %+v", name, body, req)
+			}
+		}
+		id, err := triggers.ParseAckRequest([]byte(body))
+		if err != nil {
+			checkFieldDetails(t, "ParseAckRequest", err, triggers.EINVALID)
+		} else if id != "" && !triggers.ValidLeaseID(id) {
+			t.Fatalf("ParseAckRequest(%q) = %q", body, id)
+		}
+	})
+}

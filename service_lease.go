@@ -222,20 +222,12 @@ func (s *Service) NackEvents(ctx context.Context, tenant string, items []json.Ra
 	}
 	return eachItemOnce(len(items),
 		func(i int) (string, nackItem, error) {
-			id, lease, obj, err := parseLeaseItem(i, items[i], "delay_seconds")
-			if err != nil {
-				return "", nackItem{}, err
-			}
-			n := nackItem{Nack: Nack{ID: id, LeaseID: lease}}
-			var bad []FieldError
-			if raw, ok := obj["delay_seconds"]; ok && !isNull(raw) {
-				n.delay = intField(raw, itemField(i, "delay_seconds"), 0, MaxNackDelaySeconds,
-					func(f, m string) { bad = append(bad, FieldError{Field: f, Message: m}) })
-			}
-			if bad != nil {
-				return "", nackItem{}, InvalidFields(bad...)
-			}
-			return id, n, nil
+			var delay int
+			id, lease, err := parseLeaseItem(i, items[i], "delay_seconds",
+				func(raw json.RawMessage, fail func(field, msg string)) {
+					delay = intField(raw, itemField(i, "delay_seconds"), 0, MaxNackDelaySeconds, fail)
+				})
+			return id, nackItem{Nack: Nack{ID: id, LeaseID: lease}, delay: delay}, err
 		},
 		func(items []nackItem) ([]EventResult, error) {
 			nacks := make([]Nack, len(items))
@@ -297,7 +289,7 @@ func (s *Service) AckItems(ctx context.Context, tenant string, items []json.RawM
 	now := s.Now()
 	return eachItemOnce(len(items),
 		func(i int) (string, Ack, error) {
-			id, lease, _, err := parseLeaseItem(i, items[i], "")
+			id, lease, err := parseLeaseItem(i, items[i], "", nil)
 			return id, Ack{ID: id, LeaseID: lease}, err
 		},
 		func(acks []Ack) ([]AckResult, error) { return s.ackEvents(ctx, tenant, acks, now) },
@@ -306,14 +298,15 @@ func (s *Service) AckItems(ctx context.Context, tenant string, items []json.RawM
 
 // parseLeaseItem parses item i of a bulk request on leases: an object with
 // event_id (required), lease_id (required when extra is set: a nack) and
-// the optional field extra, which the caller reads from the returned
-// members. Errors are EINVALID naming items[i].field.
-func parseLeaseItem(i int, raw json.RawMessage, extra string) (string, string, map[string]json.RawMessage, error) {
+// the optional field extra, which parseExtra reads when it is present and
+// not null. Errors are EINVALID naming every bad field as items[i].field.
+func parseLeaseItem(i int, raw json.RawMessage, extra string,
+	parseExtra func(raw json.RawMessage, fail func(field, msg string))) (string, string, error) {
 	var bad []FieldError
 	fail := func(f, m string) { bad = append(bad, FieldError{Field: f, Message: m}) }
 	obj, err := decodeObject(raw)
 	if err != nil {
-		return "", "", nil, InvalidFields(FieldError{Field: fmt.Sprintf("items[%d]", i), Message: err.Error()})
+		return "", "", InvalidFields(FieldError{Field: fmt.Sprintf("items[%d]", i), Message: err.Error()})
 	}
 	known := "event_id, lease_id"
 	if extra != "" {
@@ -329,11 +322,14 @@ func parseLeaseItem(i int, raw json.RawMessage, extra string) (string, string, m
 		fail(itemField(i, "event_id"), "is required: a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6")
 	}
 	lease := leaseIDField(obj["lease_id"], itemField(i, "lease_id"), extra != "", fail)
+	if v, ok := obj[extra]; ok && extra != "" && !isNull(v) {
+		parseExtra(v, fail)
+	}
 	if bad != nil {
-		return "", "", nil, InvalidFields(bad...)
+		return "", "", InvalidFields(bad...)
 	}
 	id, _ = ParseEventID(id)
-	return id, lease, obj, nil
+	return id, lease, nil
 }
 
 func itemField(i int, name string) string { return "items[" + strconv.Itoa(i) + "]." + name }

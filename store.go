@@ -36,7 +36,8 @@ type Store interface {
 	GetEvent(ctx context.Context, tenant, id string, notBefore time.Time) (Event, error)
 
 	// AckEvent marks a pending or dead event acknowledged at `at`, ending
-	// any lease, and returns it. ENOTFOUND as for GetEvent; ECONFLICT
+	// any lease (LeaseID, LeaseExpiresAt, AvailableAt and DeadAt become
+	// zero), and returns it. ENOTFOUND as for GetEvent; ECONFLICT
 	// (AlreadyAcknowledged) if it was already acknowledged; with a.LeaseID
 	// set, ECONFLICT (LeaseLost) when that is not the event's recorded lease,
 	// expired or not, and nothing changes. Of concurrent acks of one event
@@ -67,7 +68,10 @@ type Store interface {
 	// oldest first (CreatedAt, then ID): pending events (leased or not), or
 	// dead events when q.Filter.Status is StatusDead. The page holds q.Limit events
 	// whenever that many match beyond q.After, unless q.MaxScan was reached
-	// first; Page.Next is nil only when nothing more matches.
+	// first; Page.Next is nil only when nothing more matches. A store whose
+	// writes can become visible out of order may keep Next behind a settle
+	// window (DESIGN §4, at most 1 s); it then waits for the page's events
+	// to settle, rather than answer short.
 	ListPending(ctx context.Context, q InboxQuery) (Page, error)
 
 	// ReceiveEvents leases up to q.Max events of q.Tenant that match
@@ -76,9 +80,17 @@ type Store interface {
 	// them as stored by the lease: LeaseID q.LeaseIDs[i] for the i-th event
 	// returned, LeaseExpiresAt q.LeaseExpiresAt, Attempts one more than
 	// before, AvailableAt zero. An available matching event whose Attempts
-	// already reached q.MaxAttempts is dead-lettered instead (DeadAt q.Now,
-	// no lease; it leaves the pending inbox), does not count toward q.Max
-	// and is counted in Received.DeadLettered.
+	// already reached q.MaxAttempts is dead-lettered instead (DeadAt q.Now;
+	// LeaseID, LeaseExpiresAt and AvailableAt zero; Attempts kept; it
+	// leaves the pending inbox), does not count toward q.Max and is counted
+	// in Received.DeadLettered.
+	//
+	// With no other receive competing, the events leased are the oldest
+	// available matching ones, and the events dead-lettered are among those
+	// examined before the last one leased; a store shared by several
+	// processes may spread competing receives over more than the oldest
+	// events (DESIGN §10.2: oldest first is the aim, not a promise across
+	// instances).
 	//
 	// Leases are exclusive: across concurrent calls, and processes sharing
 	// the store, an event is never leased while it holds an unexpired lease.
@@ -102,7 +114,7 @@ type Store interface {
 	ExtendLease(ctx context.Context, tenant string, a Ack, expiresAt, now, notBefore time.Time) (Event, error)
 
 	// RedriveEvents makes dead events of tenant pending and available again
-	// with Attempts 0 and DeadAt zero, one result per id: ENOTFOUND as for
+	// with Attempts 0 and DeadAt (and any lease or delay) zero, one result per id: ENOTFOUND as for
 	// GetEvent, ECONFLICT (NotDead) for an event that is not dead. Ids are
 	// distinct and errors are as for AckEvents.
 	RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]EventResult, error)

@@ -52,8 +52,21 @@
 // events are stamped in the order their writes start; across instances the
 // order follows the instances' clocks. So that an event whose write (or
 // index replication) completes late is not passed by a cursor already
-// handed out, a page with a next position never goes past now −
-// Options.InboxSettle (docs/DECISIONS.md, Inbox on DynamoDB).
+// handed out, a page with a next position is answered only from a read that
+// started at least Options.InboxSettle after the page's last event was
+// created: its cursor never passes the read's start − InboxSettle. When the
+// first read's last event is younger, ListPending waits until it has settled
+// (through Options.Sleep, never past the first read + InboxSettle) and reads
+// the page again; that read also holds any event written late behind it. So
+// the page still holds Limit events, as on SQLite, at the price of up to
+// InboxSettle of latency at the newest end of the inbox. A last page (no next
+// position) is answered at once, whole. Only where waiting cannot help (the
+// last event stamped after the first read by a clock running ahead, a
+// context whose deadline leaves no time for the wait and a read, or a page
+// whose end keeps moving onto younger events through acknowledgements,
+// after maxSettleReads reads) is the page cut at the read's start −
+// InboxSettle instead: short, even empty, with a next position
+// (docs/DECISIONS.md, Inbox on DynamoDB).
 //
 // # Idempotency and inserts
 //
@@ -159,15 +172,21 @@ type Options struct {
 	// Now is the clock; default time.Now. Used for idempotency record TTLs
 	// and InboxSettle.
 	Now func() time.Time
+	// Sleep waits d or until ctx is done (returning ctx.Err()); default a
+	// timer. ListPending waits through it for the settle window; tests with
+	// a fake Now pass a sleep that advances that clock.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// InboxSettle keeps inbox cursors behind the most recent writes: a page
-	// that has a next_cursor never returns, nor moves its cursor past, an
-	// event created less than InboxSettle ago (it comes on a later page).
+	// that has a next position never holds, nor moves its cursor past, an
+	// event created less than InboxSettle before the page was read.
 	// Instances stamp created_at before their write, and the inbox index is
 	// replicated asynchronously, so an event can become visible a moment
 	// after a younger one; without a settle time a cursor handed out in
-	// between passes it, and that pass through the inbox misses it. Zero
-	// (the default, and the tests') turns it off; servers use
-	// DefaultInboxSettle.
+	// between passes it, and that pass through the inbox misses it. Rather
+	// than answer short, ListPending waits (at most InboxSettle) until the
+	// page's last event has settled and reads the page again (see the
+	// package doc, The inbox). Zero (the default, and most tests') turns it
+	// off; servers use DefaultInboxSettle.
 	InboxSettle time.Duration
 }
 
@@ -221,10 +240,25 @@ func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Opti
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
 	return &Store{
 		client: client, stage: stage, timeout: o.Timeout, opts: o,
 		events: EventsTable(stage), keys: KeysTable(stage), idem: IdempotencyTable(stage),
 	}, nil
+}
+
+// sleep is the default Options.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // MaxAttempts is how many times NewClient's retryer tries one call.

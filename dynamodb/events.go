@@ -466,33 +466,81 @@ func (s *Store) DeleteEvents(ctx context.Context, tenant string, ids []string, n
 }
 
 // ListPending reads one inbox page from the inbox index (see the package
-// doc, The inbox).
+// doc, The inbox). With InboxSettle, a page with a next position is only
+// answered from a read that started at least InboxSettle after its last
+// event was created: after a read that started earlier, ListPending waits
+// until then (never past the first read + InboxSettle) and reads the page
+// again; where waiting cannot help it cuts the page instead (settlePage).
 func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = triggers.DefaultInboxLimit
 	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-
 	in, filtered, ok := inboxQuery(s.events, q)
 	if !ok {
 		return triggers.Page{}, nil
 	}
-
 	// Without a filter every item examined matches: no scan bound is needed.
 	maxScan := 0
 	if filtered && q.MaxScan > 0 {
 		maxScan = max(q.MaxScan, q.Limit+1)
 	}
+	settle := s.opts.InboxSettle
+	var latest time.Time // no wait ends after this: the first read + InboxSettle
+	for reads := 1; ; reads++ {
+		readAt := s.opts.Now()
+		if reads == 1 {
+			latest = readAt.Add(settle)
+		}
+		page, err := s.readPage(ctx, *in, q.Limit, maxScan)
+		if err != nil || settle <= 0 || page.Next == nil {
+			// A last page is returned whole: the reader's next pass starts
+			// from the beginning.
+			return page, err
+		}
+		// The read must start once the page's last position has settled.
+		wake := page.Next.CreatedAt.Add(settle)
+		if !wake.After(readAt) {
+			return page, nil
+		}
+		if reads >= maxSettleReads || wake.After(latest) || !roomToWait(ctx, wake.Sub(readAt)+s.timeout) {
+			return settlePage(page, q, readAt.Add(-settle)), nil
+		}
+		if d := wake.Sub(s.opts.Now()); d > 0 {
+			if err := s.opts.Sleep(ctx, d); err != nil {
+				return triggers.Page{}, s.formatError("list pending: wait for the settle window", s.events, err)
+			}
+		}
+	}
+}
+
+// maxSettleReads bounds the reads of one ListPending: the first, and the
+// reads after waiting for the settle window. One wait normally suffices; a
+// second is needed only when acknowledgements during the first moved the
+// page's end onto a younger event.
+const maxSettleReads = 3
+
+// roomToWait reports whether ctx leaves d before its deadline.
+func roomToWait(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= d
+}
+
+// readPage runs the inbox Query in until it has limit+1 matches (then Next
+// is the limit-th), the index is exhausted (Next is nil) or maxScan items
+// were examined (then the page may be short and Next is the last position
+// examined). Each read has the store's timeout.
+func (s *Store) readPage(ctx context.Context, in dynamodb.QueryInput, limit, maxScan int) (triggers.Page, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
 	var events []triggers.Event
 	examined := 0
 	for {
-		want := q.Limit + 1 - len(events)
+		want := limit + 1 - len(events)
 		if maxScan > 0 {
 			want = maxScan - examined
 		}
 		in.Limit = aws.Int32(int32(want))
-		out, err := s.client.Query(ctx, in)
+		out, err := s.client.Query(ctx, &in)
 		if err != nil {
 			return triggers.Page{}, s.formatError("list pending", s.events, err)
 		}
@@ -504,10 +552,10 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 			}
 			events = append(events, e)
 		}
-		if len(events) > q.Limit {
-			events = events[:q.Limit]
-			last := events[q.Limit-1]
-			return s.settle(triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, q), nil
+		if len(events) > limit {
+			events = events[:limit]
+			last := events[limit-1]
+			return triggers.Page{Events: events, Next: &triggers.Position{CreatedAt: last.CreatedAt, ID: last.ID}}, nil
 		}
 		if out.LastEvaluatedKey == nil {
 			return triggers.Page{Events: events}, nil
@@ -517,7 +565,7 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 			if err != nil {
 				return triggers.Page{}, err
 			}
-			return s.settle(triggers.Page{Events: events, Next: &next}, q), nil
+			return triggers.Page{Events: events, Next: &next}, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
@@ -527,18 +575,12 @@ func (s *Store) ListPending(ctx context.Context, q triggers.InboxQuery) (trigger
 // event created at t and before every event created later.
 const maxID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
-// settle keeps a page's next position from passing now − InboxSettle (see
-// Options.InboxSettle): the events created after that instant are left for
-// the next page, which starts just before them. A last page (no Next) is
-// returned whole: the reader starts its next pass from the beginning.
-func (s *Store) settle(page triggers.Page, q triggers.InboxQuery) triggers.Page {
-	if s.opts.InboxSettle <= 0 || page.Next == nil {
-		return page
-	}
-	bound := s.opts.Now().Add(-s.opts.InboxSettle).Truncate(time.Microsecond)
-	if !page.Next.CreatedAt.After(bound) {
-		return page
-	}
+// settlePage cuts a page with a next position at bound (the read's start
+// minus InboxSettle), for when waiting cannot help (see ListPending): the
+// events created after bound are left for the next page, which starts just
+// before them. The page may then be short, even empty, with a next position.
+func settlePage(page triggers.Page, q triggers.InboxQuery, bound time.Time) triggers.Page {
+	bound = bound.Truncate(time.Microsecond)
 	keep := 0
 	for keep < len(page.Events) && !page.Events[keep].CreatedAt.After(bound) {
 		keep++

@@ -67,6 +67,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 			}
 		}},
 	}
+	tests = append(tests, leaseTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, newStore(t))

@@ -54,11 +54,14 @@ func Open(tb testing.TB, prefix string) triggers.Store {
 }
 
 // OpenDynamoDB opens a DynamoDB store through client on the tables of a new
-// stage (see MustStage); the store is closed and the tables are deleted when
-// the test ends.
+// stage (see MustStage), with the inbox settle window of a server
+// (dynamodb.DefaultInboxSettle), so that the suites run on it (conformance,
+// HTTP, client) test the store as deployed; the store is closed and the
+// tables are deleted when the test ends.
 func OpenDynamoDB(tb testing.TB, client *awsdynamodb.Client, prefix string) *dynamodb.Store {
 	tb.Helper()
-	store, err := dynamodb.Open(context.Background(), client, MustStage(tb, client, prefix), nil)
+	store, err := dynamodb.Open(context.Background(), client, MustStage(tb, client, prefix),
+		&dynamodb.Options{InboxSettle: dynamodb.DefaultInboxSettle})
 	if err != nil {
 		tb.Fatalf("dynamodb.Open() = %v", err)
 	}
