@@ -445,14 +445,15 @@ test('dashboard', async (t) => {
     assert.match(await cell(slow, 'state').textContent(), /^Leased until .+/);
     assert.equal(await cell(slow, 'state').locator('time').getAttribute('datetime'), slowLease.lease.expires_at);
     assert.equal(await cell(fresh, 'attempts').textContent(), '0');
-    assert.equal(await cell(fresh, 'state').textContent(), 'Available');
+    assert.equal(await cell(fresh, 'state').textContent(), 'Not leased');
     assert.equal(await cell(retry, 'attempts').textContent(), '1');
     const retried = (await api('GET', `/v1/events/${retry}`)).json;
     assert.equal(retried.lease_expires_at, undefined, 'a nack ends the lease');
+    // The nack delay shows only if the API gives the event's available_at.
     if (retried.available_at) {
-      assert.match(await cell(retry, 'state').textContent(), /^Available after .+ \(nack delay\)$/);
+      assert.match(await cell(retry, 'state').textContent(), /^Not leased; available after .+ \(nack delay\)$/);
     } else {
-      assert.equal(await cell(retry, 'state').textContent(), 'Available');
+      assert.equal(await cell(retry, 'state').textContent(), 'Not leased');
     }
     await screenshot('11-leases');
     // The details of a leased event: attempts and the lease's expiry.
@@ -547,7 +548,7 @@ test('dashboard', async (t) => {
     });
     for (const id of poison) {
       assert.equal(await cell(id, 'attempts').textContent(), '0');
-      assert.equal(await cell(id, 'state').textContent(), 'Available');
+      assert.equal(await cell(id, 'state').textContent(), 'Not leased');
       const got = (await api('GET', `/v1/events/${id}`)).json;
       assert.equal(got.status, 'pending');
       assert.equal(got.attempts, 0);

@@ -375,16 +375,19 @@ function timeEl(iso, text) {
 /**
  * Where an event stands, as [text before a time, timestamp or null, text after]:
  * dead since when; leased until when (the API shows lease_expires_at only
- * while a lease is held); waiting for a nack delay (available_at, when the
- * API gives one and it is still ahead); else available to the next receive.
+ * while a lease is held); else not leased, with the end of a nack delay when
+ * the event carries an available_at still ahead. The API's event object has
+ * no available_at today, so a nacked event waiting out its delay reads "Not
+ * leased" rather than "Available", which would promise what the page cannot
+ * see.
  */
 function leaseState(e, now = Date.now()) {
   if (e.status === 'dead') return e.dead_at ? ['Dead since ', e.dead_at, ''] : ['Dead', null, ''];
   if (e.status === 'acknowledged') return ['Acknowledged', null, ''];
   if (e.lease_expires_at) return ['Leased until ', e.lease_expires_at, ''];
   const avail = e.available_at ? new Date(e.available_at).getTime() : NaN;
-  if (avail > now) return ['Available after ', e.available_at, ' (nack delay)'];
-  return ['Available', null, ''];
+  if (avail > now) return ['Not leased; available after ', e.available_at, ' (nack delay)'];
+  return ['Not leased', null, ''];
 }
 
 function leaseStateNodes(e, fmt) {
@@ -396,7 +399,7 @@ function leaseStateNodes(e, fmt) {
 function leaseDetail(ev) {
   if (ev.status !== 'pending') return ['–'];
   const [head, iso, tail] = leaseState(ev);
-  if (!iso) return ['Not leased: available to the next receive'];
+  if (!iso) return [head];
   return [head, timeEl(iso, fmtTime(iso)), `${tail} (${iso})`];
 }
 
