@@ -106,8 +106,8 @@ type writeTx struct {
 // hotWrites are the write statements prepared when the store opens. They
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
-var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckExists, qDeleteEvent,
-	qInsertTerm, qDeleteTerm}
+var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
+	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
 
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
@@ -123,6 +123,14 @@ func (w *writeTx) QueryRow(query string, args ...any) *sql.Row {
 		return w.tx.Stmt(s.(*sql.Stmt)).QueryRow(args...)
 	}
 	return w.tx.QueryRow(query, args...)
+}
+
+// Query runs a query returning rows in the transaction.
+func (w *writeTx) Query(query string, args ...any) (*sql.Rows, error) {
+	if s, ok := w.db.writeStmts.Load(query); ok {
+		return w.tx.Stmt(s.(*sql.Stmt)).Query(args...)
+	}
+	return w.tx.Query(query, args...)
 }
 
 // readStmt returns a prepared statement on the read pool.
@@ -218,12 +226,19 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 // migrate applies the embedded migrations not yet applied, each in its own
 // transaction, tracked by PRAGMA user_version.
-func migrate(db *sql.DB) error {
+func migrate(db *sql.DB) error { return migrateTo(db, -1) }
+
+// migrateTo is migrate up to schema version target (-1: the latest); tests
+// use it to build a database as an older release left it.
+func migrateTo(db *sql.DB, target int) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	slices.Sort(names)
+	if target >= 0 {
+		names = names[:min(target, len(names))]
+	}
 	var version int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		return fmt.Errorf("sqlite: read schema version: %w", err)
@@ -347,8 +362,9 @@ func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
 }
 
 // execRemoving is exec for a write that may take pending events of tenant
-// out of the inbox (ack, delete): the tenant's cached inbox pages are
-// dropped once the write has committed, before its caller is answered.
+// out of the inbox (ack, delete), put one back (redrive) or change how one
+// is shown (its lease): the tenant's cached inbox pages are dropped once the
+// write has committed, before its caller is answered.
 func (db *DB) execRemoving(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
 	err := db.exec(ctx, fn)
 	db.pages.invalidate(tenant)
