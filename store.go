@@ -90,7 +90,8 @@ type Store interface {
 	// examined before the last one leased; a store shared by several
 	// processes may spread competing receives over more than the oldest
 	// events (DESIGN §10.2: oldest first is the aim, not a promise across
-	// instances).
+	// instances), and may return fewer than q.Max when competing receives
+	// won the events it tried within its bounded number of rounds.
 	//
 	// Leases are exclusive: across concurrent calls, and processes sharing
 	// the store, an event is never leased while it holds an unexpired lease.

@@ -7,6 +7,7 @@
 //
 //	triggers-api-events-S        pk (S)                       TTL: ttl (optional, Options.EventTTL)
 //	  GSI inbox                  inbox_tenant (S), created_at_id (S), projection ALL
+//	                             (pending events under tenant, dead ones under "dead#" + tenant)
 //	triggers-api-keys-S          hash (S)
 //	triggers-api-idempotency-S   pk (S)                       TTL: ttl
 //	triggers-api-rate-limits-S   api_key (S), window_start (N) TTL: ttl (created here, used by the rate limiter)
@@ -23,7 +24,11 @@
 // Attributes: tenant, id, created_at (N, Unix microseconds), source,
 // event_type, priority, payload and metadata (S, the JSON text exactly as
 // stored by the service, so numbers and strings round-trip byte for byte),
-// acked_at (N, once acknowledged), ttl (N, Unix seconds, when EventTTL is set).
+// acked_at (N, once acknowledged), ttl (N, Unix seconds, when EventTTL is set),
+// and the lease attributes (see Leases): attempts (N), lease_id (S),
+// lease_expires_at, available_at and dead_at (N, Unix microseconds), each
+// absent when zero (an item written before leases existed has none of them
+// and reads as never received).
 //
 // # The inbox
 //
@@ -32,7 +37,12 @@
 // keys of the sparse global secondary index "inbox": partitioned by tenant
 // (never by a global status value), sorted in inbox order, holding pending
 // events only, because an ack REMOVEs both attributes. It projects ALL
-// attributes, so a page is read by the index Query alone.
+// attributes, so a page is read by the index Query alone. A dead event
+// (see Leases) keeps created_at_id but has inbox_tenant = "dead#" + tenant:
+// it has left the tenant's pending partition of the index for its dead
+// partition, which ListPending reads for Filter.Status dead, with the same
+// key condition, filters, paging and cursors. A tenant name cannot hold
+// '#', so no tenant's pending partition is another's dead one.
 //
 // ListPending is one Query on the index. Retention, created_after,
 // created_before and the cursor position together are one key condition on
@@ -94,14 +104,15 @@
 //
 // # Acknowledge and delete
 //
-// Ack is one UpdateItem: SET acked_at, REMOVE inbox_tenant, created_at_id,
-// conditional on attribute_exists(inbox_tenant) AND created_at > :notBefore,
-// returning ALL_NEW. Of concurrent acks exactly one meets the condition. A
-// failed condition is told apart as not found (absent or expired) or conflict
-// (acknowledged) from the item the failed call returns
-// (ReturnValuesOnConditionCheckFailure) or, where the server does not, from a
-// consistent GetItem. Delete is one DeleteItem conditional on
-// attribute_exists(pk) AND created_at > :notBefore.
+// Ack is one UpdateItem: SET acked_at, REMOVE inbox_tenant, created_at_id
+// and the lease attributes, conditional on attribute_exists(inbox_tenant)
+// (pending or dead) AND created_at > :notBefore, and with a lease id also
+// on lease_id = :lease, returning ALL_NEW. Of concurrent acks exactly one
+// meets the condition. A failed condition is told apart as not found
+// (absent or expired), already acknowledged or lease lost from the item
+// the failed call returns (ReturnValuesOnConditionCheckFailure) or, where
+// the server does not, from a consistent GetItem. Delete is one DeleteItem
+// conditional on attribute_exists(pk) AND created_at > :notBefore.
 //
 // AckEvents and DeleteEvents (bulk) issue those same conditional calls for
 // the ids of the call (distinct: triggers.Service resolves repeats)
@@ -110,6 +121,59 @@
 // item). There is no batch form of conditional writes without transactions.
 // A failed call fails only its own item (EUNAVAILABLE for throttling or timeouts); nothing is reported
 // done that was not.
+//
+// # Leases
+//
+// A receive (DESIGN §10) is one Query of the tenant's pending partition of
+// the inbox index, projected to pk, created_at_id, attempts,
+// lease_expires_at and available_at, then one UpdateItem per event, in
+// parallel: SET attempts = seen+1, lease_id, lease_expires_at REMOVE
+// available_at, conditional on inbox_tenant = tenant (pending, not dead,
+// not acknowledged), created_at > notBefore, no lease_expires_at or
+// available_at after now, and attempts = seen, the value the Query saw. The
+// index is eventually consistent and two receivers may read the same
+// events: only that condition makes a lease exclusive. A write whose
+// condition fails lost a race, or acted on a stale index entry; it costs
+// one write unit and the event is skipped. An available event whose
+// attempts reached the receive's max attempts is dead-lettered by the same
+// kind of write instead: SET dead_at, inbox_tenant = "dead#" + tenant
+// REMOVE the lease.
+//
+// The Query reads a window of 4 × Max items first and pages on (each page
+// twice the last, at most ReceiveQuery.MaxScan items) only while it found
+// too few available events: the head of a busy inbox is leased. The
+// writes go in rounds: if some lose, the next round tries as many further
+// candidates as leases are missing, at most 4 rounds; if a round loses
+// more than half, what the Query saw is stale and the receive reads once
+// more. A receive therefore costs 1 Query and 1 round of writes
+// (Max writes) when nothing competes with it.
+//
+// Concurrent receivers that all try the oldest events first would all
+// fight over the same ones: each event would cost one write per receiver.
+// So each Store keeps, per tenant, a spread factor f: 1 while its receives
+// lose no races, doubled (up to 16) after a receive that lost one, halved
+// after one that lost none. With f > 1 a receive reads f × Max available
+// events (at least 4 × Max items) and tries them in random order, so that
+// receivers reading the same window mostly pick different events; and a
+// receive that loses a race with f = 1 tries its remaining candidates in
+// random order. The price is order: under contention a receive returns
+// events from the oldest f × Max available rather than the oldest Max
+// (each receive's events are still returned oldest first), and it reads a
+// wider window (read units) to save conditional writes, which cost five
+// times as much. Without contention receives stay strictly oldest first.
+// TestReceiveEvents_Contention measures both ways.
+//
+// Nack and extend are one UpdateItem each, conditional on inbox_tenant =
+// tenant AND lease_id = :lease AND lease_expires_at > now; a nack REMOVEs
+// the lease (SET available_at for a delay), an extension SETs
+// lease_expires_at. Redrive is one UpdateItem conditional on inbox_tenant
+// = "dead#" + tenant: SET inbox_tenant = tenant, attempts = 0, REMOVE
+// dead_at and the lease, so the event is back in the pending partition at
+// its place in inbox order (created_at_id is kept). Failed conditions are
+// told apart (not found, already acknowledged, lease lost, lease expired,
+// not dead) from the item as for Ack. Bulk nacks and redrives issue these
+// writes concurrently, as bulk acks do. A ReceivePoller: a waiting receive
+// asks again every 200 ms, doubling up to 800 ms.
 //
 // # Keys
 //
@@ -205,6 +269,8 @@ type Store struct {
 
 	mu          sync.Mutex
 	lastCreated int64 // greatest created_at this process stored, Unix micros
+
+	contention contention // tenants whose receives lost lease races lately
 }
 
 var _ triggers.Store = (*Store)(nil)

@@ -91,6 +91,21 @@ func eventFromItem(item map[string]types.AttributeValue) (triggers.Event, error)
 	if acked, ok := getN(item, "acked_at"); ok {
 		e.AcknowledgedAt = fromMicros(acked)
 	}
+	// The lease attributes (see the package doc, Leases); absent on events
+	// never received, and on items written before leases existed.
+	if n, ok := getN(item, "attempts"); ok {
+		e.Attempts = int(n)
+	}
+	e.LeaseID = getS(item, "lease_id")
+	if us, ok := getN(item, "lease_expires_at"); ok {
+		e.LeaseExpiresAt = fromMicros(us)
+	}
+	if us, ok := getN(item, "available_at"); ok {
+		e.AvailableAt = fromMicros(us)
+	}
+	if us, ok := getN(item, "dead_at"); ok {
+		e.DeadAt = fromMicros(us)
+	}
 	return e, nil
 }
 
@@ -365,20 +380,26 @@ func visibleEvent(item map[string]types.AttributeValue, notBefore time.Time) (tr
 }
 
 // AckEvent acknowledges with one conditional UpdateItem that also takes the
-// event out of the inbox index.
+// event out of the inbox index (its pending or its dead partition) and ends
+// its lease; with a.LeaseID it is conditional on that lease being the
+// event's recorded one.
 func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	id := a.ID
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))}
+	cond := "attribute_exists(inbox_tenant) AND created_at > :nb"
+	values := map[string]types.AttributeValue{":at": num(micros(at)), ":nb": num(micros(notBefore))}
+	if a.LeaseID != "" {
+		cond += " AND lease_id = :lid"
+		values[":lid"] = str(a.LeaseID)
+	}
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.events,
-		Key:                 key,
-		UpdateExpression:    aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id"),
-		ConditionExpression: aws.String("attribute_exists(inbox_tenant) AND created_at > :nb"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at": num(micros(at)), ":nb": num(micros(notBefore)),
-		},
+		TableName:                           &s.events,
+		Key:                                 key,
+		UpdateExpression:                    aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id, lease_id, lease_expires_at, available_at, dead_at"),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -389,17 +410,33 @@ func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at,
 	if !failed {
 		return triggers.Event{}, s.formatError("ack event", s.events, err)
 	}
-	if old == nil {
-		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.events, Key: key, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return triggers.Event{}, s.formatError("ack event", s.events, err)
-		}
-		old = got.Item
-	}
-	if _, err := visibleEvent(old, notBefore); err != nil {
+	old, err = s.itemAfterFailure(ctx, "ack event", key, old)
+	if err != nil {
 		return triggers.Event{}, err
 	}
+	e, err := visibleEvent(old, notBefore)
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	if a.LeaseID != "" && e.AcknowledgedAt.IsZero() {
+		return triggers.Event{}, triggers.LeaseLost(id)
+	}
 	return triggers.Event{}, triggers.AlreadyAcknowledged(id)
+}
+
+// itemAfterFailure returns the item as a failed condition saw it: old, the
+// item the server returned with the failure (ReturnValuesOnConditionCheckFailure),
+// or, from a server that returns none (dynalite), a consistent read of it
+// now. It is nil when the item does not exist.
+func (s *Store) itemAfterFailure(ctx context.Context, op string, key, old map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	if old != nil {
+		return old, nil
+	}
+	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.events, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, s.formatError(op, s.events, err)
+	}
+	return got.Item, nil
 }
 
 // DeleteEvent deletes with one conditional DeleteItem.
@@ -667,7 +704,7 @@ func inboxQuery(table string, q triggers.InboxQuery) (in *dynamodb.QueryInput, f
 			lo = p
 		}
 	}
-	values := map[string]types.AttributeValue{":t": str(q.Tenant), ":lo": str(lo)}
+	values := map[string]types.AttributeValue{":t": str(inboxPartition(q.Tenant, q.Filter.Status)), ":lo": str(lo)}
 	keyCond := "inbox_tenant = :t AND created_at_id >= :lo"
 	if !q.Filter.CreatedBefore.IsZero() {
 		// created_at < B: every sort key of B-1 microseconds sorts before this.

@@ -20,12 +20,16 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertIdem = `INSERT OR REPLACE INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`
-	qAck = `UPDATE events SET acked_at = ?
-		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL
+	// qAck acknowledges a pending or dead event, ending its lease; with a
+	// lease id (given twice, "" for none) only while that is its lease.
+	qAck = `UPDATE events SET acked_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL, dead_at = NULL
+		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL AND (? = '' OR lease_id = ?)
 		RETURNING ` + eventColumns
-	qAckExists   = `SELECT 1 FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
+	// qEventState tells why a conditional write found nothing to change.
+	qEventState = `SELECT acked_at IS NOT NULL, dead_at IS NOT NULL, coalesce(lease_id, ''), coalesce(lease_expires_at, 0)
+		FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
 	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?
-		RETURNING created_at, metadata, acked_at IS NULL`
+		RETURNING created_at, metadata, acked_at IS NULL AND dead_at IS NULL`
 	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id, source, event_type, priority)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeleteTerm = `DELETE FROM event_metadata WHERE tenant = ? AND key = ? AND value = ? AND created_at = ? AND id = ?`
@@ -33,7 +37,7 @@ const (
 
 // indexMetadata adds the metadata index rows of a pending event (terms
 // from triggers.MetadataTerms), and unindexMetadata removes them when it
-// stops being pending.
+// stops being pending (acknowledged, dead, deleted or purged).
 func indexMetadata(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatch, created int64) error {
 	for _, t := range terms {
 		if _, err := tx.Exec(qInsertTerm, e.Tenant, t.Key, t.Value, created, e.ID, e.Source, e.EventType, string(e.Priority)); err != nil {
@@ -142,26 +146,39 @@ func insertOne(tx *writeTx, in *insertRow, last *int64) (triggers.InsertResult, 
 	return triggers.InsertResult{Event: e}, nil
 }
 
-const eventColumns = `id, tenant, created_at, source, event_type, priority, payload, metadata, acked_at`
+const eventColumns = `id, tenant, created_at, source, event_type, priority, payload, metadata, acked_at,
+	attempts, lease_id, lease_expires_at, available_at, dead_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanEvent(row scanner) (triggers.Event, error) {
 	var e triggers.Event
 	var created int64
-	var acked sql.NullInt64
+	var acked, leaseExpires, available, dead sql.NullInt64
+	var leaseID sql.NullString
 	var priority, payload, metadata string
-	if err := row.Scan(&e.ID, &e.Tenant, &created, &e.Source, &e.EventType, &priority, &payload, &metadata, &acked); err != nil {
+	if err := row.Scan(&e.ID, &e.Tenant, &created, &e.Source, &e.EventType, &priority, &payload, &metadata, &acked,
+		&e.Attempts, &leaseID, &leaseExpires, &available, &dead); err != nil {
 		return triggers.Event{}, err
 	}
 	e.CreatedAt = fromMicros(created)
 	e.Priority = triggers.Priority(priority)
 	e.Payload = json.RawMessage(payload)
 	e.Metadata = json.RawMessage(metadata)
-	if acked.Valid {
-		e.AcknowledgedAt = fromMicros(acked.Int64)
-	}
+	e.AcknowledgedAt = instant(acked)
+	e.LeaseID = leaseID.String
+	e.LeaseExpiresAt = instant(leaseExpires)
+	e.AvailableAt = instant(available)
+	e.DeadAt = instant(dead)
 	return e, nil
+}
+
+// instant reads an optional instant stored by nullMicros.
+func instant(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
 }
 
 // GetEvent returns a visible event of the tenant.
@@ -178,13 +195,13 @@ func (db *DB) GetEvent(ctx context.Context, tenant, id string, notBefore time.Ti
 	return e, nil
 }
 
-// AckEvent acknowledges a pending event. The single writer makes the
-// check-and-set atomic: of concurrent acks exactly one finds it pending.
+// AckEvent acknowledges a pending or dead event. The single writer makes
+// the check-and-set atomic: of concurrent acks exactly one finds it pending.
 func (db *DB) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	var e triggers.Event
 	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		var err error
-		e, err = ackOne(tx, tenant, a.ID, at, notBefore)
+		e, err = ackOne(tx, tenant, a, at, notBefore)
 		return err
 	})
 	if err != nil {
@@ -215,7 +232,7 @@ func (db *DB) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack,
 	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
 		// fn may run twice (see commit): every result is set afresh.
 		for i, a := range acks {
-			e, err := ackOne(tx, tenant, a.ID, at, notBefore)
+			e, err := ackOne(tx, tenant, a, at, notBefore)
 			if err != nil && !isDomain(err) {
 				return err
 			}
@@ -239,23 +256,46 @@ func isDomain(err error) bool {
 	return false
 }
 
-func ackOne(tx *writeTx, tenant, id string, at, notBefore time.Time) (triggers.Event, error) {
-	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, id, micros(notBefore)))
+// ackOne acknowledges one event: ENOTFOUND, ECONFLICT (AlreadyAcknowledged,
+// or LeaseLost when a.LeaseID is set and is not the event's lease).
+func ackOne(tx *writeTx, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
+	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, a.ID, micros(notBefore), a.LeaseID, a.LeaseID))
 	if err == nil {
-		return e, unindexMetadata(tx, tenant, id, micros(e.CreatedAt), e.Metadata)
+		// A dead event has no metadata rows: the deletes then find none.
+		return e, unindexMetadata(tx, tenant, a.ID, micros(e.CreatedAt), e.Metadata)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
 	}
-	var exists int
-	err = tx.QueryRow(qAckExists, tenant, id, micros(notBefore)).Scan(&exists)
+	st, err := readState(tx, tenant, a.ID, notBefore)
+	switch {
+	case err != nil:
+		return triggers.Event{}, err
+	case st.acked:
+		return triggers.Event{}, triggers.AlreadyAcknowledged(a.ID)
+	}
+	return triggers.Event{}, triggers.LeaseLost(a.ID)
+}
+
+// eventState is what qEventState reads.
+type eventState struct {
+	acked, dead  bool
+	leaseID      string
+	leaseExpires int64
+}
+
+// readState reads the state of a visible event after a conditional write
+// changed nothing; ENOTFOUND when there is no such event.
+func readState(tx *writeTx, tenant, id string, notBefore time.Time) (eventState, error) {
+	var st eventState
+	err := tx.QueryRow(qEventState, tenant, id, micros(notBefore)).Scan(&st.acked, &st.dead, &st.leaseID, &st.leaseExpires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return triggers.Event{}, triggers.EventNotFound()
+		return eventState{}, triggers.EventNotFound()
 	case err != nil:
-		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
+		return eventState{}, fmt.Errorf("sqlite: read event state: %w", err)
 	}
-	return triggers.Event{}, triggers.AlreadyAcknowledged(id)
+	return st, nil
 }
 
 // DeleteEvents deletes the events in order in one group-commit transaction.
@@ -294,7 +334,7 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			n = 0
 			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
-				RETURNING tenant, id, created_at, metadata, acked_at IS NULL`, micros(eventsBefore), purgeBatch)
+				RETURNING tenant, id, created_at, metadata, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
 			if err != nil {
 				return err
 			}
@@ -339,7 +379,8 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 	}
 }
 
-// ListPending reads one inbox page. When the chosen index serves every
+// ListPending reads one inbox page: pending events, or dead ones with
+// Filter.Status dead (see listDead). When the chosen index serves every
 // condition, one query reads the page. Otherwise it goes in two steps: the
 // first walks the index in inbox order, with the other conditions evaluated
 // on the index's own columns, and stops after Limit+1 matches or MaxScan
@@ -348,6 +389,9 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 // Pages that no later create can change are kept in memory (pageCache) and
 // answered from there until an event leaves the tenant's inbox.
 func (db *DB) ListPending(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	if q.Filter.Status == triggers.StatusDead {
+		return db.listDead(ctx, q) // never cached: a dead-lettering may add to any page
+	}
 	key := pageKey(q)
 	if page, ok := db.pages.get(key, q); ok {
 		return page, nil
@@ -470,16 +514,21 @@ func (db *DB) eventsByID(ctx context.Context, tenant string, ps []triggers.Posit
 	if err := rows.Err(); err != nil {
 		return nil, formatError(fmt.Errorf("sqlite: read events: %w", err))
 	}
-	// An event acknowledged or deleted between the two steps may be missing
-	// or no longer pending: leave it out, as a read a moment later would.
+	// An event acknowledged, dead-lettered or deleted between the two steps
+	// may be missing or no longer pending: leave it out, as a read a moment
+	// later would.
 	out := events[:0]
 	for _, e := range events {
-		if e.AcknowledgedAt.IsZero() {
+		if e.Status() == triggers.StatusPending {
 			out = append(out, e)
 		}
 	}
 	return out, nil
 }
+
+// pendingTerms are the conditions of the inbox indexes (migration 004): a
+// query names them so that SQLite may use a partial index.
+const pendingTerms = "acked_at IS NULL AND dead_at IS NULL"
 
 // inboxPlan is the first-step query of ListPending.
 type inboxPlan struct {
@@ -547,7 +596,7 @@ func chooseIndex(q triggers.InboxQuery) inboxTerms {
 		}
 	case f.Source != "":
 		t.index = "events_inbox_source"
-		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "source = ?")
+		t.where = append(t.where, "tenant = ?", pendingTerms, "source = ?")
 		t.args = append(t.args, q.Tenant, f.Source)
 		if f.EventType != "" {
 			t.check("event_type", f.EventType)
@@ -557,7 +606,7 @@ func chooseIndex(q triggers.InboxQuery) inboxTerms {
 		}
 	case f.EventType != "":
 		t.index = "events_inbox_type"
-		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "event_type = ?")
+		t.where = append(t.where, "tenant = ?", pendingTerms, "event_type = ?")
 		t.args = append(t.args, q.Tenant, f.EventType)
 		if f.Priority != "" {
 			t.check("priority", string(f.Priority))
@@ -566,10 +615,10 @@ func chooseIndex(q triggers.InboxQuery) inboxTerms {
 		t.index = "events_inbox_priority"
 		// The second term is the partial index's own condition, which
 		// SQLite needs to see to use it.
-		t.where = append(t.where, "tenant = ?", "acked_at IS NULL", "priority = ?", "priority <> 'normal'")
+		t.where = append(t.where, "tenant = ?", pendingTerms, "priority = ?", "priority <> 'normal'")
 		t.args = append(t.args, q.Tenant, string(f.Priority))
 	default:
-		t.where = append(t.where, "tenant = ?", "acked_at IS NULL")
+		t.where = append(t.where, "tenant = ?", pendingTerms)
 		t.args = append(t.args, q.Tenant)
 		if f.Priority != "" {
 			t.check("priority", string(f.Priority))
@@ -625,7 +674,7 @@ func (t inboxTerms) plan(q triggers.InboxQuery) inboxPlan {
 		// Every condition served by the metadata index: read the events
 		// by id in the same query.
 		from += " CROSS JOIN events AS e INDEXED BY events_by_id"
-		where = append(where, "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL")
+		where = append(where, "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL", "e.dead_at IS NULL")
 		columns = "e." + strings.ReplaceAll(eventColumns, ", ", ", e.")
 	default:
 		columns = eventColumns

@@ -2,31 +2,421 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
 )
 
-// errLeasesTODO stands for the lease verbs until they are built.
-var errLeasesTODO = errors.New("sqlite: leases are not implemented yet")
+// The lease write statements, prepared when the store opens (hotWrites).
+// Events are found again by seq (the rowid), which the receive queries read
+// from their indexes.
+const (
+	qLease = `UPDATE events SET attempts = attempts + 1, lease_id = ?, lease_expires_at = ?, available_at = NULL
+		WHERE seq = ? RETURNING ` + eventColumns
+	qDeadLetter = `UPDATE events SET dead_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
+		WHERE seq = ? RETURNING tenant, id, created_at, metadata`
+	// qNextAvailable reads the earliest instant after now at which a held
+	// event of the tenant becomes available: one entry of events_held.
+	qNextAvailable = `SELECT ` + readyAt + ` FROM events INDEXED BY events_held
+		WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` > ? ORDER BY ` + readyAt + ` LIMIT 1`
+	// qNack and qExtend change the event's lease only while the lease named
+	// is its current, unexpired one; arguments: the new value, tenant, id,
+	// notBefore, lease id, now.
+	qNack = `UPDATE events SET lease_id = NULL, lease_expires_at = NULL, available_at = ?
+		WHERE tenant = ? AND id = ? AND created_at > ? AND ` + pendingTerms + ` AND lease_id = ? AND lease_expires_at > ?
+		RETURNING ` + eventColumns
+	qExtend = `UPDATE events SET lease_expires_at = ?
+		WHERE tenant = ? AND id = ? AND created_at > ? AND ` + pendingTerms + ` AND lease_id = ? AND lease_expires_at > ?
+		RETURNING ` + eventColumns
+	qRedrive = `UPDATE events SET attempts = 0, lease_id = NULL, lease_expires_at = NULL, available_at = NULL, dead_at = NULL
+		WHERE tenant = ? AND id = ? AND created_at > ? AND dead_at IS NOT NULL AND acked_at IS NULL
+		RETURNING ` + eventColumns
+)
 
-// ReceiveEvents leases available events (see triggers.Store).
+// The conditions of the two indexes that split the pending events for
+// receives (migration 004): idle events have no lease or delay recorded and
+// are all available; held events have one and are available from readyAt.
+const (
+	idleTerms = pendingTerms + " AND lease_expires_at IS NULL AND available_at IS NULL"
+	heldTerms = pendingTerms + " AND (lease_expires_at IS NOT NULL OR available_at IS NOT NULL)"
+	// readyAt is when a held event becomes available: the later of its
+	// lease expiry and its nack delay. It is the key of events_held, whose
+	// expression a query must repeat exactly for SQLite to use it.
+	readyAt = `max(coalesce(lease_expires_at, 0), coalesce(available_at, 0))`
+)
+
+// The walks of a receive without filters, prepared when the store opens;
+// other receives are parsed when they run.
+var qReceiveIdle, qReceiveHeld = receiveWalkSQL(triggers.ReceiveQuery{})
+
+func receiveWalkSQL(q triggers.ReceiveQuery) (string, string) {
+	w := planReceive(q)
+	return w[0].sql, w[1].sql
+}
+
+// receiveWalk is one query of a receive. It returns (seq, created_at, id,
+// attempts) of available events matching the receive, oldest first, having
+// examined at most its scan bound of index entries.
+type receiveWalk struct {
+	sql  string
+	args []any
+}
+
+// planReceive writes the queries of a receive, whose results ReceiveEvents
+// merges in inbox order.
+//
+// Without filters other than the created_at range and priority=normal, two
+// walks: events_idle from the start of the range, where every entry is
+// available, and the range of events_held up to now (expired leases, nack
+// delays over), sorted. Leased events thus cost nothing to skip however many
+// there are: with short leases and busy receivers, the head of the inbox is
+// thousands of leased events.
+//
+// With other filters, one walk of the index the inbox would choose, in inbox
+// order, checking availability per entry (from the table: the filter
+// indexes do not carry the lease columns, so that a lease does not rewrite
+// an entry in each of them).
+//
+// Each walk runs in a subquery whose LIMIT is the scan bound
+// (max(MaxScan, Max) entries) and which SQLite runs as a co-routine: rows
+// are produced as the receive reads them, and reading stops with it.
+func planReceive(q triggers.ReceiveQuery) []receiveWalk {
+	iq := triggers.InboxQuery{Tenant: q.Tenant, Filter: q.Filter, NotBefore: q.NotBefore, Limit: q.Max, MaxScan: q.MaxScan}
+	iq.Filter.Status = triggers.StatusPending
+	scan := max(q.MaxScan, q.Max)
+	f := q.Filter
+	if f.Source != "" || f.EventType != "" || len(f.Metadata) > 0 || f.Priority != "" && f.Priority != triggers.PriorityNormal {
+		return []receiveWalk{filteredWalk(iq, q.Now, scan)}
+	}
+	// The created_at range is the idle walk's index range; on the held walk
+	// it is checked per entry, as priority=normal is on both.
+	var r inboxTerms
+	r.createdRange(iq)
+	idleOK, heldOK := []string{"1"}, r.where
+	var prioArgs []any
+	if f.Priority != "" {
+		idleOK, heldOK = []string{"priority = ?"}, slices.Concat(r.where, []string{"priority = ?"})
+		prioArgs = []any{string(f.Priority)}
+	}
+	idle := receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + idleOK[0] + ` AS ok
+			FROM events INDEXED BY events_idle WHERE tenant = ? AND ` + idleTerms + ` AND ` + strings.Join(r.where, " AND ") + `
+			ORDER BY created_at, id LIMIT ?) WHERE ok ORDER BY created_at, id`,
+		args: slices.Concat(prioArgs, []any{q.Tenant}, r.args, []any{scan}),
+	}
+	held := receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT seq, created_at, id, attempts, ` + strings.Join(heldOK, " AND ") + ` AS ok
+			FROM events INDEXED BY events_held WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` <= ?
+			ORDER BY ` + readyAt + ` LIMIT ?) WHERE ok ORDER BY created_at, id`,
+		args: slices.Concat(r.args, prioArgs, []any{q.Tenant, micros(q.Now), scan}),
+	}
+	return []receiveWalk{idle, held}
+}
+
+// filteredWalk is the walk of a receive with filters: the inbox's index
+// choice (chooseIndex), with the other filters and availability checked on
+// each entry.
+func filteredWalk(iq triggers.InboxQuery, now time.Time, scan int) receiveWalk {
+	t := chooseIndex(iq)
+	t.createdRange(iq)
+	from, where, ev := t.table, t.where, t.col
+	if t.index != "" {
+		from += " INDEXED BY " + t.index
+	}
+	if t.col != "" {
+		// The metadata index drives; each entry's event is read by id for
+		// its lease columns.
+		from += " CROSS JOIN events AS e INDEXED BY events_by_id"
+		where = append(where, "e.tenant = m.tenant", "e.id = m.id", "e.acked_at IS NULL", "e.dead_at IS NULL")
+		ev = "e."
+	}
+	ok := slices.Concat(t.residual, []string{"coalesce(" + ev + "lease_expires_at, 0) <= ?", "coalesce(" + ev + "available_at, 0) <= ?"})
+	args := slices.Concat(t.residualArgs, []any{micros(now), micros(now)}, t.args, []any{scan})
+	return receiveWalk{
+		sql: `SELECT seq, created_at, id, attempts FROM (SELECT ` + ev + `seq AS seq, ` + t.col + `created_at AS created_at, ` +
+			t.col + `id AS id, ` + ev + `attempts AS attempts, ` + strings.Join(ok, " AND ") + ` AS ok FROM ` + from +
+			` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + t.col + `created_at, ` + t.col + `id LIMIT ?)
+			WHERE ok ORDER BY created_at, id`,
+		args: args,
+	}
+}
+
+// ReceiveEvents leases available events (see triggers.Store) in one write of
+// the single writer, which makes leases exclusive: every receive reads and
+// leases inside the writer, after every write before it. The walks of
+// planReceive find the events, one UPDATE by rowid leases or dead-letters
+// each, and the call returns once the group commit holding them has
+// reached the WAL: leases are volatile writes (execVolatile), committed
+// without an fsync of their own when no durable write shares their commit.
 func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error) {
-	return triggers.Received{}, errLeasesTODO
+	limit := min(q.Max, len(q.LeaseIDs))
+	if limit <= 0 {
+		return triggers.Received{}, nil
+	}
+	walks := planReceive(q)
+	var got triggers.Received
+	err := db.execVolatile(ctx, func(tx *writeTx) error {
+		var err error
+		got, err = receive(tx, q, limit, walks) // afresh: fn may run twice (see commit)
+		return err
+	})
+	if err != nil {
+		return triggers.Received{}, formatError(err)
+	}
+	if len(got.Events) > 0 || got.DeadLettered > 0 {
+		// Cached inbox pages show attempts and leases, and a dead event
+		// leaves the inbox.
+		db.pages.invalidate(q.Tenant)
+	}
+	return got, nil
 }
 
-// NackEvents ends leases (see triggers.Store).
+// candidate is an available event a walk found.
+type candidate struct {
+	seq, created int64
+	id           string
+	attempts     int
+}
+
+// walkRows is a walk being read, with its current row.
+type walkRows struct {
+	rows *sql.Rows
+	cur  candidate
+	live bool // cur holds a row
+}
+
+func (w *walkRows) advance() error {
+	if w.live = w.rows.Next(); w.live {
+		return w.rows.Scan(&w.cur.seq, &w.cur.created, &w.cur.id, &w.cur.attempts)
+	}
+	return w.rows.Err()
+}
+
+// receive is ReceiveEvents inside the writer: it merges the walks in inbox
+// order, dead-letters the events out of attempts and leases up to limit
+// others.
+func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) (triggers.Received, error) {
+	lease, dead, err := pick(tx, q, limit, walks)
+	if err != nil {
+		return triggers.Received{}, fmt.Errorf("sqlite: receive: %w", err)
+	}
+	var got triggers.Received
+	for _, seq := range dead {
+		var tenant, id, metadata string
+		var created int64
+		if err := tx.QueryRow(qDeadLetter, micros(q.Now), seq).Scan(&tenant, &id, &created, &metadata); err != nil {
+			return triggers.Received{}, fmt.Errorf("sqlite: dead-letter: %w", err)
+		}
+		if err := unindexMetadata(tx, tenant, id, created, []byte(metadata)); err != nil {
+			return triggers.Received{}, err
+		}
+	}
+	got.DeadLettered = len(dead)
+	if len(lease) > 0 {
+		got.Events = make([]triggers.Event, len(lease))
+	}
+	expires := micros(q.LeaseExpiresAt)
+	for i, seq := range lease {
+		e, err := scanEvent(tx.QueryRow(qLease, q.LeaseIDs[i], expires, seq))
+		if err != nil {
+			return triggers.Received{}, fmt.Errorf("sqlite: lease: %w", err)
+		}
+		got.Events[i] = e
+	}
+	if len(lease) == 0 {
+		var next int64
+		err := tx.QueryRow(qNextAvailable, q.Tenant, micros(q.Now)).Scan(&next)
+		switch {
+		case err == nil:
+			got.NextAvailable = fromMicros(next)
+		case !errors.Is(err, sql.ErrNoRows):
+			return triggers.Received{}, fmt.Errorf("sqlite: next available: %w", err)
+		}
+	}
+	return got, nil
+}
+
+// pick reads the walks merged in inbox order and returns the rowids of the
+// events to lease (up to limit, oldest first) and of those to dead-letter
+// (out of attempts) met before the last one leased. Every walk is closed
+// before it returns, so that the updates that follow do not change an index
+// being read.
+func pick(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWalk) (lease, dead []int64, err error) {
+	open := make([]*walkRows, 0, len(walks))
+	defer func() {
+		for _, w := range open {
+			w.rows.Close()
+		}
+	}()
+	for _, wk := range walks {
+		rows, err := tx.Query(wk.sql, wk.args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		w := &walkRows{rows: rows}
+		open = append(open, w)
+		if err := w.advance(); err != nil {
+			return nil, nil, err
+		}
+	}
+	for len(lease) < limit {
+		var next *walkRows
+		for _, w := range open {
+			if w.live && (next == nil || w.cur.created < next.cur.created ||
+				w.cur.created == next.cur.created && w.cur.id < next.cur.id) {
+				next = w
+			}
+		}
+		if next == nil {
+			break
+		}
+		if q.MaxAttempts > 0 && next.cur.attempts >= q.MaxAttempts {
+			dead = append(dead, next.cur.seq)
+		} else {
+			lease = append(lease, next.cur.seq)
+		}
+		if err := next.advance(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lease, dead, nil
+}
+
+// NackEvents ends leases (see triggers.Store), every nack in one write.
 func (db *DB) NackEvents(ctx context.Context, tenant string, nacks []triggers.Nack, now, notBefore time.Time) ([]triggers.EventResult, error) {
-	return nil, errLeasesTODO
+	return db.eachEvent(ctx, tenant, len(nacks), func(tx *writeTx, i int) (triggers.Event, error) {
+		n := nacks[i]
+		return leaseWrite(tx, qNack, nullMicros(n.AvailableAt), tenant, triggers.Ack{ID: n.ID, LeaseID: n.LeaseID}, now, notBefore)
+	})
 }
 
-// ExtendLease extends a lease (see triggers.Store).
+// ExtendLease sets the expiry of the event's current lease (see
+// triggers.Store).
 func (db *DB) ExtendLease(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error) {
-	return triggers.Event{}, errLeasesTODO
+	var e triggers.Event
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
+		var err error
+		e, err = leaseWrite(tx, qExtend, micros(expiresAt), tenant, a, now, notBefore)
+		return err
+	})
+	if err != nil {
+		return triggers.Event{}, formatError(err)
+	}
+	return e, nil
 }
 
-// RedriveEvents makes dead events pending again (see triggers.Store).
+// leaseWrite runs qNack or qExtend, which set one column (to value) while
+// a.LeaseID is the event's unexpired lease, and otherwise tells why not:
+// ENOTFOUND, or ECONFLICT AlreadyAcknowledged, LeaseLost (another lease,
+// none, or a dead event) or LeaseExpired.
+func leaseWrite(tx *writeTx, query string, value any, tenant string, a triggers.Ack, now, notBefore time.Time) (triggers.Event, error) {
+	e, err := scanEvent(tx.QueryRow(query, value, tenant, a.ID, micros(notBefore), a.LeaseID, micros(now)))
+	if err == nil {
+		return e, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return triggers.Event{}, fmt.Errorf("sqlite: write lease: %w", err)
+	}
+	st, err := readState(tx, tenant, a.ID, notBefore)
+	switch {
+	case err != nil:
+		return triggers.Event{}, err
+	case st.acked:
+		return triggers.Event{}, triggers.AlreadyAcknowledged(a.ID)
+	case st.dead || a.LeaseID == "" || st.leaseID != a.LeaseID:
+		return triggers.Event{}, triggers.LeaseLost(a.ID)
+	}
+	return triggers.Event{}, triggers.LeaseExpired(a.ID)
+}
+
+// RedriveEvents makes dead events pending again (see triggers.Store), every
+// redrive in one write; each gets its metadata index rows back.
 func (db *DB) RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error) {
-	return nil, errLeasesTODO
+	return db.eachEvent(ctx, tenant, len(ids), func(tx *writeTx, i int) (triggers.Event, error) {
+		e, err := scanEvent(tx.QueryRow(qRedrive, tenant, ids[i], micros(notBefore)))
+		switch {
+		case err == nil:
+			return e, indexMetadata(tx, &e, triggers.MetadataTerms(e.Metadata), micros(e.CreatedAt))
+		case !errors.Is(err, sql.ErrNoRows):
+			return triggers.Event{}, fmt.Errorf("sqlite: redrive: %w", err)
+		}
+		if _, err := readState(tx, tenant, ids[i], notBefore); err != nil {
+			return triggers.Event{}, err
+		}
+		return triggers.Event{}, triggers.NotDead(ids[i])
+	})
+}
+
+// eachEvent runs one(tx, i) for i in [0, n) in one write of the single
+// writer, and returns each outcome: a domain error is that item's, any
+// other fails the whole call with nothing written. The tenant's cached
+// inbox pages are dropped after the write.
+func (db *DB) eachEvent(ctx context.Context, tenant string, n int, one func(tx *writeTx, i int) (triggers.Event, error)) ([]triggers.EventResult, error) {
+	results := make([]triggers.EventResult, n)
+	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
+		// fn may run twice (see commit): every result is set afresh.
+		for i := range n {
+			e, err := one(tx, i)
+			if err != nil && !isDomain(err) {
+				return err
+			}
+			results[i] = triggers.EventResult{Event: e, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, formatError(err)
+	}
+	return results, nil
+}
+
+// listDead reads a page of dead events: the index events_dead gives them in
+// inbox order within the created_at range, and the other filters are
+// checked on each event read (at most max(MaxScan, Limit+1) of them). Dead
+// events are few, so this costs less than keeping filter indexes of them.
+func (db *DB) listDead(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error) {
+	t := inboxTerms{table: "events", index: "events_dead", where: []string{"tenant = ?", "dead_at IS NOT NULL"}, args: []any{q.Tenant}}
+	t.createdRange(q)
+	f := q.Filter
+	scanLimit := q.Limit + 1
+	if f.Source != "" || f.EventType != "" || f.Priority != "" || len(f.Metadata) > 0 {
+		scanLimit = max(q.MaxScan, q.Limit+1)
+	}
+	rows, err := db.query(ctx, `SELECT `+eventColumns+` FROM events INDEXED BY events_dead WHERE `+
+		strings.Join(t.where, " AND ")+` ORDER BY created_at, id LIMIT ?`, append(t.args, scanLimit)...)
+	if err != nil {
+		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list dead: %w", err))
+	}
+	defer rows.Close()
+	var page triggers.Page
+	var last triggers.Position
+	scanned := 0
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return triggers.Page{}, formatError(fmt.Errorf("sqlite: list dead: %w", err))
+		}
+		scanned++
+		last = triggers.Position{CreatedAt: e.CreatedAt, ID: e.ID}
+		if f.Matches(&e) {
+			if len(page.Events) == q.Limit {
+				next := page.Events[q.Limit-1]
+				page.Next = &triggers.Position{CreatedAt: next.CreatedAt, ID: next.ID}
+				return page, nil
+			}
+			page.Events = append(page.Events, e)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return triggers.Page{}, formatError(fmt.Errorf("sqlite: list dead: %w", err))
+	}
+	if scanned == scanLimit {
+		page.Next = &last // the scan bound was hit: more may match beyond
+	}
+	return page, nil
 }

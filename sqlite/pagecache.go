@@ -19,10 +19,15 @@ import (
 // (each is ordered by created_at after its equality columns). Only pages
 // with a Next position are cached, so the new event lands beyond Next.
 //
-// What can change a page is an event leaving it: an ack or a delete. Each
-// tenant has a generation, bumped after such a write commits and before it
-// is answered; a page is cached with the generation read before its query
-// began and served only while that is still the tenant's generation.
+// What can change a page is an event leaving it (an ack, a delete, a
+// dead-lettering), an older event coming back to it (a redrive), or a change
+// to what it shows of an event (a lease, a nack, an extension). Each tenant
+// has a generation, bumped after such a write commits and before it is
+// answered; a page is cached with the generation read before its query
+// began and served only while that is still the tenant's generation. A
+// lease that merely expires changes nothing stored: Service decides at read
+// time whether it is still shown. Dead lists are never cached
+// (ListPending).
 // Expiry is checked on use: a page is served only while its first (oldest)
 // event is still visible.
 type pageCache struct {
@@ -121,8 +126,9 @@ func (c *pageCache) invalidateAll() {
 	clear(c.pages)
 }
 
-// pageKey identifies an inbox query apart from its expiry bound (checked on
-// use): the tenant, every filter, the position, the limit and the scan bound.
+// pageKey identifies an inbox query of pending events apart from its expiry
+// bound (checked on use): the tenant, every filter, the position, the limit
+// and the scan bound.
 func pageKey(q triggers.InboxQuery) string {
 	var b strings.Builder
 	f := q.Filter

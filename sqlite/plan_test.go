@@ -44,21 +44,7 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.q.Tenant, c.q.Limit, c.q.MaxScan, c.q.NotBefore = "a", 50, 1000, now.Add(-24*time.Hour)
 			plan := planInbox(c.q)
-			rows, err := db.read.Query("EXPLAIN QUERY PLAN "+plan.sql, plan.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var steps []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				steps = append(steps, detail)
-			}
-			got := strings.Join(steps, "; ")
+			got := queryPlan(t, db, plan.sql, plan.args...)
 			t.Logf("%s: %s", c.name, got)
 			want := "SEARCH events USING INDEX " + c.index + " ("
 			if plan.bounded {
@@ -82,6 +68,123 @@ func TestPlanInbox_UsesIndexRange(t *testing.T) {
 			}
 			if strings.Contains(got, "TEMP B-TREE") {
 				t.Fatalf("plan = %q sorts; want inbox order from the index", got)
+			}
+		})
+	}
+}
+
+// queryPlan returns the steps of EXPLAIN QUERY PLAN for a query, joined.
+func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(steps, "; ")
+}
+
+// TestPlanReceive_UsesIndexRange checks with EXPLAIN QUERY PLAN the walks
+// of a receive. Without filters (a created_at range and priority=normal
+// aside): events_idle as a range in inbox order without a sort, and the
+// range of events_held up to now, both answered from the index alone, so
+// that leased events are never visited. With filters: the index the inbox
+// would choose, as a range in inbox order without a sort. Every walk is a
+// co-routine (read only as far as the receive reads it).
+func TestPlanReceive_UsesIndexRange(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	idle := "SEARCH events USING COVERING INDEX events_idle (tenant=? AND created_at>?)"
+	held := "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr><?)"
+	cases := []struct {
+		name   string
+		filter triggers.InboxFilter
+		want   []string // one per walk
+	}{
+		{"all", triggers.InboxFilter{}, []string{idle, held}},
+		{"date range", triggers.InboxFilter{CreatedAfter: now.Add(-time.Hour), CreatedBefore: now},
+			[]string{"SEARCH events USING COVERING INDEX events_idle (tenant=? AND created_at>? AND created_at<?)", held}},
+		{"priority normal", triggers.InboxFilter{Priority: triggers.PriorityNormal}, []string{idle, held}},
+		{"source", triggers.InboxFilter{Source: "s"}, []string{"SEARCH events USING INDEX events_inbox_source (tenant=? AND source=? AND created_at>?)"}},
+		{"source and type", triggers.InboxFilter{Source: "s", EventType: "t"}, []string{"SEARCH events USING INDEX events_inbox_source (tenant=? AND source=? AND created_at>?)"}},
+		{"event type", triggers.InboxFilter{EventType: "t"}, []string{"SEARCH events USING INDEX events_inbox_type (tenant=? AND event_type=? AND created_at>?)"}},
+		{"priority high", triggers.InboxFilter{Priority: triggers.PriorityHigh}, []string{"SEARCH events USING INDEX events_inbox_priority (tenant=? AND priority=? AND created_at>?)"}},
+		{"metadata", triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "k", Value: "v"}}},
+			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>?); SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
+		{"metadata and the rest", triggers.InboxFilter{Source: "s", Priority: triggers.PriorityLow, CreatedBefore: now,
+			Metadata: []triggers.MetadataMatch{{Key: "a", Value: "1"}, {Key: "b", Value: "2"}}},
+			[]string{"SEARCH m USING PRIMARY KEY (tenant=? AND key=? AND value=? AND created_at>? AND created_at<?); SEARCH e USING INDEX events_by_id (tenant=? AND id=?)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := triggers.ReceiveQuery{Tenant: "a", Filter: c.filter, NotBefore: now.Add(-24 * time.Hour), Now: now,
+				Max: 25, MaxScan: 1000, MaxAttempts: 10}
+			walks := planReceive(q)
+			if len(walks) != len(c.want) {
+				t.Fatalf("%d walks, want %d", len(walks), len(c.want))
+			}
+			for i, w := range walks {
+				got := queryPlan(t, db, w.sql, w.args...)
+				t.Logf("%s, walk %d: %s", c.name, i, got)
+				if !strings.Contains(got, "CO-ROUTINE") || !strings.Contains(got, c.want[i]) {
+					t.Errorf("walk %d: plan = %q, want a co-routine and %q", i, got, c.want[i])
+				}
+				if strings.Contains(got, "SCAN events") || strings.Contains(got, "SCAN m") {
+					t.Errorf("walk %d: plan = %q scans a table", i, got)
+				}
+				// The held walk sorts what it found (the leases expired and
+				// delays over since the last receives); every other walk
+				// reads in inbox order.
+				if sorts := strings.Contains(got, "TEMP B-TREE"); sorts != (c.want[i] == held) {
+					t.Errorf("walk %d: plan = %q: sorts %v, want %v", i, got, sorts, !sorts)
+				}
+			}
+		})
+	}
+	if idle, held := receiveWalkSQL(triggers.ReceiveQuery{Tenant: "a", Max: 10}); idle != qReceiveIdle || held != qReceiveHeld {
+		t.Errorf("the walks of an unfiltered receive are not the prepared ones")
+	}
+}
+
+// TestPlanLeases_UseTheirIndexes checks the plans of the other lease
+// queries: the next availability is one entry of events_held, and
+// the dead list is a range of events_dead in inbox order.
+func TestPlanLeases_UseTheirIndexes(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cases := []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"next available", qNextAvailable, []any{"a", 1}, "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr>>?)"},
+		{"dead list", `SELECT ` + eventColumns + ` FROM events INDEXED BY events_dead WHERE tenant = ? AND dead_at IS NOT NULL
+			AND created_at > ? ORDER BY created_at, id LIMIT ?`, []any{"a", 1, 10}, "SEARCH events USING INDEX events_dead (tenant=? AND created_at>?)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := queryPlan(t, db, c.query, c.args...)
+			if got != c.want {
+				t.Errorf("plan = %q, want %q", got, c.want)
 			}
 		})
 	}
