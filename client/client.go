@@ -43,7 +43,7 @@
 //
 // # Consuming with leases
 //
-// Workers receive events under a lease (DESIGN §10, docs/API.md): while the
+// Workers receive events under a lease (docs/API.md §3.10): while the
 // lease lasts no other receive returns the event; the worker acknowledges it
 // under the lease when done (AckLease), gives it back to be retried, possibly
 // after a delay (Nack), or extends the lease for long work (ExtendLease). An

@@ -52,7 +52,7 @@ type CreateEventResponse struct {
 }
 
 // Statuses of an event (Event.Status). A pending event may be leased
-// (LeaseExpiresAt set); a dead one used up its attempts (DESIGN §10).
+// (LeaseExpiresAt set); a dead one used up its attempts (API.md §3.10).
 const (
 	StatusPending      = "pending"
 	StatusAcknowledged = "acknowledged"
