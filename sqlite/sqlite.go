@@ -98,8 +98,9 @@ type DB struct {
 	maxBytes int           // Options.MaxCommitBytes
 
 	lastCreated int64 // the greatest created_at committed or queued; writer only
+	syncNormal  bool  // the write connection runs with synchronous=NORMAL; writer only
 
-	commits, committedOps atomic.Uint64
+	commits, committedOps, volatileCommits atomic.Uint64
 
 	pages *pageCache // nil: off
 
@@ -126,7 +127,11 @@ type writeOp struct {
 type writeJob struct {
 	ctx    context.Context
 	tenant string // the lane; "" for writes of no tenant (keys, retention)
-	ops    []writeOp
+	// volatile marks writes that may be lost in a power failure (a lease:
+	// DESIGN §10.5): a commit of volatile writes only has no fsync of its
+	// own (see fill).
+	volatile bool
+	ops      []writeOp
 	next   int // ops[next] is the next to run; writer only
 	left   int // ops without an outcome; writer only
 	done   chan struct{}
@@ -414,11 +419,24 @@ var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
 // must return domain errors (*triggers.Error) only before it has written
 // anything.
 func (db *DB) exec(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
-	ops := []writeOp{{fn: fn}}
-	if err := db.execJob(ctx, tenant, ops); err != nil {
+	return db.execOne(ctx, &writeJob{tenant: tenant}, fn)
+}
+
+// execVolatile is exec for a write that a power failure may undo without
+// harm (a lease, DESIGN §10.5: losing one only means a redelivery). It
+// returns once the write is committed to the WAL, which survives a crash of
+// the process; the next durable commit makes it durable too.
+func (db *DB) execVolatile(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
+	return db.execOne(ctx, &writeJob{tenant: tenant, volatile: true}, fn)
+}
+
+// execOne runs fn as the one write of job.
+func (db *DB) execOne(ctx context.Context, job *writeJob, fn func(tx *writeTx) error) error {
+	job.ops = []writeOp{{fn: fn}}
+	if err := db.execJob(ctx, job); err != nil {
 		return err
 	}
-	return ops[0].err
+	return job.ops[0].err
 }
 
 // execRemoving is exec for a write that may take pending events of tenant
@@ -445,7 +463,7 @@ func (db *DB) execEach(ctx context.Context, tenant string, n int, size func(i in
 			ops[i].bytes = size(i)
 		}
 	}
-	if err := db.execJob(ctx, tenant, ops); err != nil {
+	if err := db.execJob(ctx, &writeJob{tenant: tenant, ops: ops}); err != nil {
 		return nil, err
 	}
 	errs := make([]error, n)
@@ -462,13 +480,13 @@ func (db *DB) execEach(ctx context.Context, tenant string, n int, size func(i in
 	return errs, nil
 }
 
-// execJob queues ops as one job of tenant and waits until each has its
-// outcome (writeOp.err). Its own error is for a job never queued (the
-// store closed, ctx done first): then no op ran.
-func (db *DB) execJob(ctx context.Context, tenant string, ops []writeOp) error {
-	job := &writeJob{ctx: ctx, tenant: tenant, ops: ops, left: len(ops), done: make(chan struct{})}
-	for i := range ops {
-		ops[i].job = job
+// execJob queues job (its tenant, ops and volatile set) and waits until
+// each op has its outcome (writeOp.err). Its own error is for a job never
+// queued (the store closed, ctx done first): then no op ran.
+func (db *DB) execJob(ctx context.Context, job *writeJob) error {
+	job.ctx, job.left, job.done = ctx, len(job.ops), make(chan struct{})
+	for i := range job.ops {
+		job.ops[i].job = job
 	}
 	select {
 	case db.queue <- job:
@@ -530,6 +548,21 @@ func (s *schedule) push(j *writeJob) {
 	s.ops += len(j.ops)
 }
 
+// peek returns the op pop would return, without taking it.
+func (s *schedule) peek(ringOnly bool) *writeOp {
+	var l *lane
+	switch {
+	case len(s.fresh) > 0 && !ringOnly:
+		l = s.fresh[0]
+	case len(s.ring) > 0:
+		l = s.ring[0]
+	default:
+		return nil
+	}
+	j := l.jobs[0]
+	return &j.ops[j.next]
+}
+
 // pop returns the next op to run, or nil if none is waiting, and whether it
 // is of a lane in the ring; ringOnly passes over the new lanes.
 func (s *schedule) pop(ringOnly bool) (op *writeOp, inRing bool) {
@@ -587,6 +620,7 @@ func (db *DB) writer() {
 				}
 				return
 			}
+			continue // the job may have had no op
 		}
 		batch = db.commit(s, batch[:0])
 	}
@@ -605,7 +639,7 @@ func (db *DB) writer() {
 // they are kept for that rare path.
 func (db *DB) commit(s *schedule, batch []*writeOp) []*writeOp {
 	lastCreated := db.lastCreated
-	batch, err := db.fill(s, batch)
+	batch, volatile, err := db.fill(s, batch)
 	if errors.Is(err, errNeedSavepoints) {
 		db.lastCreated = lastCreated
 		err = db.rerun(batch)
@@ -619,6 +653,9 @@ func (db *DB) commit(s *schedule, batch []*writeOp) []*writeOp {
 	} else {
 		db.commits.Add(1)
 		db.committedOps.Add(uint64(len(batch)))
+		if volatile {
+			db.volatileCommits.Add(1)
+		}
 	}
 	for _, op := range batch {
 		op.answered()
@@ -626,18 +663,45 @@ func (db *DB) commit(s *schedule, batch []*writeOp) []*writeOp {
 	return batch
 }
 
+// setSync makes the next commit fsync (synchronous=FULL, the default) or
+// not (NORMAL: in WAL mode a commit then reaches the WAL file, which a crash
+// of the process does not lose, and is made durable by the next FULL
+// commit's fsync of the WAL). It changes the setting only when the batch's
+// kind changes. A failed switch to NORMAL is ignored (the commit is then
+// durable anyway); a failed switch back to FULL fails the batch, whose
+// writes must be durable.
+func (db *DB) setSync(normal bool) error {
+	if normal == db.syncNormal {
+		return nil
+	}
+	q := "PRAGMA synchronous=FULL"
+	if normal {
+		q = "PRAGMA synchronous=NORMAL"
+	}
+	if _, err := db.write.Exec(q); err != nil {
+		if normal {
+			return nil
+		}
+		return fmt.Errorf("restore synchronous=FULL: %w", err)
+	}
+	db.syncNormal = normal
+	return nil
+}
+
 // Stats are counters of the group commit, for metrics: the mean batch size
 // is CommittedOps / Commits.
 type Stats struct {
-	Commits      uint64 // transactions committed (each one fsync)
+	Commits      uint64 // transactions committed (each one fsync, but VolatileCommits)
 	CommittedOps uint64 // writes in those transactions (a bulk call's items count one each)
-	PageHits     uint64 // inbox pages answered from memory (pageCache)
-	PageMisses   uint64 // inbox pages read from the database
+	// VolatileCommits are the commits of leases only, without an fsync.
+	VolatileCommits uint64
+	PageHits        uint64 // inbox pages answered from memory (pageCache)
+	PageMisses      uint64 // inbox pages read from the database
 }
 
 // Stats returns the group-commit counters since Open.
 func (db *DB) Stats() Stats {
-	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load()}
+	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load(), VolatileCommits: db.volatileCommits.Load()}
 	if db.pages != nil {
 		st.PageHits, st.PageMisses = db.pages.hits.Load(), db.pages.misses.Load()
 	}
@@ -648,11 +712,25 @@ var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch
 
 // fill is the first run of a group commit (see commit): it begins the
 // transaction, takes ops from s and runs them until the commit's budget is
-// spent, and commits. It returns the ops taken, with errNeedSavepoints
-// (and the transaction rolled back) when one failed midway.
-func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, error) {
+// spent, and commits. It returns the ops taken, whether the commit was
+// volatile, and errNeedSavepoints (with the transaction rolled back) when
+// one op failed midway.
+//
+// A commit is volatile (synchronous=NORMAL, see setSync) when the ops that
+// may run first, the next of s and the next of its ring, are volatile; it
+// then stops before a durable op, which the next commit, durable, runs.
+func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
+	db.take(s)
+	volatile := s.peek(false).job.volatile
+	if ring := s.peek(true); ring != nil && !ring.job.volatile {
+		volatile = false
+	}
 	ctx := context.Background() // one caller's cancellation must not undo the others
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	var sqlTx *sql.Tx
+	err := db.setSync(volatile)
+	if err == nil {
+		sqlTx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		// Give the ops waiting now this failure, rather than try again for
 		// each (a busy database takes busy_timeout to refuse).
@@ -663,7 +741,7 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, error) {
 			}
 			batch = append(batch, op)
 		}
-		return batch, err
+		return batch, volatile, err
 	}
 	tx := &writeTx{db: db, tx: sqlTx}
 	start := time.Now()
@@ -677,10 +755,10 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, error) {
 		if spent && !ringOnly {
 			break
 		}
-		op, inRing := s.pop(ringOnly)
-		if op == nil {
+		if next := s.peek(ringOnly); next == nil || volatile && !next.job.volatile {
 			break
 		}
+		op, inRing := s.pop(ringOnly)
 		ringServed = ringServed || inRing
 		batch = append(batch, op)
 		if err := op.job.ctx.Err(); err != nil {
@@ -690,12 +768,12 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, error) {
 		op.err = op.fn(tx)
 		if op.err != nil && !cleanFailure(op.err) {
 			sqlTx.Rollback()
-			return batch, errNeedSavepoints
+			return batch, volatile, errNeedSavepoints
 		}
 		bytes += op.bytes
 		spent = bytes >= db.maxBytes || time.Since(start) >= db.maxTime
 	}
-	return batch, sqlTx.Commit()
+	return batch, volatile, sqlTx.Commit()
 }
 
 // rerun runs a batch again, each op in its own savepoint, and commits.
