@@ -132,9 +132,9 @@ type writeJob struct {
 	// own (see fill).
 	volatile bool
 	ops      []writeOp
-	next   int // ops[next] is the next to run; writer only
-	left   int // ops without an outcome; writer only
-	done   chan struct{}
+	next     int // ops[next] is the next to run; writer only
+	left     int // ops without an outcome; writer only
+	done     chan struct{}
 }
 
 // writeTx is the group-commit transaction as write functions see it. Its
