@@ -4,19 +4,20 @@
 // # Writes
 //
 // Every write goes through one writer goroutine. It runs the writes queued
-// at that moment in one transaction (each in its own savepoint when one
-// fails, so one failing write does not undo the others) and commits once:
-// concurrent requests share one fsync (synchronous=FULL), and each caller
-// returns only after the commit is on disk.
+// at that moment, up to a budget, in one transaction (each in its own
+// savepoint when one fails, so one failing write does not undo the others)
+// and commits once: concurrent requests share one fsync (synchronous=FULL),
+// and each caller returns only after the commit is on disk.
 //
 // The writer is fair between tenants. A call's writes form a job (a bulk
-// create is one write per item, each atomic with its idempotency record);
-// jobs wait in one lane per tenant, and the lanes take turns, one write per
-// turn (see schedule). A group commit stops taking writes once it has run
-// for MaxCommitTime or inserted MaxCommitBytes of events, so a huge bulk
-// create is committed in several group commits, with the other tenants'
-// writes in between, and its call returns after the last one. A small
-// write queued behind it waits for about one commit, not for the bulk.
+// verb is one write per item: a create's item is atomic with its
+// idempotency record); jobs wait in one lane per tenant, and the lanes take
+// turns, one write per turn, a lane with new work first (see schedule). A
+// group commit stops taking writes once it has run them for MaxCommitTime
+// or inserted MaxCommitBytes of events, so a huge bulk create is committed
+// in several group commits, other tenants' writes in between, and its call
+// returns after the last one. A small write queued behind it waits for the
+// commit running and about one more write, not for the bulk.
 //
 // The writer also gives events their inbox order: it moves an event's
 // created_at forward when needed so that created_at order is commit order.
