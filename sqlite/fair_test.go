@@ -277,11 +277,12 @@ func TestInsertEvents_CanceledDuringSplitBulk(t *testing.T) {
 
 // TestWriter_BulkProgressesUnderSteadySmallWrites checks the other side of
 // the schedule's fairness: new lanes go first, but small creates arriving
-// without pause from several tenants cannot hold a bulk create back, since
-// every group commit also runs one write of the lanes already waiting. The
-// budget is one write per commit here (MaxCommitTime 1ns), and 16 tenants'
-// creates would otherwise take every commit: without that rule the bulk
-// did not finish in 5 s.
+// without pause from many tenants cannot hold a bulk create back, since a
+// commit after one that ran no write of the lanes already waiting runs one
+// of theirs first. The budget is one write per commit here (MaxCommitTime
+// 1ns), and 32 tenants' creates would otherwise take almost every commit:
+// without that rule the bulk took thousands of commits or did not finish
+// in 5 s; with it, at most about two per item once its first item ran.
 func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 	db, err := sqlite.Open(t.TempDir(), &sqlite.Options{MaxCommitTime: time.Nanosecond})
 	if err != nil {
@@ -293,7 +294,8 @@ func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 	defer creators.Wait()
 	defer stop()
 	now := time.Now().UTC()
-	for n := range 16 {
+	const tenants = 32
+	for n := range tenants {
 		creators.Go(func() {
 			for ctx.Err() == nil {
 				ins := smallInsert(now)
@@ -302,19 +304,32 @@ func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 			}
 		})
 	}
-	done := make(chan error, 1)
+	time.Sleep(10 * time.Millisecond) // the creators are under way
+	type outcome struct {
+		commits uint64
+		err     error
+	}
+	done := make(chan outcome, 1)
 	go func() {
 		ins := hugeBulks[1].inserts(now)
 		for i := range ins {
 			ins[i].Event.Metadata = json.RawMessage(`{"priority":"normal"}`)
 		}
+		before := db.Stats().Commits
 		_, err := db.InsertEvents(context.Background(), ins)
-		done <- err
+		done <- outcome{db.Stats().Commits - before, err}
 	}()
+	// At most one commit per other tenant before the bulk's first item,
+	// then two per item.
+	const want = tenants + 2*triggers.BulkLimit + 2
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.commits > want {
+			t.Fatalf("a bulk create of %d small items took %d commits while small creates kept arriving, want at most %d",
+				triggers.BulkLimit, o.commits, want)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a bulk create of 25 small items did not finish in 5 s while small creates kept arriving")

@@ -133,8 +133,9 @@ type writeJob struct {
 	// own (see fill).
 	volatile bool
 	ops      []writeOp
-	next     int // ops[next] is the next to run; writer only
-	left     int // ops without an outcome; writer only
+	next     int           // ops[next] is the next to run; writer only
+	left     int           // ops without an outcome; writer only
+	took     time.Duration // the time its last op ran; writer only
 	done     chan struct{}
 }
 
@@ -517,14 +518,17 @@ func (op *writeOp) answered() {
 // ring; after its turn a lane still holding ops joins the back of the ring.
 // A small write therefore runs before the rest of any bulk already
 // queued, and a lane in the ring waits for one turn of each other lane.
-// So that new lanes arriving without pause cannot hold the ring still,
-// every group commit runs at least one op of the ring, if it holds any (see
+// So that new lanes arriving without pause cannot hold the ring still, a
+// commit after one that ran no op of the ring runs one first (owed, see
 // fill). Writer only.
 type schedule struct {
 	lanes map[string]*lane // by tenant: the lanes waiting, new or in the ring
 	fresh []*lane          // lanes that joined and have not had a turn, oldest first
 	ring  []*lane          // the others; ring[0] has the next turn
 	ops   int              // ops waiting
+	// owed: the last commit ran no op of the ring, which was not empty;
+	// the next commit runs ring[0]'s op first (see fill).
+	owed bool
 }
 
 // lane is a tenant's jobs waiting in the schedule; jobs[0] has its next turn.
@@ -712,20 +716,27 @@ func (db *DB) Stats() Stats {
 var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch with savepoints")
 
 // fill is the first run of a group commit (see commit): it begins the
-// transaction, takes ops from s and runs them until the commit's budget is
-// spent, and commits. It returns the ops taken, whether the commit was
+// transaction, takes ops from s and runs them while the commit's budget
+// lasts, and commits. It returns the ops taken, whether the commit was
 // volatile, and errNeedSavepoints (with the transaction rolled back) when
 // one op failed midway.
 //
-// A commit is volatile (synchronous=NORMAL, see setSync) when the ops that
-// may run first, the next of s and the next of its ring, are volatile; it
-// then stops before a durable op, which the next commit, durable, runs.
+// The budget: the first op always runs; another runs only if the ops so
+// far and it insert at most MaxCommitBytes, and if the time spent running
+// ops plus its expected time (the time its job's previous op took; zero
+// for a job's first) stays under MaxCommitTime. So a small write that finds
+// a bulk running is committed right after the bulk's op in progress, not
+// with the bulk's next one. If a commit ran no op of the ring, the next one
+// runs the ring's next op first, however long (schedule.owed): the lanes
+// already waiting move on at least every other commit.
+//
+// A commit is volatile (synchronous=NORMAL, see setSync) when its first op
+// is: it then stops before a durable op, which the next commit, durable,
+// runs first.
 func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 	db.take(s)
-	volatile := s.peek(false).job.volatile
-	if ring := s.peek(true); ring != nil && !ring.job.volatile {
-		volatile = false
-	}
+	ringFirst := s.owed && len(s.ring) > 0
+	volatile := s.peek(ringFirst).job.volatile
 	ctx := context.Background() // one caller's cancellation must not undo the others
 	var sqlTx *sql.Tx
 	err := db.setSync(volatile)
@@ -745,18 +756,15 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 		return batch, volatile, err
 	}
 	tx := &writeTx{db: db, tx: sqlTx}
-	start := time.Now()
+	var ran time.Duration // running ops
 	bytes := 0
-	spent, ringServed := false, false
+	ringServed := false
 	for len(batch) < db.maxBat {
 		db.take(s) // writes queued meanwhile get their turn in this commit
-		// Once the budget is spent, or in the last place, one op of the
-		// ring still runs if none has: see schedule.
-		ringOnly := !ringServed && len(s.ring) > 0 && (spent || len(batch) == db.maxBat-1)
-		if spent && !ringOnly {
-			break
-		}
-		if next := s.peek(ringOnly); next == nil || volatile && !next.job.volatile {
+		ringOnly := ringFirst && !ringServed
+		next := s.peek(ringOnly)
+		if next == nil || volatile && !next.job.volatile ||
+			len(batch) > 0 && (bytes+next.bytes > db.maxBytes || ran+next.job.took >= db.maxTime) {
 			break
 		}
 		op, inRing := s.pop(ringOnly)
@@ -766,14 +774,18 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 			op.err = triggers.Unavailable(err)
 			continue
 		}
+		start := time.Now()
 		op.err = op.fn(tx)
+		op.job.took = time.Since(start)
+		ran += op.job.took
 		if op.err != nil && !cleanFailure(op.err) {
 			sqlTx.Rollback()
+			s.owed = len(s.ring) > 0 && !ringServed
 			return batch, volatile, errNeedSavepoints
 		}
 		bytes += op.bytes
-		spent = bytes >= db.maxBytes || time.Since(start) >= db.maxTime
 	}
+	s.owed = len(s.ring) > 0 && !ringServed
 	return batch, volatile, sqlTx.Commit()
 }
 
