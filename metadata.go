@@ -17,6 +17,8 @@ const (
 	MaxMetadataValueLen = 256
 	// MaxMetadataFilters bounds the metadata conditions of one inbox query.
 	MaxMetadataFilters = 10
+	// MaxMetadataFields is the most members an event's metadata may have.
+	MaxMetadataFields = 64
 )
 
 // ValidMetadataKey reports whether k can be named by a metadata filter:
