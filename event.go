@@ -281,8 +281,10 @@ func parseName(raw json.RawMessage, maxLen int) (string, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", errors.New("must be a string")
 	}
-	if _, fe := checkJSON(raw, ""); fe != nil { // a lone surrogate, which Unmarshal turned into U+FFFD
-		return "", errors.New(fe.Message)
+	if bytes.Contains(raw, []byte(`\u`)) { // an escape may be a lone surrogate, which Unmarshal turned into U+FFFD
+		if _, fe := checkJSON(raw, ""); fe != nil {
+			return "", errors.New(fe.Message)
+		}
 	}
 	s = strings.TrimSpace(s)
 	return s, checkName(s, maxLen)

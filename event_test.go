@@ -519,3 +519,34 @@ func TestParseNewEvent_RequestHashStable(t *testing.T) {
 		t.Fatalf("ParseNewEvent(%s).RequestHash = %q, %v, want %q", body, ne.RequestHash, err, want)
 	}
 }
+
+// BenchmarkParseNewEvent measures the validation of a create body: a
+// typical small event, one with a payload near the 400 KiB limit (nested
+// objects and arrays, numbers, escapes), and one with metadata at its limit.
+func BenchmarkParseNewEvent(b *testing.B) {
+	var big strings.Builder
+	big.WriteString(`{"source":"shop","event_type":"order.created","payload":{"lines":[`)
+	for i := 0; big.Len() < triggers.MaxEventBytes-200; i++ {
+		if i > 0 {
+			big.WriteByte(',')
+		}
+		fmt.Fprintf(&big, `{"sku":"SKU-%d","qty":%d,"price":%d.50,"note":"caf\u00e9 \ud83d\ude00","tags":["a","b"],"attrs":{"x":true,"y":null}}`, i, i%7, i)
+	}
+	big.WriteString(`]},"metadata":{"idempotency_key":"k-1"}}`)
+	for _, bb := range []struct{ name, body string }{
+		{"Small", `{"source":"shop","event_type":"order.created","payload":{"order_id":"A-1001","total":42.50,"currency":"EUR"},"metadata":{"priority":"high","correlation_id":"checkout-7f3a"}}`},
+		{"Payload400KiB", big.String()},
+		{"Metadata64", `{"source":"s","event_type":"e","payload":{"a":1},"metadata":` + manyFields(triggers.MaxMetadataFields) + `}`},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(bb.body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := triggers.ParseNewEvent(body, "", ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
