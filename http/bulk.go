@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,9 +17,11 @@ const MaxBulkBytes = triggers.BulkLimit * triggers.MaxEventBytes
 // The bulk operations, as the op label of triggers_bulk_items_total and in
 // the bulk log line.
 const (
-	bulkCreate = "create"
-	bulkAck    = "ack"
-	bulkDelete = "delete"
+	bulkCreate  = "create"
+	bulkAck     = "ack"
+	bulkDelete  = "delete"
+	bulkNack    = "nack"
+	bulkRedrive = "redrive"
 )
 
 // bulkFailure is one entry of a bulk response's "failed" list.
@@ -47,6 +50,21 @@ type bulkAcked struct {
 	EventID        string          `json:"event_id"`
 	Status         triggers.Status `json:"status"`
 	AcknowledgedAt string          `json:"acknowledged_at"`
+}
+
+type bulkNacked struct {
+	Index       int             `json:"index"`
+	EventID     string          `json:"event_id"`
+	Status      triggers.Status `json:"status"`
+	Attempts    int             `json:"attempts"`
+	AvailableAt string          `json:"available_at"`
+}
+
+type bulkRedriven struct {
+	Index    int             `json:"index"`
+	EventID  string          `json:"event_id"`
+	Status   triggers.Status `json:"status"`
+	Attempts int             `json:"attempts"`
 }
 
 type bulkDeleted struct {
@@ -170,7 +188,7 @@ func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key tr
 	})
 }
 
-// readBulkIDs decodes the body of bulk ack and delete.
+// readBulkIDs decodes the body of bulk delete and redrive.
 func (s *Server) readBulkIDs(w http.ResponseWriter, r *http.Request) ([]string, error) {
 	var req struct {
 		EventIDs []string `json:"event_ids"`
@@ -181,16 +199,82 @@ func (s *Server) readBulkIDs(w http.ResponseWriter, r *http.Request) ([]string, 
 	return req.EventIDs, nil
 }
 
+// handleBulkAck acknowledges {"event_ids": [...]} or, conditionally on
+// their leases, {"items": [{"event_id", "lease_id"}]}: exactly one of the two.
 func (s *Server) handleBulkAck(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	var req struct {
+		EventIDs json.RawMessage `json:"event_ids"`
+		Items    json.RawMessage `json:"items"`
+	}
+	if err := readBulkBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	hasIDs, hasItems := len(req.EventIDs) > 0 && !isJSONNull(req.EventIDs), len(req.Items) > 0 && !isJSONNull(req.Items)
+	var res []triggers.AckResult
+	var err error
+	switch {
+	case hasIDs && hasItems:
+		err = triggers.InvalidFields(triggers.FieldError{Field: "items",
+			Message: "give event_ids or items, not both"})
+	case hasItems:
+		var items []json.RawMessage
+		if json.Unmarshal(req.Items, &items) != nil {
+			err = triggers.InvalidFields(triggers.FieldError{Field: "items",
+				Message: "must be an array of 1 to 25 objects {\"event_id\", \"lease_id\"}"})
+			break
+		}
+		res, err = s.svc.AckItems(r.Context(), key.Tenant, items)
+	default:
+		var ids []string
+		if hasIDs && json.Unmarshal(req.EventIDs, &ids) != nil {
+			err = triggers.InvalidFields(triggers.FieldError{Field: "event_ids",
+				Message: "must be an array of 1 to 25 event id strings"})
+			break
+		}
+		res, err = s.svc.AckEvents(r.Context(), key.Tenant, ids)
+	}
+	answerBulk(s, w, r, bulkAck, res, err, func(i int, ar triggers.AckResult) (bulkAcked, error) {
+		return bulkAcked{Index: i, EventID: ar.Event.ID, Status: triggers.StatusAcknowledged,
+			AcknowledgedAt: formatTime(ar.Event.AcknowledgedAt)}, ar.Err
+	})
+}
+
+func isJSONNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func (s *Server) handleBulkNack(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
+	var req struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := readBulkBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.svc.NackEvents(r.Context(), key.Tenant, req.Items)
+	answerBulk(s, w, r, bulkNack, res, err, func(i int, er triggers.EventResult) (bulkNacked, error) {
+		if er.Err != nil {
+			return bulkNacked{}, er.Err
+		}
+		s.metrics.nacks.Inc()
+		return bulkNacked{Index: i, EventID: er.Event.ID, Status: triggers.StatusPending,
+			Attempts: er.Event.Attempts, AvailableAt: s.availableAt(&er.Event)}, nil
+	})
+}
+
+func (s *Server) handleBulkRedrive(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
 	ids, err := s.readBulkIDs(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.svc.AckEvents(r.Context(), key.Tenant, ids)
-	answerBulk(s, w, r, bulkAck, res, err, func(i int, ar triggers.AckResult) (bulkAcked, error) {
-		return bulkAcked{Index: i, EventID: ar.Event.ID, Status: triggers.StatusAcknowledged,
-			AcknowledgedAt: formatTime(ar.Event.AcknowledgedAt)}, ar.Err
+	res, err := s.svc.RedriveEvents(r.Context(), key.Tenant, ids)
+	answerBulk(s, w, r, bulkRedrive, res, err, func(i int, er triggers.EventResult) (bulkRedriven, error) {
+		if er.Err != nil {
+			return bulkRedriven{}, er.Err
+		}
+		s.metrics.redriven.Inc()
+		return bulkRedriven{Index: i, EventID: er.Event.ID, Status: triggers.StatusPending,
+			Attempts: er.Event.Attempts}, nil
 	})
 }
 

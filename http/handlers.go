@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,14 +28,26 @@ type eventJSON struct {
 	Status         triggers.Status `json:"status"`
 	Metadata       json.RawMessage `json:"metadata"`
 	AcknowledgedAt string          `json:"acknowledged_at,omitempty"`
+	Attempts       int             `json:"attempts"`
+	LeaseExpiresAt string          `json:"lease_expires_at,omitempty"`
+	DeadAt         string          `json:"dead_at,omitempty"`
 	RequestID      string          `json:"request_id,omitempty"`
 }
 
+// toEventJSON returns e on the wire. e is as Service presents it: its
+// LeaseExpiresAt is set only while the lease is held (DESIGN §10.1).
 func toEventJSON(e *triggers.Event) eventJSON {
 	out := eventJSON{EventID: e.ID, CreatedAt: formatTime(e.CreatedAt), Source: e.Source,
-		EventType: e.EventType, Payload: e.Payload, Status: e.Status(), Metadata: e.Metadata}
+		EventType: e.EventType, Payload: e.Payload, Status: e.Status(), Metadata: e.Metadata,
+		Attempts: e.Attempts}
 	if !e.AcknowledgedAt.IsZero() {
 		out.AcknowledgedAt = formatTime(e.AcknowledgedAt)
+	}
+	if !e.LeaseExpiresAt.IsZero() {
+		out.LeaseExpiresAt = formatTime(e.LeaseExpiresAt)
+	}
+	if e.Status() == triggers.StatusDead { // an acknowledged event may keep its DeadAt
+		out.DeadAt = formatTime(e.DeadAt)
 	}
 	return out
 }
@@ -77,11 +90,43 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // a body that is not application/json (EMEDIATYPE) and stops reading at the
 // limit (ETOOLARGE).
 func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if err := checkJSONType(r); err != nil {
+		return nil, err
+	}
+	return readBody(w, r, limit)
+}
+
+// readOptionalJSONBody reads the body of a route where no body has a
+// meaning (a receive with every default, an unconditional ack, a redrive):
+// an empty or blank body is nil whatever its Content-Type, as these routes
+// always accepted a request without one; any other body must be
+// application/json (EMEDIATYPE) and at most limit bytes (ETOOLARGE).
+func readOptionalJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	if err := checkJSONType(r); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// checkJSONType refuses a request whose Content-Type is not application/json.
+func checkJSONType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return nil, triggers.Errorf(triggers.EMEDIATYPE, "the body must be JSON sent with Content-Type: application/json (got %q)", ct)
+		return triggers.Errorf(triggers.EMEDIATYPE, "the body must be JSON sent with Content-Type: application/json (got %q)", ct)
 	}
+	return nil
+}
+
+// readBody reads the request body, stopping at limit bytes (ETOOLARGE).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	tooLarge := triggers.Errorf(triggers.ETOOLARGE, "the body is larger than the limit of %d bytes", limit)
 	tooLarge.Details = map[string]any{"limit_bytes": limit}
 	if r.ContentLength > limit {
@@ -166,7 +211,19 @@ func (s *Server) handleAckEvent(w http.ResponseWriter, r *http.Request, key trig
 		s.writeError(w, r, err)
 		return
 	}
-	e, err := s.svc.AckEvent(r.Context(), key.Tenant, id, "")
+	// The body is optional: {"lease_id"} makes the ack conditional
+	// (DESIGN §10.3); none, as before leases, acknowledges unconditionally.
+	body, err := readOptionalJSONBody(w, r, triggers.MaxEventBytes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	leaseID, err := triggers.ParseAckRequest(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.svc.AckEvent(r.Context(), key.Tenant, id, leaseID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -226,7 +283,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 	size := 256
 	for i := range page.Events {
 		e := &page.Events[i]
-		size += 160 + len(e.ID) + len(e.Source) + len(e.EventType) + len(e.Payload) + len(e.Metadata)
+		size += 224 + len(e.ID) + len(e.Source) + len(e.EventType) + len(e.Payload) + len(e.Metadata)
 	}
 	buf := make([]byte, 0, size)
 	buf = append(buf, `{"events":[`...)
@@ -255,6 +312,13 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 // appendEvent appends the wire form of e (as eventJSON, without request_id).
 // e.Payload and e.Metadata must be compact JSON, as stores return them.
 func appendEvent(buf []byte, e *triggers.Event) []byte {
+	return append(appendEventFields(buf, e), '}')
+}
+
+// appendEventFields appends the wire form of e without its closing brace,
+// so that a receive can add the lease.
+func appendEventFields(buf []byte, e *triggers.Event) []byte {
+	status := e.Status()
 	buf = append(buf, `{"event_id":`...)
 	buf = appendString(buf, e.ID)
 	buf = append(buf, `,"created_at":"`...)
@@ -266,7 +330,7 @@ func appendEvent(buf []byte, e *triggers.Event) []byte {
 	buf = append(buf, `,"payload":`...)
 	buf = append(buf, e.Payload...)
 	buf = append(buf, `,"status":"`...)
-	buf = append(buf, e.Status()...)
+	buf = append(buf, status...)
 	buf = append(buf, `","metadata":`...)
 	buf = append(buf, e.Metadata...)
 	if !e.AcknowledgedAt.IsZero() {
@@ -274,7 +338,19 @@ func appendEvent(buf []byte, e *triggers.Event) []byte {
 		buf = triggers.AppendTimestamp(buf, e.AcknowledgedAt)
 		buf = append(buf, '"')
 	}
-	return append(buf, '}')
+	buf = append(buf, `,"attempts":`...)
+	buf = strconv.AppendInt(buf, int64(e.Attempts), 10)
+	if !e.LeaseExpiresAt.IsZero() {
+		buf = append(buf, `,"lease_expires_at":"`...)
+		buf = triggers.AppendTimestamp(buf, e.LeaseExpiresAt)
+		buf = append(buf, '"')
+	}
+	if status == triggers.StatusDead { // an acknowledged event may keep its DeadAt
+		buf = append(buf, `,"dead_at":"`...)
+		buf = triggers.AppendTimestamp(buf, e.DeadAt)
+		buf = append(buf, '"')
+	}
+	return buf
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does.

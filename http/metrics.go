@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	triggers "github.com/triggersapi/triggers"
 )
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
@@ -30,9 +31,18 @@ type metrics struct {
 	bulkItems *prometheus.CounterVec
 
 	inboxFilters *prometheus.CounterVec
+
+	// Leases (DESIGN §10.5).
+	leasesGranted prometheus.Counter
+	redeliveries  prometheus.Counter
+	nacks         prometheus.Counter
+	deadLettered  prometheus.Counter
+	redriven      prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the server's metrics on reg; the gauge of waiting
+// receives reads svc when scraped.
+func newMetrics(reg prometheus.Registerer, svc *triggers.Service) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "triggers_http_requests_total",
@@ -62,13 +72,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.bulkItems = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "triggers_bulk_items_total",
-		Help: "Items of bulk requests by operation (create, ack, delete) and outcome code (OK, or the item's error code).",
+		Help: "Items of bulk requests by operation (create, ack, delete, nack, redrive) and outcome code (OK, or the item's error code).",
 	}, []string{"op", "code"})
 	m.inboxFilters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "triggers_inbox_filters_total",
 		Help: "Valid inbox requests by kind of filter used (source, event_type, created_after, created_before, priority, metadata; none for no filter). A request with several filters counts once for each.",
 	}, []string{"kind"})
-	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems, m.inboxFilters)
+	m.leasesGranted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_leases_granted_total",
+		Help: "Leases granted by receives (events returned by POST /v1/inbox/receive).",
+	})
+	m.redeliveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_leases_redelivered_total",
+		Help: "Leases granted on events leased before (attempts > 1): redeliveries after a lease expired or was nacked.",
+	})
+	m.nacks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_events_nacked_total",
+		Help: "Leases ended by a successful nack (single or bulk).",
+	})
+	m.deadLettered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_events_dead_lettered_total",
+		Help: "Events a receive dead-lettered because they had used up max_attempts.",
+	})
+	m.redriven = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "triggers_events_redriven_total",
+		Help: "Dead events made pending again by a successful redrive (single or bulk).",
+	})
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "triggers_receives_waiting",
+		Help: "Receives waiting now for events to become available (long polling).",
+	}, func() float64 { return float64(svc.WaitingReceives()) })
+	reg.MustRegister(m.requests, m.latency, m.errors, m.blocked, m.rateLimit, m.limiterErrors, m.bulkItems, m.inboxFilters,
+		m.leasesGranted, m.redeliveries, m.nacks, m.deadLettered, m.redriven, waiting)
 	return m
 }
 

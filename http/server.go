@@ -85,7 +85,7 @@ func NewServer(svc *triggers.Service, opts *Options) *Server {
 		o.DefaultRateLimit = triggers.DefaultRateLimit
 	}
 	s := &Server{svc: svc, version: o.Version, logger: o.Logger, registry: o.Registry,
-		metrics: newMetrics(o.Registry), mux: http.NewServeMux(), clientIP: o.ClientIP,
+		metrics: newMetrics(o.Registry, svc), mux: http.NewServeMux(), clientIP: o.ClientIP,
 		limiter: o.Limiter, defaultRateLimit: o.DefaultRateLimit, failClosed: o.RateLimitFailClosed,
 		cors: o.CORS.p}
 	s.routes()
@@ -129,10 +129,18 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /v1/events/bulk/ack", keyed(s.handleBulkAck))
 	s.mux.Handle("DELETE /v1/events/bulk", keyed(s.handleBulkDelete))
 	s.mux.Handle("POST /v1/events/bulk/delete", keyed(s.handleBulkDelete))
+	s.mux.Handle("POST /v1/events/bulk/nack", keyed(s.handleBulkNack))
+	s.mux.Handle("POST /v1/events/bulk/redrive", keyed(s.handleBulkRedrive))
 	s.mux.Handle("GET /v1/events/{event_id}", keyed(s.handleGetEvent))
 	s.mux.Handle("POST /v1/events/{event_id}/ack", keyed(s.handleAckEvent))
+	s.mux.Handle("POST /v1/events/{event_id}/nack", keyed(s.handleNackEvent))
+	s.mux.Handle("POST /v1/events/{event_id}/lease", keyed(s.handleExtendLease))
+	s.mux.Handle("POST /v1/events/{event_id}/redrive", keyed(s.handleRedriveEvent))
 	s.mux.Handle("DELETE /v1/events/{event_id}", keyed(s.handleDeleteEvent))
 	s.mux.Handle("GET /v1/inbox", keyed(s.handleInbox))
+	// A receive may wait (wait_seconds, up to 20 s) but passes the
+	// pipeline once: it is one request for the rate limiter.
+	s.mux.Handle("POST /v1/inbox/receive", keyed(s.handleReceive))
 }
 
 // route dispatches to the mux, answering unknown routes (404) and known

@@ -150,7 +150,9 @@ func filteredWalk(iq triggers.InboxQuery, now time.Time, scan int) receiveWalk {
 // the single writer, which makes leases exclusive: every receive reads and
 // leases inside the writer, after every write before it. The walks of
 // planReceive find the events, one UPDATE by rowid leases or dead-letters
-// each, and the call returns once the group commit holding them is durable.
+// each, and the call returns once the group commit holding them has
+// reached the WAL: leases are volatile writes (execVolatile), committed
+// without an fsync of their own when no durable write shares their commit.
 func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (triggers.Received, error) {
 	limit := min(q.Max, len(q.LeaseIDs))
 	if limit <= 0 {
@@ -158,7 +160,7 @@ func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (trigg
 	}
 	walks := planReceive(q)
 	var got triggers.Received
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.execVolatile(ctx, func(tx *writeTx) error {
 		var err error
 		got, err = receive(tx, q, limit, walks) // afresh: fn may run twice (see commit)
 		return err

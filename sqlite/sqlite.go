@@ -78,8 +78,9 @@ type DB struct {
 	maxBat int
 
 	lastCreated int64 // the greatest created_at committed or queued; writer only
+	syncNormal  bool  // the write connection runs with synchronous=NORMAL; writer only
 
-	commits, committedOps atomic.Uint64
+	commits, committedOps, volatileCommits atomic.Uint64
 
 	pages *pageCache // nil: off
 
@@ -93,6 +94,10 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(tx *writeTx) error
 	done chan error
+	// volatile marks a write that may be lost in a power failure (a lease:
+	// DESIGN §10.5): a batch of volatile writes only is committed without
+	// an fsync of its own (see commit).
+	volatile bool
 }
 
 // writeTx is the group-commit transaction as write functions see it. Its
@@ -348,7 +353,19 @@ var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
 // fn may run twice (see commit), and must return domain errors
 // (*triggers.Error) only before it has written anything.
 func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.queueOp(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// execVolatile is exec for a write that a power failure may undo without
+// harm (a lease, DESIGN §10.5: losing one only means a redelivery). It
+// returns once the write is committed to the WAL, which survives a crash of
+// the process; the next durable commit makes it durable too.
+func (db *DB) execVolatile(ctx context.Context, fn func(tx *writeTx) error) error {
+	return db.queueOp(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), volatile: true})
+}
+
+func (db *DB) queueOp(op *writeOp) error {
+	ctx := op.ctx
 	select {
 	case db.queue <- op:
 	case <-db.stop:
@@ -419,6 +436,14 @@ func (db *DB) writer() {
 // only its own work. Savepoints cost two statements per op, which is why
 // they are kept for that rare path.
 func (db *DB) commit(batch []*writeOp) {
+	volatile := allVolatile(batch)
+	if err := db.setSync(volatile); err != nil {
+		err = formatError(fmt.Errorf("sqlite: commit: %w", err))
+		for _, op := range batch {
+			op.done <- err
+		}
+		return
+	}
 	lastCreated := db.lastCreated
 	errs, err := db.runBatch(batch, false)
 	if errors.Is(err, errNeedSavepoints) {
@@ -435,23 +460,63 @@ func (db *DB) commit(batch []*writeOp) {
 	}
 	db.commits.Add(1)
 	db.committedOps.Add(uint64(len(batch)))
+	if volatile {
+		db.volatileCommits.Add(1)
+	}
 	for i, op := range batch {
 		op.done <- errs[i]
 	}
 }
 
+// allVolatile reports whether every write of batch is volatile.
+func allVolatile(batch []*writeOp) bool {
+	for _, op := range batch {
+		if !op.volatile {
+			return false
+		}
+	}
+	return true
+}
+
+// setSync makes the next commit fsync (synchronous=FULL, the default) or
+// not (NORMAL: in WAL mode a commit then reaches the WAL file, which a crash
+// of the process does not lose, and is made durable by the next FULL
+// commit's fsync of the WAL). It changes the setting only when the batch's
+// kind changes. A failed switch to NORMAL is ignored (the commit is then
+// durable anyway); a failed switch back to FULL fails the batch, whose
+// writes must be durable.
+func (db *DB) setSync(normal bool) error {
+	if normal == db.syncNormal {
+		return nil
+	}
+	q := "PRAGMA synchronous=FULL"
+	if normal {
+		q = "PRAGMA synchronous=NORMAL"
+	}
+	if _, err := db.write.Exec(q); err != nil {
+		if normal {
+			return nil
+		}
+		return fmt.Errorf("restore synchronous=FULL: %w", err)
+	}
+	db.syncNormal = normal
+	return nil
+}
+
 // Stats are counters of the group commit, for metrics: the mean batch size
 // is CommittedOps / Commits.
 type Stats struct {
-	Commits      uint64 // transactions committed (each one fsync)
+	Commits      uint64 // transactions committed (each one fsync, but VolatileCommits)
 	CommittedOps uint64 // writes in those transactions
-	PageHits     uint64 // inbox pages answered from memory (pageCache)
-	PageMisses   uint64 // inbox pages read from the database
+	// VolatileCommits are the commits of leases only, without an fsync.
+	VolatileCommits uint64
+	PageHits        uint64 // inbox pages answered from memory (pageCache)
+	PageMisses      uint64 // inbox pages read from the database
 }
 
 // Stats returns the group-commit counters since Open.
 func (db *DB) Stats() Stats {
-	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load()}
+	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load(), VolatileCommits: db.volatileCommits.Load()}
 	if db.pages != nil {
 		st.PageHits, st.PageMisses = db.pages.hits.Load(), db.pages.misses.Load()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/http/openapi"
 )
 
@@ -55,7 +56,13 @@ func TestDocument_Operations(t *testing.T) {
 		"POST /v1/events/bulk",
 		"POST /v1/events/bulk/ack",
 		"POST /v1/events/bulk/delete",
+		"POST /v1/events/bulk/nack",
+		"POST /v1/events/bulk/redrive",
 		"POST /v1/events/{event_id}/ack",
+		"POST /v1/events/{event_id}/lease",
+		"POST /v1/events/{event_id}/nack",
+		"POST /v1/events/{event_id}/redrive",
+		"POST /v1/inbox/receive",
 	}
 	var got []string
 	ids := map[string]bool{}
@@ -125,6 +132,44 @@ func TestDocument_ErrorCodes(t *testing.T) {
 	}
 	if !slices.Equal(inner.Required, []string{"code", "message", "details", "request_id"}) {
 		t.Errorf("Error required = %q", inner.Required)
+	}
+}
+
+// TestDocument_ConflictReasons: the reasons a 409 may give are exactly the
+// domain's (DESIGN §10.3), so a new reason cannot ship undocumented.
+func TestDocument_ConflictReasons(t *testing.T) {
+	doc := MustLoad(t)
+	var got []string
+	for _, v := range doc.Components.Schemas["ConflictReason"].Value.Enum {
+		got = append(got, v.(string))
+	}
+	want := []string{triggers.ReasonAlreadyAcknowledged, triggers.ReasonLeaseLost, triggers.ReasonLeaseExpired, triggers.ReasonNotDead}
+	if !slices.Equal(got, want) {
+		t.Errorf("ConflictReason enum = %q\nwant %q", got, want)
+	}
+}
+
+// TestDocument_LeaseLimits: the bounds and defaults of the lease bodies
+// are the parsers' (lease.go).
+func TestDocument_LeaseLimits(t *testing.T) {
+	doc := MustLoad(t)
+	cases := []struct {
+		schema, field string
+		lo, hi, def   int
+	}{
+		{"ReceiveRequest", "max_events", 1, triggers.MaxReceiveMax, triggers.DefaultReceiveMax},
+		{"ReceiveRequest", "lease_seconds", 1, triggers.MaxLeaseSeconds, triggers.DefaultLeaseSeconds},
+		{"ReceiveRequest", "wait_seconds", 0, triggers.MaxWaitSeconds, 0},
+		{"ReceiveRequest", "max_attempts", 1, triggers.MaxMaxAttempts, triggers.DefaultMaxAttempts},
+		{"NackEventRequest", "delay_seconds", 0, triggers.MaxNackDelaySeconds, 0},
+		{"ExtendLeaseRequest", "lease_seconds", 1, triggers.MaxLeaseSeconds, triggers.DefaultLeaseSeconds},
+	}
+	for _, c := range cases {
+		p := doc.Components.Schemas[c.schema].Value.Properties[c.field].Value
+		if p.Min == nil || p.Max == nil || int(*p.Min) != c.lo || int(*p.Max) != c.hi || p.Default != float64(c.def) {
+			t.Errorf("%s.%s: minimum %v, maximum %v, default %v; want %d, %d, %d",
+				c.schema, c.field, p.Min, p.Max, p.Default, c.lo, c.hi, c.def)
+		}
 	}
 }
 

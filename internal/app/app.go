@@ -189,6 +189,18 @@ func (a *App) Bootstrap(ctx context.Context) error {
 	return nil
 }
 
+// The server's timeouts for reading a request and writing its answer, each
+// counted from the start of the request. A waiting receive (long poll)
+// holds its request open for up to triggers.MaxWaitSeconds (20 s) before it
+// answers, so both must outlast that wait plus the time to do the receive's
+// store work and write its answer, or a long poll would be cut off (the
+// read deadline also cancels the request's context once the body is read).
+// TestServerTimeouts_OutlastLongestWait checks it.
+const (
+	readTimeout  = 30 * time.Second
+	writeTimeout = 30 * time.Second
+)
+
 // Serve listens on the configured address (or uses ln when not nil) and
 // serves until ctx ends, then shuts down gracefully: in-flight requests
 // finish, within ShutdownTimeout.
@@ -203,8 +215,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           a.Server.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
@@ -232,6 +244,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.Logger.Info("shutting down: finishing in-flight requests")
+	// Waiting receives answer at once (with what they have, usually no
+	// events) rather than hold the shutdown for up to their wait_seconds.
+	a.Service.StopWaiting()
 	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

@@ -14,6 +14,7 @@ const pending: Event = {
   payload: {},
   status: "pending",
   metadata: { priority: "normal" },
+  attempts: 0,
 };
 
 const acknowledged: Event = { ...pending, status: "acknowledged", acknowledged_at: "2025-11-10T12:00:01.000000Z" };
@@ -25,4 +26,12 @@ const notFound: ErrorBody = {
 type InboxPage = paths["/v1/inbox"]["get"]["responses"][200]["content"]["application/json"];
 const firstEvents = (page: InboxPage): Event[] => page.events;
 
-export { acknowledged, notFound, firstEvents };
+// A worker: receive under leases, then act on each lease by its id.
+type Received = paths["/v1/inbox/receive"]["post"]["responses"][200]["content"]["application/json"];
+type NackBody = components["schemas"]["NackEventRequest"];
+const nacks = (r: Received): NackBody[] =>
+  r.events.filter((e) => e.attempts > 1).map((e) => ({ lease_id: e.lease.lease_id, delay_seconds: 60 }));
+const dead: Event = { ...pending, status: "dead", attempts: 10, dead_at: "2025-11-10T12:05:00.000000Z" };
+const lost: components["schemas"]["ConflictReason"] = "lease_lost";
+
+export { acknowledged, notFound, firstEvents, nacks, dead, lost };

@@ -36,7 +36,22 @@ func errorBody(code string) string {
 func event(status, extra string) string {
 	return `{"event_id":"` + eventID + `","created_at":"` + ts + `","source":"shop","event_type":"order.created",` +
 		`"payload":{"order_id":"A-1","n":12345678901234567890},"status":"` + status + `",` +
-		`"metadata":{"priority":"normal","custom":[1,2]}` + extra + `}`
+		`"metadata":{"priority":"normal","custom":[1,2]},"attempts":0` + extra + `}`
+}
+
+// leased is a pending event as a receive returns it, with attempts and
+// extra fields, before its lease.
+func leased(extra string) string {
+	return strings.Replace(event("pending", `,"lease_expires_at":"`+ts+`"`+extra), `"attempts":0`, `"attempts":2`, 1)
+}
+
+const (
+	leaseID = "6f1c2a9e0b3d4c5e8f7a6b5c4d3e2f10"
+	lease   = `"lease":{"lease_id":"` + leaseID + `","expires_at":"` + ts + `"}`
+)
+
+func conflictBody(details string) string {
+	return `{"error":{"code":"CONFLICT","message":"m","details":` + details + `,"request_id":"` + reqID + `"}}`
 }
 
 var samples = []sample{
@@ -76,11 +91,42 @@ var samples = []sample{
 	{name: "GetBadID", method: "GET", target: "/v1/events/nope", status: 422, body: errorBody("VALIDATION_ERROR")},
 	{name: "Ack", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 200,
 		body: `{"event_id":"` + eventID + `","status":"acknowledged","acknowledged_at":"` + ts + `","message":"Event acknowledged","request_id":"` + reqID + `"}`},
-	{name: "AckConflict", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 409, body: errorBody("CONFLICT")},
+	{name: "AckConflict", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 409,
+		body: conflictBody(`{"reason":"already_acknowledged"}`)},
+	{name: "AckLeaseLost", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 409,
+		body: conflictBody(`{"reason":"lease_lost"}`)},
+	{name: "AckBadLeaseID", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 400,
+		body: `{"error":{"code":"VALIDATION_ERROR","message":"m","details":{"fields":[{"field":"lease_id","message":"m"}]},"request_id":"` + reqID + `"}}`},
+	{name: "AckNotJSON", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 415, body: errorBody("UNSUPPORTED_MEDIA_TYPE")},
+	{name: "GetLeased", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body: leased(`,"request_id":"` + reqID + `"`)},
+	{name: "GetDead", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body: event("dead", `,"dead_at":"`+ts+`","request_id":"`+reqID+`"`)},
+	{name: "Receive", method: "POST", target: "/v1/inbox/receive", status: 200,
+		body: `{"events":[` + strings.TrimSuffix(leased(""), "}") + `,` + lease + `}],"request_id":"` + reqID + `"}`},
+	{name: "ReceiveNothing", method: "POST", target: "/v1/inbox/receive", status: 200,
+		body: `{"events":[],"request_id":"` + reqID + `"}`},
+	{name: "Nack", method: "POST", target: "/v1/events/" + eventID + "/nack", status: 200,
+		body: `{"event_id":"` + eventID + `","status":"pending","attempts":1,"available_at":"` + ts + `","message":"m","request_id":"` + reqID + `"}`},
+	{name: "NackLeaseExpired", method: "POST", target: "/v1/events/" + eventID + "/nack", status: 409,
+		body: conflictBody(`{"reason":"lease_expired"}`)},
+	{name: "Extend", method: "POST", target: "/v1/events/" + eventID + "/lease", status: 200,
+		body: `{"event_id":"` + eventID + `",` + lease + `,"request_id":"` + reqID + `"}`},
+	{name: "Redrive", method: "POST", target: "/v1/events/" + eventID + "/redrive", status: 200,
+		body: `{"event_id":"` + eventID + `","status":"pending","attempts":0,"message":"m","request_id":"` + reqID + `"}`},
+	{name: "RedriveNotDead", method: "POST", target: "/v1/events/" + eventID + "/redrive", status: 409,
+		body: conflictBody(`{"reason":"not_dead"}`)},
+	{name: "BulkNack", method: "POST", target: "/v1/events/bulk/nack", status: 200,
+		body: `{"successful":[{"index":0,"event_id":"` + eventID + `","status":"pending","attempts":3,"available_at":"` + ts + `"}],` +
+			`"failed":[{"index":1,"error":{"code":"CONFLICT","message":"m","details":{"reason":"lease_lost"}}}],"request_id":"` + reqID + `"}`},
+	{name: "BulkRedrive", method: "POST", target: "/v1/events/bulk/redrive", status: 200,
+		body: `{"successful":[{"index":0,"event_id":"` + eventID + `","status":"pending","attempts":0}],"failed":[],"request_id":"` + reqID + `"}`},
 	{name: "Delete", method: "DELETE", target: "/v1/events/" + eventID, status: 200,
 		body: `{"event_id":"` + eventID + `","message":"Event deleted","request_id":"` + reqID + `"}`},
 	{name: "Inbox", method: "GET", target: "/v1/inbox?limit=2&source=shop", status: 200,
 		body: `{"events":[` + event("pending", "") + `],"pagination":{"limit":2,"next_cursor":"abc"},"request_id":"` + reqID + `"}`},
+	{name: "InboxDead", method: "GET", target: "/v1/inbox?status=dead", status: 200,
+		body: `{"events":[` + event("dead", `,"dead_at":"`+ts+`"`) + `],"pagination":{"limit":50},"request_id":"` + reqID + `"}`},
 	{name: "InboxLastPage", method: "GET", target: "/v1/inbox", status: 200,
 		body: `{"events":[],"pagination":{"limit":50},"request_id":"` + reqID + `"}`},
 	{name: "Unauthorized", method: "GET", target: "/v1/inbox", status: 401, body: errorBody("UNAUTHORIZED")},
@@ -134,6 +180,36 @@ var samples = []sample{
 		body: event("pending", `,"tenant":"t1","request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
 	{name: "ErrInboxEventWithRequestID", method: "GET", target: "/v1/inbox", status: 200,
 		body:    `{"events":[` + event("pending", `,"request_id":"x"`) + `],"pagination":{"limit":50},"request_id":"` + reqID + `"}`,
+		wantErr: "doesn't match schema"},
+	{name: "ErrEventWithoutAttempts", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body: strings.Replace(event("pending", `,"request_id":"`+reqID+`"`), `,"attempts":0`, "", 1), wantErr: "doesn't match schema"},
+	{name: "ErrDeadWithoutDeadAt", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body: event("dead", `,"request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrPendingWithDeadAt", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body: event("pending", `,"dead_at":"`+ts+`","request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrAcknowledgedWithLease", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body:    event("acknowledged", `,"acknowledged_at":"`+ts+`","lease_expires_at":"`+ts+`","request_id":"`+reqID+`"`),
+		wantErr: "doesn't match schema"},
+	{name: "ErrDeadWithLease", method: "GET", target: "/v1/events/" + eventID, status: 200,
+		body:    event("dead", `,"dead_at":"`+ts+`","lease_expires_at":"`+ts+`","request_id":"`+reqID+`"`),
+		wantErr: "doesn't match schema"},
+	{name: "ErrInboxEventWithLease", method: "GET", target: "/v1/inbox", status: 200,
+		body:    `{"events":[` + strings.TrimSuffix(leased(""), "}") + `,` + lease + `}],"pagination":{"limit":50},"request_id":"` + reqID + `"}`,
+		wantErr: "doesn't match schema"},
+	{name: "ErrReceivedWithoutLease", method: "POST", target: "/v1/inbox/receive", status: 200,
+		body: `{"events":[` + leased("") + `],"request_id":"` + reqID + `"}`, wantErr: "doesn't match schema"},
+	{name: "ErrReceivedBadLeaseID", method: "POST", target: "/v1/inbox/receive", status: 200,
+		body:    `{"events":[` + strings.TrimSuffix(leased(""), "}") + `,` + strings.Replace(lease, leaseID, "ABC", 1) + `}],"request_id":"` + reqID + `"}`,
+		wantErr: "doesn't match schema"},
+	{name: "ErrConflictWithoutReason", method: "POST", target: "/v1/events/" + eventID + "/ack", status: 409,
+		body: errorBody("CONFLICT"), wantErr: "doesn't match schema"},
+	{name: "ErrConflictUnknownReason", method: "POST", target: "/v1/events/" + eventID + "/nack", status: 409,
+		body: conflictBody(`{"reason":"busy"}`), wantErr: "doesn't match schema"},
+	{name: "ErrBulkConflictWithoutReason", method: "POST", target: "/v1/events/bulk/nack", status: 200,
+		body:    `{"successful":[],"failed":[{"index":0,"error":{"code":"CONFLICT","message":"m","details":{}}}],"request_id":"` + reqID + `"}`,
+		wantErr: "doesn't match schema"},
+	{name: "ErrRedriveAttempts", method: "POST", target: "/v1/events/" + eventID + "/redrive", status: 200,
+		body:    `{"event_id":"` + eventID + `","status":"pending","attempts":3,"message":"m","request_id":"` + reqID + `"}`,
 		wantErr: "doesn't match schema"},
 	{name: "ErrInboxNoPagination", method: "GET", target: "/v1/inbox", status: 200,
 		body: `{"events":[],"request_id":"` + reqID + `"}`, wantErr: "doesn't match schema"},
