@@ -173,3 +173,26 @@ func TestStrict_InboxQueryRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStrict_ReceiveRefused checks that a receive's filters refuse what the
+// inbox's refuse, and its body what a create's payload refuses.
+func TestStrict_ReceiveRefused(t *testing.T) {
+	s := MustStart(t, nil)
+	for _, c := range []struct{ name, body, field string }{
+		{"SourceNUL", `{"source":"a\u0000b"}`, "source"},
+		{"EventTypeBidiOverride", `{"event_type":"a\u202eb"}`, "event_type"},
+		{"LoneSurrogate", `{"metadata":{"k":"\udfff"}}`, "metadata.k"},
+		{"DuplicateMetadataKey", `{"metadata":{"k":"a","k":"b"}}`, "metadata.k"},
+		{"NotUTF8", "{\"source\":\"a\xffb\"}", "body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.Do(t, Req{Method: "POST", Path: "/v1/inbox/receive", Key: keyA, Body: c.body})
+			if r.StatusCode != http.StatusBadRequest || r.ErrorCode(t) != "VALIDATION_ERROR" {
+				t.Fatalf("status %d %s, want 400 VALIDATION_ERROR", r.StatusCode, r.Body)
+			}
+			if !strings.Contains(string(r.Body), `"field":"`+c.field+`"`) {
+				t.Fatalf("details do not name field %q: %s", c.field, r.Body)
+			}
+		})
+	}
+}
