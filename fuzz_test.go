@@ -249,6 +249,47 @@ func FuzzRequestHash(f *testing.F) {
 	})
 }
 
+// FuzzPayloadJSON puts the input in a payload, where the fuzzer's work goes
+// into the JSON rules of issue 14, and checks them against encoding/json:
+// an accepted payload is valid JSON compacted exactly as json.Compact does,
+// with no duplicate names, lone surrogates or excess depth; valid JSON is
+// refused only for one of these, naming a field inside payload.
+func FuzzPayloadJSON(f *testing.F) {
+	for _, s := range []string{`1`, `"x"`, `{"a":{"b":1,"b":2}}`, `["\ud800"]`, `"\ud83d\ude00\udc00"`,
+		`{"\u0061":1,"a":2}`, strings.Repeat("[", 63) + strings.Repeat("]", 63), strings.Repeat("[", 64) + strings.Repeat("]", 64),
+		`{ "a" : [ 1 , 2.50e+3 , -0 , true , null ] }`, `[01]`, `{"a":1,}`, "\"\xff\"", `"\u00zz"`, `[1] x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		body := `{"source":"s","event_type":"e","payload":{"p":` + s + `}}`
+		payload := []byte(`{"p":` + s + `}`)
+		// s may also close the payload and go on: then the payload is not
+		// this text, and only the general checks apply.
+		valid := utf8.Valid(payload) && json.Valid(payload)
+		ne, err := triggers.ParseNewEvent([]byte(body), "", "")
+		if err == nil {
+			checkNewEvent(t, ne)
+			var want bytes.Buffer
+			if valid && (json.Compact(&want, payload) != nil || !bytes.Equal(ne.Payload, want.Bytes())) {
+				t.Fatalf("Payload = %s, want %s as json.Compact writes it", ne.Payload, want.Bytes())
+			}
+			return
+		}
+		checkFieldDetails(t, "ParseNewEvent", err, triggers.EINVALID)
+		if !valid {
+			return
+		}
+		for _, field := range fieldNames(err) {
+			if field != "body" && !strings.HasPrefix(field, "payload") {
+				t.Fatalf("ParseNewEvent refused the payload %s naming %q, want a field inside payload (error %v)", payload, field, err)
+			}
+		}
+		if facts := readJSON(t, payload, ""); !facts.duplicate && !facts.loneSurrogate && facts.depth <= triggers.MaxJSONDepth {
+			t.Fatalf("ParseNewEvent refused the payload %s, valid JSON with no duplicate, lone surrogate or excess depth: %v", payload, err)
+		}
+	})
+}
+
 // parseWithKey parses a create request body with an idempotency key: its
 // own in metadata, else "k" in the header.
 func parseWithKey(body string) (triggers.NewEvent, error) {

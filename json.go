@@ -70,7 +70,7 @@ type jsonChecker struct {
 	out     []byte
 	root    string
 	path    []jsonStep // from the root to the value being read
-	names   []nameSet  // the member names of the object open at each depth
+	names   []*nameSet // the member names of the object open at each depth
 	members int        // of the root object
 	err     *FieldError
 }
@@ -124,9 +124,9 @@ func (c *jsonChecker) object(depth int) bool {
 	c.i++
 	c.out = append(c.out, '{')
 	for len(c.names) < depth {
-		c.names = append(c.names, nameSet{})
+		c.names = append(c.names, &nameSet{})
 	}
-	names := &c.names[depth-1]
+	names := c.names[depth-1]
 	names.reset()
 	c.space()
 	if c.i < len(c.data) && c.data[c.i] == '}' {
