@@ -112,7 +112,7 @@ type writeTx struct {
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
+	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
 
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
@@ -217,7 +217,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		db.close()
 		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
 	}
-	for _, q := range hotWrites {
+	for _, q := range slices.Concat(hotWrites, leaseManyStatements()) {
 		s, err := write.Prepare(q)
 		if err != nil {
 			db.close()
