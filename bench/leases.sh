@@ -3,9 +3,11 @@
 # server, printed as markdown:
 #
 #  1. Embedded store, preloaded with bulk creates for PRELOAD_SECONDS
-#     (default 15 s, some 150,000 events here):
+#     (default 25 s, some 450,000 events here):
 #     - GET /v1/inbox?limit=25 with wrk (the shared harness's scenario.lua,
-#       CONNS connections, DURATION s), the yardstick;
+#       CONNS connections, DURATION s, ROUNDS times), the yardstick;
+#     - receives of 25 with wrk, leases of 1 h, never acked: the receive
+#       alone, each event leased once;
 #     - the backlog consumed as workers do: CONNS consumers each receiving
 #       25 (no wait) and bulk-acking them by lease (bench/consume
 #       -producers 0): receive req/s and p95;
@@ -27,7 +29,7 @@ export PATH="$PATH:/usr/local/go/bin"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-2}"
-PRELOAD_SECONDS="${PRELOAD_SECONDS:-15}"
+PRELOAD_SECONDS="${PRELOAD_SECONDS:-25}"
 CONNS="${CONNS:-16}"
 CONSUME_SECONDS="${CONSUME_SECONDS:-10}"
 LUA="${LUA:-../shared/load/scenario.lua}"
@@ -79,19 +81,28 @@ for r in $(seq "$ROUNDS"); do
   wrk_row "inbox limit=25 (round $r)" GET "/v1/inbox?limit=25"
 done
 echo
-echo "Consumers as workers run them, on the same backlog: $CONNS consumers each receiving"
-echo "25 (no wait) and bulk-acking them by lease, ${DURATION}s per round:"
+echo "Receives of 25 from the deep backlog, never acked, leases of 1 h (each event is leased"
+echo "once): the receive alone, at $CONNS connections:"
 echo
-for r in $(seq "$ROUNDS"); do
-  "$TMP/consume" -url "$URL" -key "$KEY" -producers 0 -consumers "$CONNS" -wait 0 -d "${DURATION}s" | { [ "$r" = 1 ] && cat || tail -1; }
-done
+echo "| run | req/s | p50 ms | p95 ms | p99 ms | non-2xx |"
+echo "|---|---:|---:|---:|---:|---:|"
+leases() { curl -fs "$URL/metrics" | awk '/^triggers_leases_granted_total/ {print $2}'; }
+echo '{"max_events":25,"lease_seconds":3600}' >"$TMP/receive-long.json"
+l0=$(leases)
+wrk_row "receive 25, leases of 1 h" POST /v1/inbox/receive "$TMP/receive-long.json"
+echo
+echo "Leases granted in that run (warm-up included): $(awk -v a="$l0" -v b="$(leases)" 'BEGIN{printf "%.0f", b-a}')"
+echo
+echo "Consumers as workers run them, on the rest of the backlog: $CONNS consumers each"
+echo "receiving 25 (no wait) and bulk-acking them by lease, ${DURATION}s:"
+echo
+"$TMP/consume" -url "$URL" -key "$KEY" -producers 0 -consumers "$CONNS" -wait 0 -d "${DURATION}s"
 echo
 echo "Stress: receives of 25 that are never acked, with leases of 1 s, so that every"
 echo "event of the rest of the backlog is leased again and again:"
 echo
 echo "| run | req/s | p50 ms | p95 ms | p99 ms | non-2xx |"
 echo "|---|---:|---:|---:|---:|---:|"
-leases() { curl -fs "$URL/metrics" | awk '/^triggers_leases_granted_total/ {print $2}'; }
 l0=$(leases)
 wrk_row "receive 25, never acked, leases of 1 s" POST /v1/inbox/receive "$TMP/receive.json"
 echo

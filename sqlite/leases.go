@@ -16,8 +16,6 @@ import (
 // Events are found again by seq (the rowid), which the receive queries read
 // from their indexes.
 const (
-	qLease = `UPDATE events SET attempts = attempts + 1, lease_id = ?, lease_expires_at = ?, available_at = NULL
-		WHERE seq = ? RETURNING ` + eventColumns
 	qDeadLetter = `UPDATE events SET dead_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
 		WHERE seq = ? RETURNING tenant, id`
 	// qNextAvailable reads the earliest instant after now at which a held
@@ -219,13 +217,8 @@ func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWal
 	if len(lease) > 0 {
 		got.Events = make([]triggers.Event, len(lease))
 	}
-	expires := micros(q.LeaseExpiresAt)
-	for i, seq := range lease {
-		e, err := scanEvent(tx.QueryRow(qLease, q.LeaseIDs[i], expires, seq))
-		if err != nil {
-			return triggers.Received{}, fmt.Errorf("sqlite: lease: %w", err)
-		}
-		got.Events[i] = e
+	if err := leaseAll(tx, q, lease, got.Events); err != nil {
+		return triggers.Received{}, err
 	}
 	if len(lease) == 0 {
 		var next int64
@@ -422,4 +415,68 @@ func (db *DB) listDead(ctx context.Context, q triggers.InboxQuery) (triggers.Pag
 		page.Next = &last // the scan bound was hit: more may match beyond
 	}
 	return page, nil
+}
+
+// qLeaseMany leases n events in one statement (one statement instead of n
+// saves a quarter of a receive's time in the writer): its arguments are the
+// expiry, then (seq, lease id) n times. RETURNING names each row's seq,
+// since the rows come back in no particular order.
+func qLeaseMany(n int) string {
+	return `UPDATE events SET attempts = attempts + 1, lease_id = v.column2, lease_expires_at = ?, available_at = NULL
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?),", n), ",") + `) AS v
+		WHERE events.seq = v.column1 RETURNING seq, ` + eventColumns
+}
+
+// leaseAll leases the events of rowids seqs (the i-th with q.LeaseIDs[i]) in
+// one statement and stores them in out, in the order of seqs.
+func leaseAll(tx *writeTx, q triggers.ReceiveQuery, seqs []int64, out []triggers.Event) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+2*len(seqs))
+	args = append(args, micros(q.LeaseExpiresAt))
+	at := make(map[int64]int, len(seqs))
+	for i, seq := range seqs {
+		args = append(args, seq, q.LeaseIDs[i])
+		at[seq] = i
+	}
+	rows, err := tx.Query(qLeaseMany(len(seqs)), args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: lease: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var seq int64
+		e, err := scanEvent(seqScanner{rows, &seq})
+		if err != nil {
+			return fmt.Errorf("sqlite: lease: %w", err)
+		}
+		out[at[seq]] = e
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: lease: %w", err)
+	}
+	if n != len(seqs) {
+		return fmt.Errorf("sqlite: lease: %d of %d events updated", n, len(seqs))
+	}
+	return nil
+}
+
+// seqScanner scans a row of (seq, event columns...) for scanEvent.
+type seqScanner struct {
+	rows *sql.Rows
+	seq  *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error { return s.rows.Scan(append([]any{s.seq}, dest...)...) }
+
+// leaseManyStatements are qLeaseMany for every receive size.
+func leaseManyStatements() []string {
+	out := make([]string, triggers.MaxReceiveMax)
+	for n := range out {
+		out[n] = qLeaseMany(n + 1)
+	}
+	return out
 }

@@ -152,7 +152,7 @@ type writeTx struct {
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qLease, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
+	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
 
 // stmt returns the hot statement query bound to the transaction, or nil
 // if query is not one of hotWrites. It is bound once per transaction, not
@@ -284,7 +284,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		db.close()
 		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
 	}
-	for _, q := range hotWrites {
+	for _, q := range slices.Concat(hotWrites, leaseManyStatements()) {
 		s, err := write.Prepare(q)
 		if err != nil {
 			db.close()
