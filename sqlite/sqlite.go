@@ -13,7 +13,7 @@
 // verb is one write per item: a create's item is atomic with its
 // idempotency record); jobs wait in one lane per tenant, and the lanes take
 // turns, one write per turn, a lane with new work first (see schedule). A
-// group commit stops taking writes once it has run them for MaxCommitTime
+// group commit stops taking writes before it has run them for MaxCommitTime
 // or inserted MaxCommitBytes of events, so a huge bulk create is committed
 // in several group commits, other tenants' writes in between, and its call
 // returns after the last one. A small write queued behind it waits for the
@@ -71,12 +71,12 @@ type Options struct {
 	// MaxBatch bounds the writes committed together; default 256.
 	MaxBatch int
 	// MaxCommitTime bounds how long one group commit runs writes before it
-	// commits: a group commit takes no further write once this has passed
-	// (see Writes); default 4ms.
+	// commits: it takes another write only while the time spent plus that
+	// write's expected time stays below it (see Writes); default 4ms.
 	MaxCommitTime time.Duration
 	// MaxCommitBytes bounds the event bytes (payload and metadata) one
-	// group commit inserts, after which it takes no further write; default
-	// 1 MiB.
+	// group commit inserts: a write that would go beyond it waits for the
+	// next commit, unless it is the first; default 1 MiB.
 	MaxCommitBytes int
 	// ReadConns is the size of the read pool; default 4.
 	ReadConns int
@@ -632,9 +632,9 @@ func (db *DB) writer() {
 }
 
 // commit runs the next group commit: it takes ops from s in turn and runs
-// each at once, until MaxBatch ops, MaxCommitTime or MaxCommitBytes is
-// reached or none is waiting, commits, and gives each op taken its outcome.
-// It returns the batch (for reuse).
+// each at once while the commit's budget lasts (see fill; at most MaxBatch
+// ops), commits, and gives each op taken its outcome. It returns the batch
+// (for reuse).
 //
 // Ops run back to back without savepoints: a write function that fails with
 // a domain error (ENOTFOUND, ECONFLICT, ...) has written nothing. Any other
@@ -760,7 +760,9 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 	bytes := 0
 	ringServed := false
 	for len(batch) < db.maxBat {
-		db.take(s) // writes queued meanwhile get their turn in this commit
+		if len(batch) > 0 {
+			db.take(s) // writes queued meanwhile get their turn in this commit
+		}
 		ringOnly := ringFirst && !ringServed
 		next := s.peek(ringOnly)
 		if next == nil || volatile && !next.job.volatile ||
