@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -164,22 +165,29 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 
 	if raw, ok := top["payload"]; !ok || isNull(raw) {
 		fail("payload", "is required: a non-empty JSON object")
-	} else if obj, err := decodeObject(raw); err != nil {
-		fail("payload", "must be a non-empty JSON object: it "+err.Error())
-	} else if len(obj) == 0 {
+	} else if v, fe := checkJSON(raw, prefix+"payload"); fe != nil {
+		bad = append(bad, *fe)
+	} else if v.Kind != '{' {
+		fail("payload", "must be a non-empty JSON object: it must be a JSON object, not "+kindName(v.Kind))
+	} else if v.Members == 0 {
 		fail("payload", "must be a non-empty JSON object")
 	} else {
-		ne.Payload = compact(raw)
+		ne.Payload = v.Compact
 	}
 
 	ne.Priority = PriorityNormal
 	ne.Metadata = json.RawMessage("{" + defaultMetadataPrepend + "}")
 	if raw, ok := top["metadata"]; ok && !isNull(raw) {
-		md, err := decodeObject(raw)
-		if err != nil {
-			fail("metadata", "must be a JSON object: it "+err.Error())
-		} else {
-			ne.Metadata, ne.Priority, ne.IdempotencyKey = parseMetadata(raw, md, prefix, &bad)
+		v, fe := checkJSON(raw, prefix+"metadata")
+		switch {
+		case fe != nil:
+			bad = append(bad, *fe)
+		case v.Kind != '{':
+			fail("metadata", "must be a JSON object: it must be a JSON object, not "+kindName(v.Kind))
+		case v.Members > MaxMetadataFields+1: // the +1 a priority may take
+			fail("metadata", tooManyMetadataFields(v.Members))
+		default:
+			ne.Metadata, ne.Priority, ne.IdempotencyKey = parseMetadata(v.Compact, prefix, &bad)
 		}
 	}
 
@@ -202,14 +210,25 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 	return ne, nil
 }
 
-// parseMetadata validates the known metadata fields and returns the metadata
-// to store (with a priority), the priority and the idempotency key.
-func parseMetadata(raw json.RawMessage, md map[string]json.RawMessage, prefix string, bad *[]FieldError) (json.RawMessage, Priority, string) {
+// parseMetadata validates the known fields of md, a compact metadata object
+// checkJSON accepted, and returns the metadata to store (with a priority),
+// the priority and the idempotency key.
+func parseMetadata(md json.RawMessage, prefix string, bad *[]FieldError) (json.RawMessage, Priority, string) {
 	fail := func(field, msg string) {
 		*bad = append(*bad, FieldError{Field: prefix + "metadata." + field, Message: msg})
 	}
+	members, err := decodeObject(md)
+	if err != nil { // cannot happen: checkJSON accepted md as an object
+		*bad = append(*bad, FieldError{Field: prefix + "metadata", Message: "must be a JSON object: it " + err.Error()})
+		return nil, "", ""
+	}
+	if n := len(members); n > MaxMetadataFields {
+		if _, ok := members["priority"]; !ok || n > MaxMetadataFields+1 {
+			*bad = append(*bad, FieldError{Field: prefix + "metadata", Message: tooManyMetadataFields(n)})
+		}
+	}
 	priority := PriorityNormal
-	if v, ok := md["priority"]; ok {
+	if v, ok := members["priority"]; ok {
 		var s string
 		if json.Unmarshal(v, &s) != nil || !Priority(s).Valid() {
 			fail("priority", `must be one of "low", "normal", "high"`)
@@ -217,28 +236,32 @@ func parseMetadata(raw json.RawMessage, md map[string]json.RawMessage, prefix st
 			priority = Priority(s)
 		}
 	}
-	if v, ok := md["correlation_id"]; ok {
+	if v, ok := members["correlation_id"]; ok {
 		var s string
 		if isNull(v) || json.Unmarshal(v, &s) != nil || utf8.RuneCountInString(s) > MaxCorrelationIDLen {
 			fail("correlation_id", fmt.Sprintf("must be a string of at most %d characters", MaxCorrelationIDLen))
 		}
 	}
 	var idemKey string
-	if v, ok := md["idempotency_key"]; ok {
+	if v, ok := members["idempotency_key"]; ok {
 		if isNull(v) || json.Unmarshal(v, &idemKey) != nil || idemKey == "" || utf8.RuneCountInString(idemKey) > MaxIdempotencyKeyLen {
 			fail("idempotency_key", fmt.Sprintf("must be a string of 1 to %d characters", MaxIdempotencyKeyLen))
 			idemKey = ""
 		}
 	}
-	out := compact(raw)
-	if _, ok := md["priority"]; !ok {
-		if len(md) == 0 {
+	out := md
+	if _, ok := members["priority"]; !ok {
+		if len(members) == 0 {
 			out = json.RawMessage("{" + defaultMetadataPrepend + "}")
 		} else {
 			out = append(json.RawMessage("{"+defaultMetadataPrepend+","), out[1:]...)
 		}
 	}
 	return out, priority, idemKey
+}
+
+func tooManyMetadataFields(n int) string {
+	return fmt.Sprintf("has %d members; at most %d are allowed besides priority (put other data in payload)", n, MaxMetadataFields)
 }
 
 func bodyField(prefix string) string {
@@ -248,7 +271,8 @@ func bodyField(prefix string) string {
 	return strings.TrimSuffix(prefix, ".")
 }
 
-// parseName reads a required string field, trims it and checks its length.
+// parseName reads a required string field, trims it and checks it with
+// checkName.
 func parseName(raw json.RawMessage, maxLen int) (string, error) {
 	if raw == nil || isNull(raw) {
 		return "", errors.New("is required")
@@ -257,14 +281,40 @@ func parseName(raw json.RawMessage, maxLen int) (string, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", errors.New("must be a string")
 	}
+	if bytes.Contains(raw, []byte(`\u`)) { // an escape may be a lone surrogate, which Unmarshal turned into U+FFFD
+		if _, fe := checkJSON(raw, ""); fe != nil {
+			return "", errors.New(fe.Message)
+		}
+	}
 	s = strings.TrimSpace(s)
+	return s, checkName(s, maxLen)
+}
+
+// checkName checks a trimmed source or event type, as given to a create or
+// to a filter: not blank, at most maxLen characters, and without control
+// characters (Unicode category Cc: NUL, newlines, ESC...), format characters
+// (Cf: bidi overrides and isolates, zero-width characters, the byte order
+// mark, soft hyphens...) or line and paragraph separators (Zl, Zp). Those
+// change how a name prints in logs, terminals and the dashboard, or make
+// two names look alike that are not.
+func checkName(s string, maxLen int) error {
 	if s == "" {
-		return "", errors.New("must not be blank")
+		return errors.New("must not be blank")
 	}
 	if n := utf8.RuneCountInString(s); n > maxLen {
-		return "", fmt.Errorf("must be at most %d characters (got %d)", maxLen, n)
+		return fmt.Errorf("must be at most %d characters (got %d)", maxLen, n)
 	}
-	return s, nil
+	n := 0
+	for _, r := range s {
+		n++
+		if r >= 0x20 && r < 0x7f { // printable ASCII, most names
+			continue
+		}
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("must not contain control or format characters (found %U at character %d)", r, n)
+		}
+	}
+	return nil
 }
 
 // decodeObject decodes exactly one JSON object into its members, refusing
@@ -306,6 +356,21 @@ func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errors.New("has data after the JSON object")
 	}
 	return obj, nil
+}
+
+// kindName names the kind of a strictJSON value, as jsonTypeOf does.
+func kindName(kind byte) string {
+	switch kind {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 func jsonTypeOf(tok json.Token) string {
@@ -375,14 +440,6 @@ func jsonKind(goKind string) string {
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-func compact(raw json.RawMessage) json.RawMessage {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return raw // already validated by the decoder; cannot happen
-	}
-	return buf.Bytes()
-}
 
 // requestHash identifies what a create asks for, so that a retry can be told
 // from a different request under the same idempotency key. It covers the

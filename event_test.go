@@ -2,6 +2,7 @@ package triggers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,10 +121,44 @@ var parseNewEventTests = []struct {
 		want:   sEvent(`{"priority":"normal","idempotency_key":"`+strings.Repeat("ö", 255)+`"}`, triggers.PriorityNormal, strings.Repeat("ö", 255)),
 	},
 	{
-		name: "OKNestedDuplicatesKept",
-		body: `{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":2}},"metadata":{"x":{"y":1,"y":1}}}`,
-		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":{"b":1,"b":2}}`),
-			Metadata: raw(`{"priority":"normal","x":{"y":1,"y":1}}`), Priority: triggers.PriorityNormal},
+		name: "OKNamesEqualOnlyInOtherObjects",
+		body: `{"source":"s","event_type":"e","payload":{"a":{"a":{"a":1}},"b":[{"a":1},{"a":1}]},"metadata":{"x":{"x":1}}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":{"a":{"a":1}},"b":[{"a":1},{"a":1}]}`),
+			Metadata: raw(`{"priority":"normal","x":{"x":1}}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKNamesDifferingInCase",
+		body: `{"source":"s","event_type":"e","payload":{"a":1,"A":2,"\u00e9":3,"e\u0301":4}}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(`{"a":1,"A":2,"\u00e9":3,"e\u0301":4}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKReplacementCharacterAndSurrogatePairs",
+		body: `{"source":"s\ufffd","event_type":"e","payload":{"\ud83d\ude00":"\ufffd \uD83D\uDE00 \udbff\udfff �"},"metadata":{"k":"\ud800\udc00"}}`,
+		want: triggers.NewEvent{Source: "s\ufffd", EventType: "e", Payload: raw(`{"\ud83d\ude00":"\ufffd \uD83D\uDE00 \udbff\udfff �"}`),
+			Metadata: raw(`{"priority":"normal","k":"\ud800\udc00"}`), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKDepthAtTheLimit",
+		body: `{"source":"s","event_type":"e","payload":` + nested(triggers.MaxJSONDepth) + `,"metadata":` + nested(triggers.MaxJSONDepth) + `}`,
+		want: triggers.NewEvent{Source: "s", EventType: "e", Payload: raw(nested(triggers.MaxJSONDepth)),
+			Metadata: raw(`{"priority":"normal",` + nested(triggers.MaxJSONDepth)[1:]), Priority: triggers.PriorityNormal},
+	},
+	{
+		name: "OKMetadataFieldsAtTheLimit",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":` + manyFields(triggers.MaxMetadataFields) + `}`,
+		want: sEvent(`{"priority":"normal",`+manyFields(triggers.MaxMetadataFields)[1:], triggers.PriorityNormal, ""),
+	},
+	{
+		name: "OKMetadataFieldsAtTheLimitBesidesPriority",
+		body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low",` + manyFields(triggers.MaxMetadataFields)[1:] + `}`,
+		want: sEvent(`{"priority":"low",`+manyFields(triggers.MaxMetadataFields)[1:], triggers.PriorityLow, ""),
+	},
+	{
+		name: "OKSourceTrimmedOfControlWhiteSpace",
+		body: `{"source":"\n\r\t\u0085shop\u000b\f","event_type":"e","payload":{"id":1}}`,
+		want: triggers.NewEvent{Source: "shop", EventType: "e", Payload: raw(`{"id":1}`),
+			Metadata: raw(`{"priority":"normal"}`), Priority: triggers.PriorityNormal},
 	},
 	{
 		name:   "OKIdempotencyKeyBothEqual",
@@ -147,8 +182,49 @@ var parseNewEventTests = []struct {
 	{name: "ErrString", body: `"s"`, fields: []string{"body"}},
 	{name: "ErrSecondObject", body: `{"source":"s","event_type":"e","payload":{"id":1}} {}`, fields: []string{"body"}},
 	{name: "ErrDuplicateField", body: `{"source":"a","source":"b","event_type":"e","payload":{"id":1}}`, fields: []string{"body"}},
-	{name: "ErrDuplicatePayloadMember", body: `{"source":"s","event_type":"e","payload":{"id":1,"id":2}}`, fields: []string{"payload"}},
-	{name: "ErrDuplicateMetadataMember", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low","priority":"high"}}`, fields: []string{"metadata"}},
+	{name: "ErrDuplicatePayloadMember", body: `{"source":"s","event_type":"e","payload":{"id":1,"id":2}}`, fields: []string{"payload.id"}},
+	{name: "ErrDuplicateMetadataMember", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low","priority":"high"}}`, fields: []string{"metadata.priority"}},
+	// Issue 14, item 3: duplicates deeper down were stored as sent.
+	{name: "ErrDuplicateNestedPayloadMember", body: `{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":2}}}`, fields: []string{"payload.a.b"}},
+	{name: "ErrDuplicateNestedMetadataMember", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"x":{"y":1,"y":1}}}`, fields: []string{"metadata.x.y"}},
+	{name: "ErrDuplicateInArray", body: `{"source":"s","event_type":"e","payload":{"a":[{"x":1},{"y":1,"z":[{"w":0,"w":0}]}]}}`, fields: []string{"payload.a[1].z[0].w"}},
+	{name: "ErrDuplicateEscapedName", body: `{"source":"s","event_type":"e","payload":{"a":{"\u0062":1,"b":2}}}`, fields: []string{"payload.a.b"}},
+	{name: "ErrDuplicateNameNotSimple", body: `{"source":"s","event_type":"e","payload":{"a.b":{"c d":1,"c\u0020d":2}}}`, fields: []string{`payload["a.b"]["c\u0020d"]`}},
+	{name: "ErrDuplicateEmptyName", body: `{"source":"s","event_type":"e","payload":{"":1,"":2}}`, fields: []string{`payload[""]`}},
+	{name: "ErrDuplicateFarApart", body: `{"source":"s","event_type":"e","payload":` + manyFields(40)[:len(manyFields(40))-1] + `,"k0":0}}`, fields: []string{"payload.k0"}},
+	{name: "ErrDuplicateBulkItem", body: `{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":2}}}`, prefix: "items[3].", fields: []string{"items[3].payload.a.b"}},
+	// Issue 14, item 3: strings that are not Unicode after unescaping.
+	{name: "ErrLoneHighSurrogate", body: `{"source":"s","event_type":"e","payload":{"s":"\ud800"}}`, fields: []string{"payload.s"}},
+	{name: "ErrLoneLowSurrogate", body: `{"source":"s","event_type":"e","payload":{"s":"\udfff"}}`, fields: []string{"payload.s"}},
+	{name: "ErrSurrogatesReversed", body: `{"source":"s","event_type":"e","payload":{"s":"\udc00\ud800"}}`, fields: []string{"payload.s"}},
+	{name: "ErrHighSurrogateThenText", body: `{"source":"s","event_type":"e","payload":{"s":"\uD83Dx\uDE00"}}`, fields: []string{"payload.s"}},
+	{name: "ErrHighSurrogateThenOtherEscape", body: `{"source":"s","event_type":"e","payload":{"s":"\ud83d\n"}}`, fields: []string{"payload.s"}},
+	{name: "ErrTwoHighSurrogates", body: `{"source":"s","event_type":"e","payload":{"s":"\ud83d\ud83d"}}`, fields: []string{"payload.s"}},
+	{name: "ErrLoneSurrogateInArray", body: `{"source":"s","event_type":"e","payload":{"a":["ok","\ud800"]}}`, fields: []string{"payload.a[1]"}},
+	{name: "ErrLoneSurrogateInName", body: `{"source":"s","event_type":"e","payload":{"a":{"\udfff":1}}}`, fields: []string{`payload.a["\udfff"]`}},
+	{name: "ErrLoneSurrogateInMetadata", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"correlation_id":"\ud800"}}`, fields: []string{"metadata.correlation_id"}},
+	{name: "ErrLoneSurrogateInSource", body: `{"source":"\ud800","event_type":"\udfffe","payload":{"id":1}}`, fields: []string{"source", "event_type"}},
+	// Issue 14, item 4: a depth limit.
+	{name: "ErrPayloadTooDeep", body: `{"source":"s","event_type":"e","payload":` + nested(triggers.MaxJSONDepth+1) + `}`, fields: []string{"payload" + strings.Repeat(".a", triggers.MaxJSONDepth)}},
+	{name: "ErrPayloadTooDeepArrays", body: `{"source":"s","event_type":"e","payload":{"a":` + strings.Repeat("[", 9990) + strings.Repeat("]", 9990) + `}}`, fields: []string{"payload.a" + strings.Repeat("[0]", triggers.MaxJSONDepth-1)}},
+	{name: "ErrMetadataTooDeep", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":` + nested(triggers.MaxJSONDepth+1) + `}`, fields: []string{"metadata" + strings.Repeat(".a", triggers.MaxJSONDepth)}},
+	// Issue 14, item 1: a bound on what a create indexes.
+	{name: "ErrMetadataTooManyFields", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":` + manyFields(triggers.MaxMetadataFields+1) + `}`, fields: []string{"metadata"}},
+	{name: "ErrMetadataTooManyFieldsWithPriority", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"priority":"low",` + manyFields(triggers.MaxMetadataFields + 1)[1:] + `}`, fields: []string{"metadata"}},
+	// Issue 14, item 6: control and format characters in names.
+	{name: "ErrSourceNUL", body: `{"source":"a\u0000b","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceNewline", body: `{"source":"a\nb","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceEscape", body: `{"source":"a\u001b[31mb","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceDEL", body: `{"source":"a\u007fb","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceC1Control", body: `{"source":"a\u009bb","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceBidiOverride", body: `{"source":"shop\u202egpj.exe","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceBidiIsolate", body: "{\"source\":\"shop\u2066x\",\"event_type\":\"e\",\"payload\":{\"id\":1}}", fields: []string{"source"}},
+	{name: "ErrSourceZeroWidthSpace", body: `{"source":"\u200bshop","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceByteOrderMark", body: `{"source":"\ufeffshop","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrSourceLineSeparator", body: `{"source":"a\u2028b","event_type":"e","payload":{"id":1}}`, fields: []string{"source"}},
+	{name: "ErrEventTypeTab", body: `{"source":"s","event_type":"a\tb","payload":{"id":1}}`, fields: []string{"event_type"}},
+	{name: "ErrEventTypeZeroWidthJoiner", body: "{\"source\":\"s\",\"event_type\":\"a\u200db\",\"payload\":{\"id\":1}}", fields: []string{"event_type"}},
+	{name: "ErrEventTypeSoftHyphen", body: `{"source":"s","event_type":"in\u00advoice","payload":{"id":1}}`, fields: []string{"event_type"}},
 	{name: "ErrUnknownField", body: `{"source":"s","event_type":"e","payload":{"id":1},"extra":1}`, fields: []string{"extra"}},
 	{name: "ErrUnknownFieldEmptyName", body: `{"":"","source":"s","event_type":"e","payload":{"id":1}}`, fields: []string{""}},
 	{name: "ErrUnknownFieldCase", body: `{"Source":"s","source":"s","event_type":"e","payload":{"id":1}}`, fields: []string{"Source"}},
@@ -204,6 +280,25 @@ var parseNewEventTests = []struct {
 }
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// nested returns an object nested depth levels deep: {"a":{"a":...{}}}.
+func nested(depth int) string {
+	return strings.Repeat(`{"a":`, depth-1) + "{}" + strings.Repeat("}", depth-1)
+}
+
+// manyFields returns an object of n members {"k0":0,"k1":1,...}.
+func manyFields(n int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":%d`, i, i)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
 
 // sEvent is the parse of a body with source "s", event type "e" and payload
 // {"id":1}, the shape most cases share, with the stored metadata, the
@@ -376,4 +471,82 @@ func TestParseNewEvent_RequestHash(t *testing.T) {
 			seen[got] = body
 		}
 	})
+}
+
+// TestParseNewEvent_RequestHashDifferentValues is a regression test for
+// issue 14, item 3: requests whose JSON values differ were given one
+// RequestHash, so the second replayed the first instead of answering 422.
+// A lone surrogate escape decoded to U+FFFD, and of duplicate members only
+// the last counted. Each pair must now be told apart: the second request
+// refused, or hashed differently.
+func TestParseNewEvent_RequestHashDifferentValues(t *testing.T) {
+	const head = `{"source":"s","event_type":"e","metadata":{"idempotency_key":"k"},"payload":`
+	for _, tt := range []struct{ name, first, second string }{
+		{"LoneHighSurrogate", `{"s":"\ufffd"}`, `{"s":"\ud800"}`},
+		{"LoneLowSurrogate", `{"s":"\ufffd"}`, `{"s":"\udfff"}`},
+		{"SurrogatesReversed", `{"s":"\ufffd\ufffd"}`, `{"s":"\udc00\ud800"}`},
+		{"LoneSurrogateInName", `{"\ufffd":1}`, `{"\ud800":1}`},
+		{"LoneSurrogatesOfTwoKinds", `{"s":"\udfff"}`, `{"s":"\ud800"}`},
+		{"DuplicateFirstValue", `{"a":{"b":2}}`, `{"a":{"b":1,"b":2}}`},
+		{"DuplicateValues", `{"a":{"b":1,"b":2}}`, `{"a":{"b":3,"b":2}}`},
+		{"DuplicateInMetadataValue", `{"a":1},"metadata":{"idempotency_key":"k","x":{"y":2}}}`, `{"a":1},"metadata":{"idempotency_key":"k","x":{"y":1,"y":2}}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := func(payload string) string {
+				if strings.Contains(payload, `"metadata"`) { // the case brings its own metadata
+					return `{"source":"s","event_type":"e","payload":` + payload
+				}
+				return head + payload + "}"
+			}
+			first, err1 := triggers.ParseNewEvent([]byte(body(tt.first)), "", "")
+			second, err2 := triggers.ParseNewEvent([]byte(body(tt.second)), "", "")
+			if err1 == nil && err2 == nil && second.RequestHash == first.RequestHash {
+				t.Fatalf("ParseNewEvent(%s) has the RequestHash of %s, want one refused, or both hashed differently", body(tt.second), body(tt.first))
+			}
+		})
+	}
+}
+
+// TestParseNewEvent_RequestHashStable pins the RequestHash of one request.
+// Idempotency records keep the hash for 24 hours, so a change of how it is
+// computed would answer a retry across an upgrade with 422 instead of its
+// replay: such a change must be deliberate.
+func TestParseNewEvent_RequestHashStable(t *testing.T) {
+	const body = `{"source":" s ","event_type":"e","payload":{"b":[1,2.50,"x\u00e9<&>"],"a":{"n":null,"t":true}},"metadata":{"idempotency_key":"k","z":1e3}}`
+	const want = "518675d4fa38006ffdacc88cd18eb2b9669137f03bbc1b93887c98db90b834e2"
+	ne, err := triggers.ParseNewEvent([]byte(body), "", "")
+	if err != nil || ne.RequestHash != want {
+		t.Fatalf("ParseNewEvent(%s).RequestHash = %q, %v, want %q", body, ne.RequestHash, err, want)
+	}
+}
+
+// BenchmarkParseNewEvent measures the validation of a create body: a
+// typical small event, one with a payload near the 400 KiB limit (nested
+// objects and arrays, numbers, escapes), and one with metadata at its limit.
+func BenchmarkParseNewEvent(b *testing.B) {
+	var big strings.Builder
+	big.WriteString(`{"source":"shop","event_type":"order.created","payload":{"lines":[`)
+	for i := 0; big.Len() < triggers.MaxEventBytes-200; i++ {
+		if i > 0 {
+			big.WriteByte(',')
+		}
+		fmt.Fprintf(&big, `{"sku":"SKU-%d","qty":%d,"price":%d.50,"note":"caf\u00e9 \ud83d\ude00","tags":["a","b"],"attrs":{"x":true,"y":null}}`, i, i%7, i)
+	}
+	big.WriteString(`]},"metadata":{"idempotency_key":"k-1"}}`)
+	for _, bb := range []struct{ name, body string }{
+		{"Small", `{"source":"shop","event_type":"order.created","payload":{"order_id":"A-1001","total":42.50,"currency":"EUR"},"metadata":{"priority":"high","correlation_id":"checkout-7f3a"}}`},
+		{"Payload400KiB", big.String()},
+		{"Metadata64", `{"source":"s","event_type":"e","payload":{"a":1},"metadata":` + manyFields(triggers.MaxMetadataFields) + `}`},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(bb.body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := triggers.ParseNewEvent(body, "", ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

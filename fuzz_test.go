@@ -22,9 +22,12 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/triggersapi/triggers"
@@ -38,15 +41,23 @@ var (
 		// Header and metadata keys, equal and different.
 		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k"}}`, "k"},
 		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k"}}`, "other"},
-		// Duplicate members, refused at the top of the body, payload and
-		// metadata, kept as sent deeper down.
+		// Duplicate members, refused at every depth of the body, payload
+		// and metadata, also when written with escapes.
 		{`{"source":"a","source":"b","event_type":"e","payload":{"a":1,"a":2},"metadata":{"priority":"bogus","priority":"high"}}`, ""},
 		{`{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":[]}},"metadata":{"x":{"priority":"no","priority":"no"}}}`, ""},
+		{`{"source":"s","event_type":"e","payload":{"a":[{"b":1,"\u0062":1}]}}`, ""},
 		// Escapes that decode to whitespace, to nothing printable, or to a
-		// lone surrogate (which decodes to U+FFFD).
+		// lone surrogate (which encoding/json decodes to U+FFFD).
 		{`{"source":"\u0020s\u2003","event_type":"\u0000","payload":{"\ud800":"\udfff"}}`, ""},
+		{`{"source":"s","event_type":"e","payload":{"a":"\udc00\ud800","b":"\ud83d\ude00","c":"\ufffd"}}`, ""},
+		// Control and format characters in names.
+		{`{"source":"a\u001b[0m","event_type":"e\u202e","payload":{"a":1}}`, ""},
+		{"{\"source\":\"\u200b\",\"event_type\":\"\ufeffe\",\"payload\":{\"a\":1}}", ""},
 		// Deep nesting, long numbers, exponents.
 		{`{"source":"s","event_type":"e","payload":{"a":[[[[[[[[[[{}]]]]]]]]]],"n":-1.0e-999999,"m":1E+9999999999}}`, ""},
+		{`{"source":"s","event_type":"e","payload":` + strings.Repeat(`{"a":[`, 40) + strings.Repeat(`]}`, 40) + `}`, ""},
+		// Many metadata fields.
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":` + manyFields(triggers.MaxMetadataFields+1) + `}`, ""},
 		// Trailing data of several kinds.
 		{`{"source":"s","event_type":"e","payload":{"a":1}} `, ""},
 		{`{"source":"s","event_type":"e","payload":{"a":1}}{"source":"s"}`, ""},
@@ -104,6 +115,11 @@ var (
 		"created_after=2025-11-10T12:00:00Z&created_before=2025-11-11&priority=high&metadata.tenant_ref=42&metadata_key=a&metadata_value=b",
 		"limit=+5",
 		"limit=0x10",
+		// Invalid UTF-8 and control or format characters.
+		"source=%ff%fe",
+		"%ff=1&event_type=%c3",
+		"source=a%1B%5B0m&event_type=%E2%80%AE",
+		"source=%0Ashop%0A&event_type=%E2%80%8B",
 	}
 
 	allowlistSeeds = []string{
@@ -182,6 +198,108 @@ func FuzzParseNewEvent(f *testing.F) {
 	})
 }
 
+// FuzzRequestHash checks that two create requests have the same RequestHash
+// exactly when their JSON values are equal (issue 14, item 3). The second
+// request is the first with a piece cut out and another put in its place;
+// the seeds are the pairs the issue found hashed equal.
+func FuzzRequestHash(f *testing.F) {
+	for _, s := range []struct {
+		body   string
+		at     uint16
+		cut    uint8
+		insert string
+	}{
+		// A lone surrogate for U+FFFD, and lone surrogates of both kinds.
+		{`{"source":"s","event_type":"e","payload":{"s":"\ufffd"}}`, 47, 6, `\ud800`},
+		{`{"source":"s","event_type":"e","payload":{"s":"\udfff"}}`, 47, 6, `\ud800`},
+		{`{"source":"s","event_type":"e","payload":{"\ufffd":1}}`, 43, 6, `\udc00`},
+		{`{"source":"s\ufffd","event_type":"e","payload":{"a":1}}`, 12, 6, `\ud800`},
+		// Another value of the first of duplicate members.
+		{`{"source":"s","event_type":"e","payload":{"a":{"b":2}}}`, 47, 0, `"b":1,`},
+		{`{"source":"s","event_type":"e","payload":{"a":{"b":1,"b":2}}}`, 51, 1, `3`},
+		// Equal values written differently, and numbers that are not.
+		{`{"source":"s","event_type":"e","payload":{"a":"d"}}`, 47, 1, `\u0064`},
+		{`{"source":"s","event_type":"e","payload":{"a":1,"b":2}}`, 42, 11, `"b":2,"a":1`},
+		{`{"source":"s","event_type":"e","payload":{"a":2.5}}`, 49, 0, `0`},
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"priority":"normal"}}`, 61, 19, ``},
+	} {
+		f.Add(s.body, s.at, s.cut, s.insert)
+	}
+	for _, tt := range parseNewEventTests {
+		f.Add(tt.body, uint16(len(tt.body)/2), uint8(1), "")
+	}
+
+	f.Fuzz(func(t *testing.T, body string, at uint16, cut uint8, insert string) {
+		i := int(at) % (len(body) + 1)
+		other := body[:i] + insert + body[min(i+int(cut), len(body)):]
+		a, errA := parseWithKey(body)
+		b, errB := parseWithKey(other)
+		if errA != nil || errB != nil || a.IdempotencyKey != b.IdempotencyKey {
+			return
+		}
+		equal := a.Source == b.Source && a.EventType == b.EventType &&
+			readJSON(t, a.Payload, "").canon == readJSON(t, b.Payload, "").canon &&
+			readJSON(t, a.Metadata, "idempotency_key").canon == readJSON(t, b.Metadata, "idempotency_key").canon
+		if (a.RequestHash == b.RequestHash) != equal {
+			t.Fatalf("RequestHash equal = %t for\n%s\nand\n%s\nwhose JSON values are equal = %t",
+				a.RequestHash == b.RequestHash, body, other, equal)
+		}
+		checkNewEvent(t, a)
+		checkNewEvent(t, b)
+	})
+}
+
+// FuzzPayloadJSON puts the input in a payload, where the fuzzer's work goes
+// into the JSON rules of issue 14, and checks them against encoding/json:
+// an accepted payload is valid JSON compacted exactly as json.Compact does,
+// with no duplicate names, lone surrogates or excess depth; valid JSON is
+// refused only for one of these, naming a field inside payload.
+func FuzzPayloadJSON(f *testing.F) {
+	for _, s := range []string{`1`, `"x"`, `{"a":{"b":1,"b":2}}`, `["\ud800"]`, `"\ud83d\ude00\udc00"`,
+		`{"\u0061":1,"a":2}`, strings.Repeat("[", 63) + strings.Repeat("]", 63), strings.Repeat("[", 64) + strings.Repeat("]", 64),
+		`{ "a" : [ 1 , 2.50e+3 , -0 , true , null ] }`, `[01]`, `{"a":1,}`, "\"\xff\"", `"\u00zz"`, `[1] x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		body := `{"source":"s","event_type":"e","payload":{"p":` + s + `}}`
+		payload := []byte(`{"p":` + s + `}`)
+		// s may also close the payload and go on: then the payload is not
+		// this text, and only the general checks apply.
+		valid := utf8.Valid(payload) && json.Valid(payload)
+		ne, err := triggers.ParseNewEvent([]byte(body), "", "")
+		if err == nil {
+			checkNewEvent(t, ne)
+			var want bytes.Buffer
+			if valid && (json.Compact(&want, payload) != nil || !bytes.Equal(ne.Payload, want.Bytes())) {
+				t.Fatalf("Payload = %s, want %s as json.Compact writes it", ne.Payload, want.Bytes())
+			}
+			return
+		}
+		checkFieldDetails(t, "ParseNewEvent", err, triggers.EINVALID)
+		if !valid {
+			return
+		}
+		for _, field := range fieldNames(err) {
+			if field != "body" && !strings.HasPrefix(field, "payload") {
+				t.Fatalf("ParseNewEvent refused the payload %s naming %q, want a field inside payload (error %v)", payload, field, err)
+			}
+		}
+		if facts := readJSON(t, payload, ""); !facts.duplicate && !facts.loneSurrogate && facts.depth <= triggers.MaxJSONDepth {
+			t.Fatalf("ParseNewEvent refused the payload %s, valid JSON with no duplicate, lone surrogate or excess depth: %v", payload, err)
+		}
+	})
+}
+
+// parseWithKey parses a create request body with an idempotency key: its
+// own in metadata, else "k" in the header.
+func parseWithKey(body string) (triggers.NewEvent, error) {
+	ne, err := triggers.ParseNewEvent([]byte(body), "", "")
+	if err == nil && ne.IdempotencyKey == "" {
+		ne, err = triggers.ParseNewEvent([]byte(body), "k", "")
+	}
+	return ne, err
+}
+
 // checkNewEvent checks the invariants of an accepted create request.
 func checkNewEvent(t *testing.T, ne triggers.NewEvent) {
 	t.Helper()
@@ -189,6 +307,19 @@ func checkNewEvent(t *testing.T, ne triggers.NewEvent) {
 		if s == "" || s != strings.TrimSpace(s) || utf8.RuneCountInString(s) > 100 || !utf8.ValidString(s) {
 			t.Fatalf("%s = %q, want trimmed, valid UTF-8, 1 to 100 runes", name, s)
 		}
+		if i := strings.IndexFunc(s, invisible); i >= 0 {
+			t.Fatalf("%s = %q holds the control or format character %U", name, s, []rune(s[i:])[0])
+		}
+	}
+	for name, raw := range map[string]json.RawMessage{"Payload": ne.Payload, "Metadata": ne.Metadata} {
+		facts := readJSON(t, raw, "")
+		if facts.depth > triggers.MaxJSONDepth || facts.duplicate || facts.loneSurrogate {
+			t.Fatalf("%s = %s: depth %d (at most %d), a duplicate name %t, a lone surrogate %t; want none of these",
+				name, raw, facts.depth, triggers.MaxJSONDepth, facts.duplicate, facts.loneSurrogate)
+		}
+	}
+	if n := readJSON(t, ne.Metadata, "priority").members; n > triggers.MaxMetadataFields {
+		t.Fatalf("Metadata = %s has %d fields besides priority, want at most %d", ne.Metadata, n, triggers.MaxMetadataFields)
 	}
 	var payload map[string]json.RawMessage
 	if !json.Valid(ne.Payload) || json.Unmarshal(ne.Payload, &payload) != nil || len(payload) == 0 {
@@ -238,6 +369,170 @@ func reencodeJSON(t *testing.T, raw json.RawMessage, drop string) []byte {
 		delete(v, drop)
 	}
 	return mustMarshal(t, v)
+}
+
+// invisible reports whether r is a control character, a format character
+// or a line or paragraph separator: what source and event_type refuse.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// jsonFacts is what readJSON finds in a JSON value.
+type jsonFacts struct {
+	// canon is a text equal for two values exactly when they are equal JSON
+	// values: strings are their UTF-16 code units after unescaping, objects
+	// the sorted list of their members (duplicates kept), numbers their text.
+	canon         string
+	depth         int  // how deeply objects and arrays nest; 0 for a scalar
+	duplicate     bool // an object has two members of one name
+	loneSurrogate bool // a string holds half of a surrogate pair
+	members       int  // an object's members, after the drop
+}
+
+// readJSON reads raw, one valid JSON value, independently of the code under
+// test (encoding/json cannot see duplicates or lone surrogates), without
+// the top-level member named drop ("" for none).
+func readJSON(t *testing.T, raw []byte, drop string) jsonFacts {
+	t.Helper()
+	r := &jsonReader{data: raw}
+	var f jsonFacts
+	r.skipSpace()
+	f.canon, f.depth = r.value(&f, 0, drop)
+	if r.skipSpace(); r.i != len(raw) {
+		t.Fatalf("readJSON(%s): data after the value at %d", raw, r.i)
+	}
+	if r.bad != "" {
+		t.Fatalf("readJSON(%s): %s", raw, r.bad)
+	}
+	return f
+}
+
+type jsonReader struct {
+	data []byte
+	i    int
+	bad  string // the first syntax error, which valid JSON never has
+}
+
+func (r *jsonReader) skipSpace() {
+	for r.i < len(r.data) && strings.IndexByte(" \t\r\n", r.data[r.i]) >= 0 {
+		r.i++
+	}
+}
+
+// value reads the value at r.i and returns its canon and depth; level is
+// the depth of the container it is in.
+func (r *jsonReader) value(f *jsonFacts, level int, drop string) (string, int) {
+	if r.i >= len(r.data) {
+		r.bad = "truncated"
+		return "", 0
+	}
+	switch c := r.data[r.i]; c {
+	case '{':
+		r.i++
+		var members []string
+		var names []string
+		depth := level + 1
+		for r.skipSpace(); r.i < len(r.data) && r.data[r.i] != '}'; r.skipSpace() {
+			if r.data[r.i] == ',' {
+				r.i++
+				r.skipSpace()
+			}
+			name := r.str(f)
+			r.skipSpace()
+			r.i++ // ':'
+			r.skipSpace()
+			v, d := r.value(f, level+1, "")
+			depth = max(depth, d)
+			if level == 0 && drop != "" && name == utf16Canon(drop) {
+				continue
+			}
+			names = append(names, name)
+			members = append(members, name+":"+v)
+		}
+		r.i++
+		slices.Sort(names)
+		for i := 1; i < len(names); i++ {
+			f.duplicate = f.duplicate || names[i] == names[i-1]
+		}
+		if level == 0 {
+			f.members = len(members)
+		}
+		slices.Sort(members)
+		return "{" + strings.Join(members, ",") + "}", depth
+	case '[':
+		r.i++
+		var elems []string
+		depth := level + 1
+		for r.skipSpace(); r.i < len(r.data) && r.data[r.i] != ']'; r.skipSpace() {
+			if r.data[r.i] == ',' {
+				r.i++
+				r.skipSpace()
+			}
+			v, d := r.value(f, level+1, "")
+			depth = max(depth, d)
+			elems = append(elems, v)
+		}
+		r.i++
+		return "[" + strings.Join(elems, ",") + "]", depth
+	case '"':
+		return r.str(f), level
+	default:
+		start := r.i
+		for r.i < len(r.data) && strings.IndexByte(",]} \t\r\n", r.data[r.i]) < 0 {
+			r.i++
+		}
+		if r.i == start {
+			r.bad = fmt.Sprintf("unexpected %q at %d", c, r.i)
+			r.i++
+		}
+		return "#" + string(r.data[start:r.i]), level
+	}
+}
+
+// str reads the string at r.i and returns its canon, made of its UTF-16
+// code units, noting a surrogate without its other half.
+func (r *jsonReader) str(f *jsonFacts) string {
+	var units []uint16
+	r.i++ // '"'
+	for r.i < len(r.data) && r.data[r.i] != '"' {
+		if r.data[r.i] != '\\' {
+			c, size := utf8.DecodeRune(r.data[r.i:])
+			units = utf16.AppendRune(units, c)
+			r.i += size
+			continue
+		}
+		r.i++
+		if r.i >= len(r.data) {
+			break
+		}
+		e := r.data[r.i]
+		if e == 'u' && r.i+4 < len(r.data) {
+			u, err := strconv.ParseUint(string(r.data[r.i+1:r.i+5]), 16, 16)
+			if err != nil {
+				r.bad = "bad \\u escape"
+			}
+			units = append(units, uint16(u))
+			r.i += 5
+			continue
+		}
+		units = append(units, uint16(map[byte]rune{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}[e]))
+		r.i++
+	}
+	r.i++ // '"'
+	for i := 0; i < len(units); i++ {
+		switch u := rune(units[i]); {
+		case 0xd800 <= u && u < 0xdc00 && i+1 < len(units) && 0xdc00 <= units[i+1] && units[i+1] < 0xe000:
+			i++ // a pair
+		case utf16.IsSurrogate(u):
+			f.loneSurrogate = true
+		}
+	}
+	return fmt.Sprintf("%q", fmt.Sprint(units))
+}
+
+// utf16Canon is the canon readJSON gives the string s.
+func utf16Canon(s string) string {
+	return fmt.Sprintf("%q", fmt.Sprint(utf16.Encode([]rune(s))))
 }
 
 func mustMarshal(t *testing.T, v any) []byte {
@@ -436,6 +731,14 @@ func FuzzParseInboxQuery(f *testing.F) {
 			if v != strings.TrimSpace(v) {
 				t.Fatalf("ParseInboxQuery(%q) filter %q, want it trimmed", rawQuery, v)
 			}
+			if strings.ContainsFunc(v, invisible) {
+				t.Fatalf("ParseInboxQuery(%q) filter %q, want no control or format characters", rawQuery, v)
+			}
+		}
+		for name, vs := range q {
+			if !utf8.ValidString(name) || !utf8.ValidString(strings.Join(vs, "")) {
+				t.Fatalf("ParseInboxQuery(%q) accepted the parameter %q = %q, not valid UTF-8", rawQuery, name, vs)
+			}
 		}
 		md := req.Filter.Metadata
 		if len(md) > triggers.MaxMetadataFilters {
@@ -538,7 +841,8 @@ func FuzzParseAllowlist(f *testing.F) {
 func FuzzParseReceiveRequest(f *testing.F) {
 	for _, s := range []string{``, `{}`, `{"max_events":25,"lease_seconds":43200,"wait_seconds":20,"max_attempts":1000}`,
 		`{"source":"s","metadata":{"region":"eu","priority":"high"},"created_after":"2026-01-01T00:00:00Z"}`,
-		`{"max_events":1e1}`, `{"metadata":{"a":{"b":1}}}`, `{"wait_seconds":-0}`, `[1]`, `{"max_events":99999999999999999999}`} {
+		`{"max_events":1e1}`, `{"metadata":{"a":{"b":1}}}`, `{"wait_seconds":-0}`, `[1]`, `{"max_events":99999999999999999999}`,
+		`{"source":"a\u0000","event_type":"\u202e","metadata":{"k":"\ud800","k":"v"}}`, "{\"source\":\"\xff\"}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -553,8 +857,15 @@ func FuzzParseReceiveRequest(f *testing.F) {
 			req.MaxAttempts < 1 || req.MaxAttempts > triggers.MaxMaxAttempts {
 			t.Fatalf("ParseReceiveRequest(%q) = %+v, out of range", body, req)
 		}
-		if len(req.Filter.Metadata) > triggers.MaxMetadataFilters || req.Filter.Status != "" {
+		if len(req.Filter.Metadata) > triggers.MaxMetadataFilters || req.Filter.Status != "" ||
+			strings.ContainsFunc(req.Filter.Source+req.Filter.EventType, invisible) {
 			t.Fatalf("ParseReceiveRequest(%q) filter = %+v", body, req.Filter)
+		}
+		if strings.TrimSpace(body) == "" {
+			return
+		}
+		if facts := readJSON(t, []byte(body), ""); facts.duplicate || facts.loneSurrogate || facts.depth > triggers.MaxJSONDepth {
+			t.Fatalf("ParseReceiveRequest(%q) accepted a body with duplicate names, lone surrogates or deeper than %d", body, triggers.MaxJSONDepth)
 		}
 	})
 }

@@ -290,12 +290,16 @@ type inboxQuery struct {
 	bad []FieldError
 }
 
+// fail records that field is invalid. A field name that is not valid UTF-8
+// (an unknown parameter's) is shown with U+FFFD in place of its bad bytes,
+// since the error is sent as JSON.
 func (p *inboxQuery) fail(field, msg string) {
-	p.bad = append(p.bad, FieldError{Field: field, Message: msg})
+	p.bad = append(p.bad, FieldError{Field: strings.ToValidUTF8(field, "\uFFFD"), Message: msg})
 }
 
 // single returns the value of parameter name, if given, failing it when it
-// is given more than once.
+// is given more than once or is not valid UTF-8 (then it counts as absent:
+// no event's fields can match it).
 func (p *inboxQuery) single(name string) (string, bool) {
 	vs, ok := p.q[name]
 	if !ok || len(vs) == 0 {
@@ -303,6 +307,10 @@ func (p *inboxQuery) single(name string) (string, bool) {
 	}
 	if len(vs) > 1 {
 		p.fail(name, "may be given only once")
+	}
+	if !utf8.ValidString(vs[0]) {
+		p.fail(name, "is not valid UTF-8: percent-encode the UTF-8 bytes of the text")
+		return "", false
 	}
 	return vs[0], true
 }
@@ -316,6 +324,10 @@ func (p *inboxQuery) metadataFilters(f *InboxFilter) {
 		case "limit", "cursor", "status", "source", "event_type", "created_after", "created_before", "priority",
 			"metadata_key", "metadata_value":
 		default:
+			if !utf8.ValidString(name) {
+				p.fail(name, "is not valid UTF-8, nor a known query parameter")
+				continue
+			}
 			if key, ok := strings.CutPrefix(name, "metadata."); ok {
 				if v, ok := p.single(name); ok {
 					addMetadata(f, name, key, v, p.fail)
@@ -327,12 +339,12 @@ func (p *inboxQuery) metadataFilters(f *InboxFilter) {
 	}
 	mk, hasKey := p.single("metadata_key")
 	mv, hasValue := p.single("metadata_value")
-	switch {
+	switch { // one that is given but invalid has its own error already
 	case hasKey && hasValue:
 		addMetadata(f, "metadata_key", mk, mv, p.fail)
-	case hasKey:
+	case hasKey && !p.q.Has("metadata_value"):
 		p.fail("metadata_value", "is required with metadata_key")
-	case hasValue:
+	case hasValue && !p.q.Has("metadata_key"):
 		p.fail("metadata_key", "is required with metadata_value")
 	}
 	if len(f.Metadata) > MaxMetadataFilters {
@@ -366,16 +378,20 @@ func (p *inboxQuery) limit() int {
 	return n
 }
 
-// textFilters reads source and event_type, trimmed.
+// textFilters reads source and event_type, trimmed, which must be names an
+// event can have (checkName).
 func (p *inboxQuery) textFilters(f *InboxFilter) {
 	for _, t := range []struct {
-		name string
-		dst  *string
-	}{{"source", &f.Source}, {"event_type", &f.EventType}} {
+		name   string
+		maxLen int
+		dst    *string
+	}{{"source", MaxSourceLen, &f.Source}, {"event_type", MaxEventTypeLen, &f.EventType}} {
 		if v, ok := p.single(t.name); ok {
 			v = strings.TrimSpace(v)
-			if v == "" || utf8.RuneCountInString(v) > MaxSourceLen {
-				p.fail(t.name, fmt.Sprintf("must be a non-empty string of at most %d characters", MaxSourceLen))
+			if v == "" {
+				p.fail(t.name, fmt.Sprintf("must be a non-empty string of at most %d characters", t.maxLen))
+			} else if err := checkName(v, t.maxLen); err != nil {
+				p.fail(t.name, err.Error())
 			}
 			*t.dst = v
 		}

@@ -299,6 +299,27 @@ var parseInboxQueryTests = []struct {
 		fields: []string{"cursor"},
 	},
 	{name: "ErrSeveral", query: "limit=0&x=1&source=", fields: []string{"x", "limit", "source"}},
+
+	// Issue 14, item 6: invalid UTF-8 in any parameter is a 400 naming it
+	// (?source=%ff%fe was a 200 with an empty list).
+	{name: "ErrSourceNotUTF8", query: "source=%ff%fe", fields: []string{"source"}},
+	{name: "ErrEventTypeNotUTF8", query: "event_type=a%c3", fields: []string{"event_type"}},
+	{name: "ErrLimitNotUTF8", query: "limit=%ff", fields: []string{"limit"}},
+	{name: "ErrCursorNotUTF8", query: "cursor=%ff", fields: []string{"cursor"}},
+	{name: "ErrStatusNotUTF8", query: "status=%ed%a0%80", fields: []string{"status"}},
+	{name: "ErrCreatedAfterNotUTF8", query: "created_after=2025-11-10%ff", fields: []string{"created_after"}},
+	{name: "ErrPriorityNotUTF8", query: "priority=high%ff", fields: []string{"priority"}},
+	{name: "ErrMetadataPairNotUTF8", query: "metadata_key=k&metadata_value=%ff", fields: []string{"metadata_value"}},
+	{name: "ErrNameNotUTF8", query: "%ff=1", fields: []string{"\ufffd"}},
+	{name: "ErrNotUTF8AndOthers", query: "source=%ff&limit=0", fields: []string{"limit", "source"}},
+	// Control and format characters can be in no event's source or type.
+	{name: "ErrSourceNUL", query: "source=a%00b", fields: []string{"source"}},
+	{name: "ErrSourceNewline", query: "source=a%0Ab", fields: []string{"source"}},
+	{name: "ErrSourceEscape", query: "source=a%1Bb", fields: []string{"source"}},
+	{name: "ErrSourceZeroWidthSpace", query: "source=%E2%80%8Bshop", fields: []string{"source"}},
+	{name: "ErrEventTypeBidiOverride", query: "event_type=a%E2%80%AEb", fields: []string{"event_type"}},
+	{name: "OKSourceTrimmedNewline", query: "source=%0Ashop%0D%0A", want: inboxReq(triggers.InboxFilter{Source: "shop"})},
+	{name: "OKMetadataValueControl", query: "metadata.k=a%00%E2%80%AE", want: inboxReq(triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{"k", "a\x00\u202e"}}})},
 }
 
 func inboxReq(f triggers.InboxFilter) triggers.InboxRequest {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of receives and leases (DESIGN §10.2, §10.3).
@@ -165,7 +166,8 @@ func ParseAckRequest(body []byte) (string, error) {
 }
 
 // decodeBody decodes a small request body that must be a JSON object; an
-// empty body is {} when emptyOK, else the object is required.
+// empty body is {} when emptyOK, else the object is required. The body must
+// be valid UTF-8 and follow checkJSON's rules, as a create's payload does.
 func decodeBody(body []byte, emptyOK bool) (map[string]json.RawMessage, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		if emptyOK {
@@ -173,9 +175,15 @@ func decodeBody(body []byte, emptyOK bool) (map[string]json.RawMessage, error) {
 		}
 		return nil, InvalidFields(FieldError{Field: "body", Message: "is required: a JSON object"})
 	}
+	if !utf8.Valid(body) {
+		return nil, InvalidFields(FieldError{Field: "body", Message: "is not valid UTF-8"})
+	}
 	top, err := decodeObject(body)
 	if err != nil {
 		return nil, InvalidFields(FieldError{Field: "body", Message: err.Error()})
+	}
+	if _, fe := checkJSON(body, ""); fe != nil {
+		return nil, InvalidFields(*fe)
 	}
 	return top, nil
 }

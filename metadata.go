@@ -17,6 +17,10 @@ const (
 	MaxMetadataValueLen = 256
 	// MaxMetadataFilters bounds the metadata conditions of one inbox query.
 	MaxMetadataFilters = 10
+	// MaxMetadataFields is the most members an event's metadata may have
+	// besides priority. It bounds the work a create puts in the metadata
+	// index: at most this many terms per event (MetadataTerms).
+	MaxMetadataFields = 64
 )
 
 // ValidMetadataKey reports whether k can be named by a metadata filter:

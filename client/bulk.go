@@ -18,6 +18,8 @@ type BulkItemError struct {
 	Code    string         `json:"code"`    // e.g. CodeValidation, CodeNotFound, CodeConflict
 	Message string         `json:"message"` // for people
 	Details map[string]any `json:"details"` // never nil
+	// Reason is details.reason of a CONFLICT (a Reason constant), else "".
+	Reason string `json:"-"`
 }
 
 func (e *BulkItemError) Error() string {
@@ -65,6 +67,31 @@ type BulkDeleteItem struct {
 	Err     *BulkItemError // nil when deleted; NOT_FOUND: nothing was there
 }
 
+// BulkNackItem is the outcome of one item of a bulk nack.
+type BulkNackItem struct {
+	Index int
+	// EventID is the event (in lower case) on success, and the id as
+	// sent on failure.
+	EventID string
+	Err     *BulkItemError // nil when the lease ended; CONFLICT: see Nack
+	// Set when the item succeeded:
+	Status      string    // StatusPending
+	Attempts    int       // the event's attempts (unchanged by the nack)
+	AvailableAt time.Time // when the event can be received again
+}
+
+// BulkRedriveItem is the outcome of one item of a bulk redrive.
+type BulkRedriveItem struct {
+	Index int
+	// EventID is the event (in lower case) on success, and the id as
+	// sent on failure.
+	EventID string
+	Err     *BulkItemError // nil when redriven; CONFLICT (ReasonNotDead): it was not dead
+	// Set when the item succeeded:
+	Status   string // StatusPending
+	Attempts int    // 0
+}
+
 // BulkResponse is the 200 answer of a bulk request: one outcome per item of
 // the request, Items[i] being item i's (whether it succeeded or failed).
 type BulkResponse[T any] struct {
@@ -93,17 +120,19 @@ func (r *BulkResponse[T]) Succeeded() int {
 	return len(r.Items) - len(r.Failed())
 }
 
+// bulkErr returns the error of a bulk item (one of the Bulk…Item types).
 func bulkErr(it any) *BulkItemError {
-	switch it := it.(type) {
-	case BulkCreateItem:
-		return it.Err
-	case BulkAckItem:
-		return it.Err
-	case BulkDeleteItem:
-		return it.Err
+	if e, ok := it.(interface{ itemErr() *BulkItemError }); ok {
+		return e.itemErr()
 	}
 	return nil
 }
+
+func (it BulkCreateItem) itemErr() *BulkItemError  { return it.Err }
+func (it BulkAckItem) itemErr() *BulkItemError     { return it.Err }
+func (it BulkDeleteItem) itemErr() *BulkItemError  { return it.Err }
+func (it BulkNackItem) itemErr() *BulkItemError    { return it.Err }
+func (it BulkRedriveItem) itemErr() *BulkItemError { return it.Err }
 
 // BulkCreate creates up to BulkLimit events in one request (POST
 // /v1/events/bulk). Each item is validated and created on its own: the
@@ -172,15 +201,126 @@ func (c *Client) BulkAck(ctx context.Context, eventIDs []string) (*BulkResponse[
 	if err != nil {
 		return nil, err
 	}
+	return c.bulkAck(ctx, body, eventIDs)
+}
+
+// AckItem is one item of BulkAckItems: an event, and the lease a receive
+// returned for it ("" for an unconditional ack, as BulkAck's).
+type AckItem struct {
+	EventID string
+	LeaseID string
+}
+
+// BulkAckItems acknowledges up to BulkLimit events in one request, each
+// under its lease as AckLease does (POST /v1/events/bulk/ack in its items
+// form): an item whose lease is no longer the event's current one fails
+// with CONFLICT (IsLeaseLost) and changes nothing. An item without LeaseID
+// is unconditional, as in BulkAck. Otherwise it answers, and is retried,
+// exactly as BulkAck (a retry after a lost answer reports
+// ReasonAlreadyAcknowledged for what the first attempt acknowledged).
+func (c *Client) BulkAckItems(ctx context.Context, items []AckItem) (*BulkResponse[BulkAckItem], error) {
+	type item struct {
+		EventID string `json:"event_id"`
+		LeaseID string `json:"lease_id,omitempty"`
+	}
+	wire := make([]item, len(items))
+	ids := make([]string, len(items))
+	for i, it := range items {
+		wire[i], ids[i] = item(it), it.EventID
+	}
+	body, err := json.Marshal(struct {
+		Items []item `json:"items"`
+	}{wire})
+	if err != nil {
+		return nil, err
+	}
+	return c.bulkAck(ctx, body, ids)
+}
+
+// bulkAck sends a bulk ack body about the events ids.
+func (c *Client) bulkAck(ctx context.Context, body []byte, ids []string) (*BulkResponse[BulkAckItem], error) {
 	var wire bulkAnswer[bulkAcked]
 	resp, err := c.bulk(ctx, http.MethodPost, "/v1/events/bulk/ack", body, true, &wire)
 	if err != nil {
 		return nil, err
 	}
-	return collect(len(eventIDs), resp, &wire, func(s bulkAcked) BulkAckItem {
+	return collect(len(ids), resp, &wire, func(s bulkAcked) BulkAckItem {
 		return BulkAckItem{Index: s.Index, EventID: s.EventID, Status: s.Status, AcknowledgedAt: s.AcknowledgedAt}
 	}, func(f bulkFailure) BulkAckItem {
-		return BulkAckItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
+		return BulkAckItem{Index: f.Index, EventID: ids[f.Index], Err: f.err()}
+	})
+}
+
+// NackItem is one item of BulkNack: an event, the lease a receive returned
+// for it, and how long until it may be received again (whole seconds,
+// rounded up; 0 to 12 h).
+type NackItem struct {
+	EventID string
+	LeaseID string
+	Delay   time.Duration
+}
+
+// BulkNack gives up to BulkLimit leased events back in one request (POST
+// /v1/events/bulk/nack), each item as Nack would: it fails alone with
+// CONFLICT (IsLeaseLost, ReasonAlreadyAcknowledged), NOT_FOUND or
+// VALIDATION_ERROR. Items apply as if in order: an event repeated in the
+// request fails the second time with ReasonLeaseLost. An error is returned
+// only when the request as a whole failed, with nothing done.
+//
+// It is retried like Nack: after a lost answer the retry reports
+// ReasonLeaseLost for the leases the first attempt ended.
+func (c *Client) BulkNack(ctx context.Context, items []NackItem) (*BulkResponse[BulkNackItem], error) {
+	type item struct {
+		EventID      string `json:"event_id"`
+		LeaseID      string `json:"lease_id"`
+		DelaySeconds int    `json:"delay_seconds"`
+	}
+	wire := make([]item, len(items))
+	for i, it := range items {
+		wire[i] = item{it.EventID, it.LeaseID, wholeSeconds(it.Delay)}
+	}
+	body, err := json.Marshal(struct {
+		Items []item `json:"items"`
+	}{wire})
+	if err != nil {
+		return nil, err
+	}
+	var answer bulkAnswer[bulkNacked]
+	resp, err := c.bulk(ctx, http.MethodPost, "/v1/events/bulk/nack", body, true, &answer)
+	if err != nil {
+		return nil, err
+	}
+	return collect(len(items), resp, &answer, func(s bulkNacked) BulkNackItem {
+		return BulkNackItem{Index: s.Index, EventID: s.EventID, Status: s.Status, Attempts: s.Attempts, AvailableAt: s.AvailableAt}
+	}, func(f bulkFailure) BulkNackItem {
+		return BulkNackItem{Index: f.Index, EventID: items[f.Index].EventID, Err: f.err()}
+	})
+}
+
+// BulkRedrive redrives up to BulkLimit dead events in one request (POST
+// /v1/events/bulk/redrive), each as Redrive would: an item fails alone with
+// CONFLICT (ReasonNotDead, also for an id repeated in the request),
+// NOT_FOUND or VALIDATION_ERROR. An error is returned only when the request
+// as a whole failed, with nothing done.
+//
+// It is retried like Redrive: after a lost answer the retry reports
+// ReasonNotDead for the events the first attempt redrove.
+func (c *Client) BulkRedrive(ctx context.Context, eventIDs []string) (*BulkResponse[BulkRedriveItem], error) {
+	body, err := json.Marshal(struct {
+		EventIDs []string `json:"event_ids"`
+	}{nonNil(eventIDs)})
+	if err != nil {
+		return nil, err
+	}
+	var wire bulkAnswer[bulkRedriven]
+	resp, err := c.bulk(ctx, http.MethodPost, "/v1/events/bulk/redrive", body, true, &wire)
+	if err != nil {
+		return nil, err
+	}
+	return collect(len(eventIDs), resp, &wire, func(s bulkRedriven) BulkRedriveItem {
+		return BulkRedriveItem{Index: s.Index, EventID: s.EventID, Status: s.Status, Attempts: s.Attempts}
+	}, func(f bulkFailure) BulkRedriveItem {
+		return BulkRedriveItem{Index: f.Index, EventID: eventIDs[f.Index], Err: f.err()}
 	})
 }
 
@@ -242,9 +382,26 @@ type bulkDeleted struct {
 	EventID string `json:"event_id"`
 }
 
-func (s bulkCreated) index() int { return s.Index }
-func (s bulkAcked) index() int   { return s.Index }
-func (s bulkDeleted) index() int { return s.Index }
+type bulkNacked struct {
+	Index       int       `json:"index"`
+	EventID     string    `json:"event_id"`
+	Status      string    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	AvailableAt time.Time `json:"available_at"`
+}
+
+type bulkRedriven struct {
+	Index    int    `json:"index"`
+	EventID  string `json:"event_id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+}
+
+func (s bulkCreated) index() int  { return s.Index }
+func (s bulkAcked) index() int    { return s.Index }
+func (s bulkDeleted) index() int  { return s.Index }
+func (s bulkNacked) index() int   { return s.Index }
+func (s bulkRedriven) index() int { return s.Index }
 
 // collect places the answer's items at their indexes, one result per item
 // sent, and checks that the answer reported each of the n items once.
@@ -277,6 +434,7 @@ func (f bulkFailure) err() *BulkItemError {
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
+	e.Reason = reason(e.Details)
 	return &e
 }
 

@@ -32,6 +32,39 @@
 // replays). A whole-request 429 or 503 did nothing, so retrying it is
 // always exact.
 //
+// The lease requests (Receive, AckLease, Nack, ExtendLease, Redrive, and
+// BulkAckItems, BulkNack, BulkRedrive) are always retried too. A retry after
+// a lost answer finds the event as the first attempt left it, so it is
+// answered 409 CONFLICT with a reason (APIError.Reason, ConflictReason):
+// ReasonAlreadyAcknowledged after an ack, ReasonLeaseLost after a nack,
+// ReasonNotDead after a redrive; an extension just extends again. A receive
+// whose answer was lost leased events that no one sees: they are delivered
+// again when those leases expire.
+//
+// # Consuming with leases
+//
+// Workers receive events under a lease (docs/API.md §3.10): while the
+// lease lasts no other receive returns the event; the worker acknowledges it
+// under the lease when done (AckLease), gives it back to be retried, possibly
+// after a delay (Nack), or extends the lease for long work (ExtendLease). An
+// event whose lease expires unsettled (its worker died) is delivered again,
+// and one delivered MaxAttempts times without success ends dead: list the
+// dead with InboxQuery{Status: StatusDead}, and Redrive them. IsLeaseLost
+// tells that a lease is no longer held, so the work must not be
+// acknowledged (it will be delivered again).
+//
+// Consumer does all of this for a Handler func: concurrent handlers, long
+// polling, lease extension, ack, nack with exponential backoff, and a
+// graceful stop:
+//
+//	c := client.NewConsumer(cl, client.ConsumerOptions{
+//		Concurrency: 8,
+//		Handler: func(ctx context.Context, ev *client.ReceivedEvent) error {
+//			return process(ctx, ev.Payload) // nil: acknowledged; error: retried later
+//		},
+//	})
+//	err := c.Run(ctx) // until ctx is done
+//
 // The idempotency key of CreateEventRequest is sent in the Idempotency-Key
 // header only; metadata is sent as given. (The server accepts either place;
 // a metadata.idempotency_key given by the caller also makes the create
@@ -80,6 +113,8 @@ type RetryPolicy struct {
 // Options configure a Client; nil means all defaults.
 type Options struct {
 	// HTTPClient sends the requests; default a client with a 30 s timeout.
+	// A long-polling receive may take longer by its wait: its timeout is
+	// this client's Timeout plus the wait.
 	HTTPClient *http.Client
 	// UserAgent is sent as User-Agent; default "triggers-go/<Version>".
 	UserAgent string
@@ -200,6 +235,10 @@ type APIError struct {
 	Message    string         // error.message, for people
 	Details    map[string]any // error.details; never nil
 	RequestID  string         // error.request_id, else the X-Request-ID header
+	// Reason is details.reason of a 409 CONFLICT, one of the Reason
+	// constants (why the event was not in the state the request needed);
+	// "" for other errors.
+	Reason string
 	// RetryAfter is the response's Retry-After (429, 503), 0 when absent.
 	RetryAfter time.Duration
 	// RateLimit is the rate-limit state sent with the error, if any.
@@ -251,6 +290,55 @@ const (
 	CodeUnavailable          = "SERVICE_UNAVAILABLE"
 )
 
+// Reasons of a 409 CONFLICT (APIError.Reason, BulkItemError.Reason): why
+// an ack, nack, lease extension or redrive found the event in another state
+// than it needed.
+const (
+	// ReasonAlreadyAcknowledged: the event is acknowledged (by this client,
+	// when a retried request's first attempt did it, or by someone else).
+	ReasonAlreadyAcknowledged = "already_acknowledged"
+	// ReasonLeaseLost: the lease named is not the event's current lease: it
+	// was ended by a nack, replaced by another receive after it expired, or
+	// the event was dead-lettered or redriven.
+	ReasonLeaseLost = "lease_lost"
+	// ReasonLeaseExpired: the lease named is the event's latest, but it has
+	// expired, so another receive may lease the event at any moment (a nack
+	// or an extension needs an unexpired lease; an ack does not).
+	ReasonLeaseExpired = "lease_expired"
+	// ReasonNotDead: a redrive of an event that is not dead.
+	ReasonNotDead = "not_dead"
+)
+
+// reason returns details.reason, "" when absent.
+func reason(details map[string]any) string {
+	r, _ := details["reason"].(string)
+	return r
+}
+
+// ConflictReason returns the Reason of err when it is (or wraps) an
+// *APIError or a *BulkItemError, else "".
+func ConflictReason(err error) string {
+	var e *APIError
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	var b *BulkItemError
+	if errors.As(err, &b) && b != nil {
+		return b.Reason
+	}
+	return ""
+}
+
+// IsLeaseLost reports whether err says that the caller no longer holds the
+// lease it named: a CONFLICT with reason ReasonLeaseLost or
+// ReasonLeaseExpired. The event may now be (or soon be) leased to another
+// receiver, so the work done under the lost lease must not be
+// acknowledged; it will be delivered again.
+func IsLeaseLost(err error) bool {
+	r := ConflictReason(err)
+	return r == ReasonLeaseLost || r == ReasonLeaseExpired
+}
+
 // IsCode reports whether err is (or wraps) an *APIError or a
 // *BulkItemError with the code.
 func IsCode(err error, code string) bool {
@@ -270,6 +358,9 @@ type request struct {
 	header       http.Header
 	retryable    bool
 	auth         bool
+	// wait is how long the server may hold the request before it answers
+	// (a long-polling receive): it is added to the HTTP client's timeout.
+	wait time.Duration
 }
 
 // response is a successful answer.
@@ -381,7 +472,13 @@ func (c *Client) send(ctx context.Context, rq request, u string) (*response, err
 	if rq.auth {
 		req.Header.Set("X-API-Key", c.apiKey)
 	}
-	resp, err := c.hc.Do(req)
+	hc := c.hc
+	if rq.wait > 0 && hc.Timeout > 0 {
+		long := *hc // same transport; only the timeout differs
+		long.Timeout += rq.wait
+		hc = &long
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +521,7 @@ func toAPIError(r *response) *APIError {
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
+	e.Reason = reason(e.Details)
 	if s, err := strconv.Atoi(strings.TrimSpace(r.header.Get("Retry-After"))); err == nil && s >= 0 {
 		e.RetryAfter = time.Duration(s) * time.Second
 	} else if t, err := http.ParseTime(r.header.Get("Retry-After")); err == nil {

@@ -51,17 +51,36 @@ type CreateEventResponse struct {
 	Attempts  int       `json:"-"` // times the request was sent
 }
 
-// Event is a stored event, as GET /v1/events/{id} and the inbox return it.
+// Statuses of an event (Event.Status). A pending event may be leased
+// (LeaseExpiresAt set); a dead one used up its attempts (API.md §3.10).
+const (
+	StatusPending      = "pending"
+	StatusAcknowledged = "acknowledged"
+	StatusDead         = "dead"
+)
+
+// Event is a stored event, as GET /v1/events/{id}, the inbox and a receive
+// return it.
 type Event struct {
 	EventID   string          `json:"event_id"`
 	CreatedAt time.Time       `json:"created_at"`
 	Source    string          `json:"source"`
 	EventType string          `json:"event_type"`
 	Payload   json.RawMessage `json:"payload"`
-	Status    string          `json:"status"` // "pending" or "acknowledged"
-	Metadata  json.RawMessage `json:"metadata"`
-	// AcknowledgedAt is zero while the event is pending.
+	// Status is StatusPending, StatusAcknowledged or StatusDead.
+	Status   string          `json:"status"`
+	Metadata json.RawMessage `json:"metadata"`
+	// AcknowledgedAt is zero unless the event is acknowledged.
 	AcknowledgedAt time.Time `json:"acknowledged_at"`
+	// Attempts is how many times the event was leased by a receive (a
+	// received event's count includes its current lease); 0 for an event
+	// never received, and again after a redrive.
+	Attempts int `json:"attempts"`
+	// LeaseExpiresAt is when the event's current lease ends; zero when no
+	// unexpired lease is held.
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	// DeadAt is when the event was dead-lettered; zero unless dead.
+	DeadAt time.Time `json:"dead_at"`
 	// RequestID is set by GetEvent only (inbox events carry none).
 	RequestID string    `json:"request_id,omitempty"`
 	RateLimit RateLimit `json:"-"`
@@ -101,6 +120,9 @@ type DeleteResponse struct {
 // combine with AND. A cursor is bound to the filters of the request that
 // returned it: page on with the same filters (InboxAll does).
 type InboxQuery struct {
+	// Status lists StatusPending events (the default, also when "") or
+	// StatusDead ones (the dead letters: redrive them with Redrive).
+	Status    string
 	Limit     int    // 1 to 100; server default 50
 	Cursor    string // NextCursor of the previous page
 	Source    string // exact match
@@ -123,6 +145,9 @@ type InboxQuery struct {
 // values encodes q as query parameters.
 func (q InboxQuery) values() url.Values {
 	v := url.Values{}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
@@ -156,7 +181,7 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// InboxPage is one page of pending events, oldest first.
+// InboxPage is one page of pending (or dead) events, oldest first.
 type InboxPage struct {
 	Events []Event
 	// NextCursor is "" when no more events match.
@@ -265,7 +290,7 @@ func toRaw(v any) (json.RawMessage, error) {
 	}
 }
 
-// GetEvent returns one event of the key's tenant (pending or acknowledged).
+// GetEvent returns one event of the key's tenant (pending, acknowledged or dead).
 // An unknown, deleted, expired or other tenant's event is NOT_FOUND.
 func (c *Client) GetEvent(ctx context.Context, eventID string) (*Event, error) {
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/events/" + url.PathEscape(eventID),
@@ -285,8 +310,17 @@ func (c *Client) GetEvent(ctx context.Context, eventID string) (*Event, error) {
 // CONFLICT with Attempts > 1 (see APIError.Attempts) may mean that our own
 // first attempt acknowledged the event and only its answer was lost. Either
 // way, a 409 means the event is acknowledged.
+//
+// AckEvent acknowledges a pending event whether or not it is leased, and a
+// dead one too; a consumer holding a lease should use AckLease, which
+// acknowledges only while the lease is still its own.
 func (c *Client) AckEvent(ctx context.Context, eventID string) (*AckResponse, error) {
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/events/" + url.PathEscape(eventID) + "/ack",
+	return c.ack(ctx, eventID, nil)
+}
+
+// ack sends an ack with body (nil: none).
+func (c *Client) ack(ctx context.Context, eventID string, body []byte) (*AckResponse, error) {
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: eventPath(eventID, "/ack"), body: body,
 		retryable: true, auth: true})
 	if err != nil {
 		return nil, err
@@ -314,7 +348,8 @@ func (c *Client) DeleteEvent(ctx context.Context, eventID string) (*DeleteRespon
 	return out, nil
 }
 
-// Inbox returns one page of the tenant's pending events.
+// Inbox returns one page of the tenant's pending events (with q.Status
+// StatusDead, its dead events), leased or not.
 func (c *Client) Inbox(ctx context.Context, q InboxQuery) (*InboxPage, error) {
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/inbox", query: q.values(), retryable: true, auth: true})
 	if err != nil {
@@ -335,7 +370,7 @@ func (c *Client) Inbox(ctx context.Context, q InboxQuery) (*InboxPage, error) {
 		RequestID: body.RequestID, RateLimit: resp.rateLimit}, nil
 }
 
-// InboxAll iterates over every pending event matching q, page after page
+// InboxAll iterates over every pending (or, with q.Status, dead) event matching q, page after page
 // (starting at q.Cursor, q.Limit per page). On an error it yields the zero
 // Event and the error, and stops. Each page is one request, retried and
 // rate limited like Inbox. Stopping the loop early sends no more requests.

@@ -2,10 +2,13 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,4 +359,155 @@ func ExampleAPIError_forbidden() {
 	// Output:
 	// 403 127.0.0.1 1
 	// this API key may not be used from your IP address (127.0.0.1)
+}
+
+func ExampleConsumer() {
+	// Stopped by ctx: in a real worker, signal.NotifyContext(ctx,
+	// os.Interrupt, syscall.SIGTERM), so that a deploy stops it gracefully.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	c := client.New(exampleURL, testKey, nil) // e.g. "http://localhost:8080"
+	for _, id := range []string{"B-1", "B-2", "B-3"} {
+		if _, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-worker", EventType: "order.created",
+			Payload: map[string]string{"order_id": id}}); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+
+	var mu sync.Mutex
+	var shipped []string
+	consumer := client.NewConsumer(c, client.ConsumerOptions{
+		Concurrency: 4, // handlers running at once
+		Receive:     client.ReceiveOptions{Source: "example-worker", LeaseDuration: time.Minute},
+		Handler: func(ctx context.Context, ev *client.ReceivedEvent) error {
+			var order struct {
+				ID string `json:"order_id"`
+			}
+			if err := json.Unmarshal(ev.Payload, &order); err != nil {
+				return err // nacked: delivered again after a backoff, dead after 10 attempts
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			shipped = append(shipped, order.ID)
+			if len(shipped) == 3 {
+				stop() // this example stops once the three are done
+			}
+			return nil // acknowledged under the lease
+		},
+	})
+	if err := consumer.Run(ctx); err != nil { // returns once stopped and settled
+		fmt.Println("error:", err)
+		return
+	}
+	slices.Sort(shipped)
+	fmt.Println("shipped", shipped)
+	page, err := c.Inbox(context.Background(), client.InboxQuery{Source: "example-worker"})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("still pending:", len(page.Events))
+	// Output:
+	// shipped [B-1 B-2 B-3]
+	// still pending: 0
+}
+
+func ExampleClient_Receive() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+	if _, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-receive", EventType: "invoice.due",
+		Payload: map[string]string{"invoice": "I-7"}}); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+
+	// Lease up to 10 events for a minute, waiting up to 20 s for one.
+	opts := client.ReceiveOptions{Source: "example-receive", MaxEvents: 10, LeaseDuration: time.Minute, Wait: 20 * time.Second}
+	evs, err := c.Receive(ctx, opts)
+	if err != nil || len(evs) == 0 {
+		fmt.Println("error:", err)
+		return
+	}
+	ev := evs[0]
+	fmt.Println(ev.EventType, string(ev.Payload), "attempt", ev.Attempts)
+
+	// The work failed: give the event back, to be received again at once.
+	if _, err := c.Nack(ctx, ev.EventID, ev.Lease.ID, 0); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	// The nack ended that lease: nothing can be settled under it any more.
+	_, err = c.AckLease(ctx, ev.EventID, ev.Lease.ID)
+	fmt.Println(client.IsLeaseLost(err), client.ConflictReason(err))
+
+	evs, err = c.Receive(ctx, opts)
+	if err != nil || len(evs) == 0 {
+		fmt.Println("error:", err)
+		return
+	}
+	ev = evs[0]
+	// Long work: extend the lease (the Consumer does this by itself).
+	if _, err := c.ExtendLease(ctx, ev.EventID, ev.Lease.ID, 2*time.Minute); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	ack, err := c.AckLease(ctx, ev.EventID, ev.Lease.ID)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("attempt", ev.Attempts, ack.Status)
+	// Output:
+	// invoice.due {"invoice":"I-7"} attempt 1
+	// true lease_lost
+	// attempt 2 acknowledged
+}
+
+func ExampleClient_BulkRedrive() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+	if _, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-dead", EventType: "report.requested",
+		Payload: map[string]string{"report": "R-1"}}); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	// One attempt allowed: the first failure makes the event dead at the
+	// next receive.
+	opts := client.ReceiveOptions{Source: "example-dead", MaxAttempts: 1}
+	evs, err := c.Receive(ctx, opts)
+	if err != nil || len(evs) != 1 {
+		fmt.Println("error:", err)
+		return
+	}
+	if _, err := c.Nack(ctx, evs[0].EventID, evs[0].Lease.ID, 0); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	if evs, err = c.Receive(ctx, opts); err != nil || len(evs) != 0 {
+		fmt.Println("error:", err, len(evs))
+		return
+	}
+
+	// The dead letters, listed like the inbox; then redriven in bulk.
+	var dead []string
+	for e, err := range c.InboxAll(ctx, client.InboxQuery{Status: client.StatusDead, Source: "example-dead"}) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println(e.Status, e.EventType, "attempts", e.Attempts, "dead_at set:", !e.DeadAt.IsZero())
+		dead = append(dead, e.EventID)
+	}
+	res, err := c.BulkRedrive(ctx, dead)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	for _, it := range res.Items {
+		fmt.Println("redriven:", it.Err == nil, it.Status, "attempts", it.Attempts)
+	}
+	// Output:
+	// dead report.requested attempts 1 dead_at set: true
+	// redriven: true pending attempts 0
 }

@@ -397,34 +397,46 @@ func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at,
 		cond += " AND lease_id = :lid"
 		values[":lid"] = str(a.LeaseID)
 	}
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &s.events,
-		Key:                                 key,
-		UpdateExpression:                    aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id, lease_id, lease_expires_at, available_at, dead_at"),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeValues:           values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	return s.updateEvent(ctx, "ack event", &dynamodb.UpdateItemInput{
+		Key:                       key,
+		UpdateExpression:          aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id, lease_id, lease_expires_at, available_at, dead_at"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+	}, func(old map[string]types.AttributeValue) error {
+		e, err := visibleEvent(old, notBefore)
+		switch {
+		case err != nil:
+			return err
+		case a.LeaseID != "" && e.AcknowledgedAt.IsZero():
+			return triggers.LeaseLost(id)
+		}
+		return triggers.AlreadyAcknowledged(id)
 	})
+}
+
+// updateEvent runs one conditional UpdateItem on the events table (in's
+// table and return values are set here) and returns the event as stored.
+// When the condition fails, conflict says why from the item as it was
+// (nil: absent), read from the failure or, on servers that do not return
+// it (dynalite), with a consistent GetItem.
+func (s *Store) updateEvent(ctx context.Context, op string, in *dynamodb.UpdateItemInput,
+	conflict func(old map[string]types.AttributeValue) error) (triggers.Event, error) {
+	in.TableName = &s.events
+	in.ReturnValues = types.ReturnValueAllNew
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	out, err := s.client.UpdateItem(ctx, in)
 	if err == nil {
 		return eventFromItem(out.Attributes)
 	}
 	failed, old := conditionFailed(err)
 	if !failed {
-		return triggers.Event{}, s.formatError("ack event", s.events, err)
+		return triggers.Event{}, s.formatError(op, s.events, err)
 	}
-	old, err = s.itemAfterFailure(ctx, "ack event", key, old)
+	old, err = s.itemAfterFailure(ctx, op, in.Key, old)
 	if err != nil {
 		return triggers.Event{}, err
 	}
-	e, err := visibleEvent(old, notBefore)
-	if err != nil {
-		return triggers.Event{}, err
-	}
-	if a.LeaseID != "" && e.AcknowledgedAt.IsZero() {
-		return triggers.Event{}, triggers.LeaseLost(id)
-	}
-	return triggers.Event{}, triggers.AlreadyAcknowledged(id)
+	return triggers.Event{}, conflict(old)
 }
 
 // itemAfterFailure returns the item as a failed condition saw it: old, the
@@ -466,22 +478,11 @@ func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore ti
 const bulkConcurrency = 10
 
 // AckEvents acknowledges each id with the conditional UpdateItem of
-// AckEvent, concurrently (at most bulkConcurrency at once): the ids of one
-// call are distinct (see triggers.Store), so the order of the calls does not
-// matter. A failed call is that item's Err; the whole call never fails.
+// AckEvent, concurrently (see eachItem). The whole call never fails.
 func (s *Store) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
-	results := make([]triggers.AckResult, len(acks))
-	var g errgroup.Group
-	g.SetLimit(bulkConcurrency)
-	for i, a := range acks {
-		g.Go(func() error {
-			e, err := s.AckEvent(ctx, tenant, a, at, notBefore)
-			results[i] = triggers.AckResult{Event: e, Err: err}
-			return nil // the outcome is the item's, not the call's
-		})
-	}
-	g.Wait() // nothing to report: every call returns nil
-	return results, nil
+	return eachItem(acks, func(a triggers.Ack) (triggers.Event, error) {
+		return s.AckEvent(ctx, tenant, a, at, notBefore)
+	}), nil
 }
 
 // DeleteEvents deletes each id with the conditional DeleteItem of

@@ -477,27 +477,12 @@ func (s *Store) updateLease(ctx context.Context, op, tenant string, a triggers.A
 	values[":nb"] = num(micros(notBefore))
 	values[":lid"] = str(a.LeaseID)
 	values[":now"] = num(micros(now))
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &s.events,
-		Key:                                 key,
-		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String("inbox_tenant = :t AND created_at > :nb AND lease_id = :lid AND lease_expires_at > :now"),
-		ExpressionAttributeValues:           values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err == nil {
-		return eventFromItem(out.Attributes)
-	}
-	failed, old := conditionFailed(err)
-	if !failed {
-		return triggers.Event{}, s.formatError(op, s.events, err)
-	}
-	old, err = s.itemAfterFailure(ctx, op, key, old)
-	if err != nil {
-		return triggers.Event{}, err
-	}
-	return triggers.Event{}, leaseConflict(old, a, now, notBefore)
+	return s.updateEvent(ctx, op, &dynamodb.UpdateItemInput{
+		Key:                       key,
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("inbox_tenant = :t AND created_at > :nb AND lease_id = :lid AND lease_expires_at > :now"),
+		ExpressionAttributeValues: values,
+	}, func(old map[string]types.AttributeValue) error { return leaseConflict(old, a, now, notBefore) })
 }
 
 // leaseConflict says why a nack or extension of the lease a.LeaseID failed
@@ -530,8 +515,7 @@ func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, 
 		ctx, cancel := s.ctx(ctx)
 		defer cancel()
 		key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))}
-		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                aws.String(s.events),
+		return s.updateEvent(ctx, "redrive event", &dynamodb.UpdateItemInput{
 			Key:                      key,
 			UpdateExpression:         aws.String("SET inbox_tenant = :t, #att = :zero REMOVE dead_at, lease_id, lease_expires_at, available_at"),
 			ConditionExpression:      aws.String("inbox_tenant = :dead AND created_at > :nb"),
@@ -540,24 +524,12 @@ func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, 
 				":t": str(tenant), ":dead": str(inboxPartition(tenant, triggers.StatusDead)),
 				":zero": num(0), ":nb": num(micros(notBefore)),
 			},
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}, func(old map[string]types.AttributeValue) error {
+			if _, err := visibleEvent(old, notBefore); err != nil {
+				return err
+			}
+			return triggers.NotDead(id)
 		})
-		if err == nil {
-			return eventFromItem(out.Attributes)
-		}
-		failed, old := conditionFailed(err)
-		if !failed {
-			return triggers.Event{}, s.formatError("redrive event", s.events, err)
-		}
-		old, err = s.itemAfterFailure(ctx, "redrive event", key, old)
-		if err != nil {
-			return triggers.Event{}, err
-		}
-		if _, err := visibleEvent(old, notBefore); err != nil {
-			return triggers.Event{}, err
-		}
-		return triggers.Event{}, triggers.NotDead(id)
 	}), nil
 }
 

@@ -405,6 +405,162 @@ test('dashboard', async (t) => {
     await filter({});
   });
 
+  await t.test('leases: attempts and lease state in the inbox, dead letters listed and redriven (one and selected)', async () => {
+    // Events of their own source, each kind with its own event type so that
+    // each receive below leases exactly the events it names.
+    const SRC = 'lease-e2e';
+    const create = async (eventType, n) => {
+      const r = await api('POST', '/v1/events', { body: { source: SRC, event_type: eventType, payload: { n } } });
+      assert.equal(r.status, 201, r.text);
+      return r.json.event_id;
+    };
+    const receive = async (body) => {
+      const r = await api('POST', '/v1/inbox/receive', { body: { source: SRC, ...body } });
+      assert.equal(r.status, 200, r.text);
+      return r.json.events;
+    };
+    const poison = [await create('poison', 0), await create('poison', 1), await create('poison', 2)];
+    const slow = await create('slow', 3);
+    const retry = await create('retry', 4);
+    const fresh = await create('fresh', 5);
+
+    // The poison events are leased for 1 s with max_attempts 1: once the
+    // lease has expired, the next receive dead-letters them.
+    const leasedAt = Date.now();
+    const first = await receive({ event_type: 'poison', max_events: 25, lease_seconds: 1, max_attempts: 1 });
+    assert.deepEqual(first.map((e) => e.event_id).sort(), [...poison].sort());
+    for (const e of first) assert.equal(e.attempts, 1);
+    // slow stays leased for 2 minutes; retry is nacked with a 10-minute delay.
+    const [slowLease] = await receive({ event_type: 'slow', lease_seconds: 120 });
+    assert.equal(slowLease.event_id, slow);
+    const [retryLease] = await receive({ event_type: 'retry', lease_seconds: 120 });
+    const nack = await api('POST', `/v1/events/${retry}/nack`, { body: { lease_id: retryLease.lease.lease_id, delay_seconds: 600 } });
+    assert.equal(nack.status, 200, nack.text);
+
+    // The inbox shows the attempts and the lease state of each.
+    await filter({ source: SRC });
+    const cell = (id, cls) => page.locator(`#inbox-rows tr[data-event-id="${id}"] td.${cls}`);
+    await eventually('the lease events in the inbox', async () => (await rows().count()) === 6);
+    assert.equal(await cell(slow, 'attempts').textContent(), '1');
+    assert.match(await cell(slow, 'state').textContent(), /^Leased until .+/);
+    assert.equal(await cell(slow, 'state').locator('time').getAttribute('datetime'), slowLease.lease.expires_at);
+    assert.equal(await cell(fresh, 'attempts').textContent(), '0');
+    assert.equal(await cell(fresh, 'state').textContent(), 'Not leased');
+    assert.equal(await cell(retry, 'attempts').textContent(), '1');
+    const retried = (await api('GET', `/v1/events/${retry}`)).json;
+    assert.equal(retried.lease_expires_at, undefined, 'a nack ends the lease');
+    // The nack delay shows only if the API gives the event's available_at.
+    if (retried.available_at) {
+      assert.match(await cell(retry, 'state').textContent(), /^Not leased; available after .+ \(nack delay\)$/);
+    } else {
+      assert.equal(await cell(retry, 'state').textContent(), 'Not leased');
+    }
+    await screenshot('11-leases');
+    // The details of a leased event: attempts and the lease's expiry.
+    await page.getByRole('button', { name: `Details of event ${slow}` }).click();
+    await eventually('the details of the leased event', async () => (await textOf('#d-id')) === slow);
+    assert.equal(await textOf('#d-attempts'), '1');
+    assert.match(await textOf('#d-lease'), new RegExp(`^Leased until .+ \\(${slowLease.lease.expires_at}\\)$`));
+    assert.equal(await textOf('#d-dead'), '–');
+    assert.equal(await page.locator('#d-redrive').isVisible(), false);
+    await page.keyboard.press('Escape');
+    await eventually('the dialog closed', async () => !(await page.locator('#details').isVisible()));
+    // Acknowledging a leased event asks first; declined, nothing is sent.
+    let question = '';
+    page.once('dialog', (d) => { question = d.message(); d.dismiss(); });
+    await page.getByRole('button', { name: `Acknowledge event ${slow}` }).click();
+    await eventually('the question about the lease', async () => question);
+    assert.match(question, new RegExp(`^Event ${slow} is leased: a worker holds its lease`));
+    assert.equal((await api('GET', `/v1/events/${slow}`)).json.status, 'pending');
+
+    // After the 1 s lease, a receive with max_attempts 1 dead-letters the poison events.
+    await sleep(Math.max(0, leasedAt + 1100 - Date.now()));
+    assert.deepEqual(await receive({ event_type: 'poison', max_attempts: 1, lease_seconds: 1 }), []);
+    const deadList = await api('GET', `/v1/inbox?status=dead&source=${SRC}`);
+    assert.equal(deadList.status, 200, deadList.text);
+    assert.deepEqual(deadList.json.events.map((e) => e.event_id), poison);
+
+    // The dead-letter view: the same filter, the dead events with their attempts.
+    const deadReq = page.waitForRequest((req) => new URL(req.url()).pathname === '/v1/inbox');
+    await page.getByLabel('Dead letters', { exact: true }).check();
+    const sent = new URL((await deadReq).url()).searchParams;
+    assert.equal(sent.get('status'), 'dead');
+    assert.equal(sent.get('source'), SRC);
+    await eventually('the dead letters', async () => JSON.stringify(await rowIds()) === JSON.stringify(poison));
+    await eventually('the dead-letter summary', async () => (await textOf('#status')) === 'Page 1: 3 dead events.');
+    for (const id of poison) {
+      assert.equal(await cell(id, 'attempts').textContent(), '1');
+      assert.match(await cell(id, 'state').textContent(), /^Dead since .+/);
+    }
+    assert.equal(await page.locator('#bulk-redrive').isVisible(), true);
+    await screenshot('12-dead-letters');
+    // At phone width the dead letters are cards too, without sideways scrolling.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    await page.locator('#inbox').screenshot({ path: path.join(ARTIFACTS, '12b-phone-dead-letters.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // Details of a dead event: status dead, dead_at, attempts; Redrive offered.
+    await page.getByRole('button', { name: `Details of event ${poison[0]}` }).click();
+    await eventually('the details of the dead event', async () => (await textOf('#d-id')) === poison[0]);
+    const deadEvent = (await api('GET', `/v1/events/${poison[0]}`)).json;
+    assert.equal(deadEvent.status, 'dead');
+    assert.equal(await textOf('#d-status'), 'dead');
+    assert.equal(await textOf('#d-attempts'), '1');
+    assert.ok((await textOf('#d-dead')).endsWith(`(${deadEvent.dead_at})`), await textOf('#d-dead'));
+    assert.equal(await textOf('#d-lease'), '–');
+    assert.equal(await page.locator('#d-redrive').isVisible(), true);
+    await screenshot('13-dead-details');
+    await page.keyboard.press('Escape');
+    await eventually('the dialog closed', async () => !(await page.locator('#details').isVisible()));
+
+    // Redrive one, by keyboard.
+    await page.getByRole('button', { name: `Redrive event ${poison[0]}` }).focus();
+    await page.keyboard.press('Enter');
+    await eventually('the redriven status', async () =>
+      (await textOf('#status')) === `Event ${poison[0]} redriven: pending again, with 0 attempts.`);
+    await eventually('the event gone from the dead letters', async () =>
+      JSON.stringify(await rowIds()) === JSON.stringify(poison.slice(1)));
+
+    // Redrive the selected two; one was redriven behind the page's back, so
+    // it fails alone with CONFLICT not_dead.
+    const [b, c] = poison.slice(1);
+    for (const id of [b, c]) await page.getByRole('checkbox', { name: `Select event ${id}` }).check();
+    assert.equal((await api('POST', `/v1/events/${c}/redrive`)).status, 200);
+    await page.getByRole('button', { name: 'Redrive selected (2)' }).click();
+    const result = await eventually('the bulk redrive result', async () => {
+      const s = await textOf('#bulk-result');
+      return s.includes('Redrove') && s;
+    });
+    assert.match(result, /Redrove 1 of 2 selected events\. 1 failed:/);
+    assert.match(result, new RegExp(`${c}: CONFLICT \\(not_dead\\) – `));
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'bulk-result');
+    await eventually('no dead letters left', async () => await page.locator('#empty').isVisible());
+    assert.equal(await textOf('#empty'), 'No dead events match these filters.');
+    await screenshot('14-bulk-redrive');
+
+    // Back in the inbox: pending, available, 0 attempts.
+    await page.getByLabel('Pending events', { exact: true }).check();
+    await eventually('the redriven events in the inbox', async () => {
+      const ids = await rowIds();
+      return ids.length === 6 && poison.every((id) => ids.includes(id));
+    });
+    for (const id of poison) {
+      assert.equal(await cell(id, 'attempts').textContent(), '0');
+      assert.equal(await cell(id, 'state').textContent(), 'Not leased');
+      const got = (await api('GET', `/v1/events/${id}`)).json;
+      assert.equal(got.status, 'pending');
+      assert.equal(got.attempts, 0);
+      assert.equal(got.dead_at, undefined);
+    }
+    assert.equal(await page.locator('#bulk-redrive').isVisible(), false);
+
+    // Leave the dev key's inbox as it was for the tests after this one.
+    for (const id of [...poison, slow, retry, fresh]) assert.equal((await api('DELETE', `/v1/events/${id}`)).status, 200);
+    await filter({});
+  });
+
   await t.test('429: rate limit exceeded, with the Retry-After time', async () => {
     await useKey(LIMITED_KEY); // one request: 2 of 3 left
     await eventually('the limited key in use', async () => (await textOf('#rate-limit')) === '3 / min');

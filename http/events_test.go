@@ -91,7 +91,7 @@ func TestCreateEvent_Invalid(t *testing.T) {
 		{"idempotency key not a string", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"idempotency_key":7}}`, "metadata.idempotency_key"},
 		{"idempotency key too long", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"idempotency_key":"` + strings.Repeat("k", 256) + `"}}`, "metadata.idempotency_key"},
 		{"duplicate member", `{"source":"a","event_type":"b","payload":{"x":1},"source":"c"}`, "body"},
-		{"duplicate metadata member", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"priority":"low","priority":"high"}}`, "metadata"},
+		{"duplicate metadata member", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"priority":"low","priority":"high"}}`, "metadata.priority"},
 		{"null correlation_id", `{"source":"a","event_type":"b","payload":{"x":1},"metadata":{"correlation_id":null}}`, "metadata.correlation_id"},
 		{"invalid UTF-8", "{\"source\":\"a\xff\",\"event_type\":\"b\",\"payload\":{\"x\":1}}", "body"},
 	}

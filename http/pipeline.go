@@ -102,8 +102,11 @@ func saneRequestID(id string) bool {
 // passed) from a complete one: a response whose write failed, or shorter
 // than the Content-Length it declared, is logged with cut_off true (and
 // the write error) and counted. So that the failure of its last bytes is
-// seen too, a response that declared its Content-Length is flushed here,
-// rather than by net/http after the handler.
+// seen too, a response of more than flushAbove bytes that declared its
+// Content-Length is flushed here, rather than by net/http after the
+// handler. (A smaller one is still all in net/http's buffers, and goes out
+// only after this log line: the line is written before the client can
+// see the answer, which tests rely on.)
 //
 // When the request is done it gives back what the request took from the
 // server's body budget (readBody).
@@ -114,7 +117,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		defer func() { s.bodies.release(info.bodyTaken) }()
 		sw := &statusWriter{ResponseWriter: w, declared: -1}
 		next.ServeHTTP(sw, r)
-		if sw.err == nil && sw.declared > 0 && sw.bytes == sw.declared {
+		if sw.err == nil && sw.declared > flushAbove && sw.bytes == sw.declared {
 			if err := http.NewResponseController(sw.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 				sw.err = err
 			}
@@ -159,6 +162,11 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
+
+// flushAbove is the size above which withRequestLog flushes a response
+// itself: more than net/http buffers (2 KiB for the response, 4 KiB for the
+// connection).
+const flushAbove = 8 << 10
 
 // statusWriter records the status and size of a response, the
 // Content-Length it declared and its first write error.

@@ -132,3 +132,35 @@ func BenchmarkReceive(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkReceiveOnly leases 25 events per op from a backlog of 10,000,
+// without acknowledging them: the work of a receive alone (a volatile
+// commit, no fsync of its own).
+func BenchmarkReceiveOnly(b *testing.B) {
+	db, err := sqlite.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	start := time.Now().UTC()
+	loadEvents(b, db, 10_000, start)
+	notBefore := start.Add(-time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		now := time.Now().UTC()
+		q := triggers.ReceiveQuery{Tenant: "bench", NotBefore: notBefore, Now: now, Max: 25, LeaseIDs: make([]string, 25),
+			LeaseExpiresAt: now.Add(time.Hour), MaxAttempts: triggers.DefaultMaxAttempts, MaxScan: 5000}
+		for i := range q.LeaseIDs {
+			q.LeaseIDs[i] = triggers.NewLeaseID()
+		}
+		got, err := db.ReceiveEvents(ctx, q)
+		if err != nil || len(got.Events) != 25 {
+			b.Fatalf("ReceiveEvents() = %d events, %v; want 25", len(got.Events), err)
+		}
+		b.StopTimer()
+		loadEvents(b, db, 25, now)
+		b.StartTimer()
+	}
+}

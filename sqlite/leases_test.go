@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -119,8 +120,9 @@ func TestMigration004_KeepsEventsOfV3(t *testing.T) {
 	}
 	defer db.Close()
 	var version int
-	if err := db.read.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != 4 {
-		t.Fatalf("user_version = %d, %v; want 4", version, err)
+	latest, _ := fs.Glob(migrations, "migrations/*.sql")
+	if err := db.read.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(latest) {
+		t.Fatalf("user_version = %d, %v; want %d", version, err, len(latest))
 	}
 	for _, e := range evs {
 		got, err := db.GetEvent(ctx, "a", e.id, lt0.Add(-time.Hour))
@@ -419,5 +421,38 @@ func TestListDead_ScanBoundGivesCursor(t *testing.T) {
 	}
 	if want := []string{evs[1].ID, evs[3].ID, evs[5].ID}; !slices.Equal(got, want) {
 		t.Fatalf("dead list of s1 = %v, want %v", got, want)
+	}
+}
+
+// TestReceive_CommitsWithoutItsOwnFsync checks DESIGN §10.5's cost rule on
+// this store: a commit of leases only is volatile (no fsync), a commit with
+// any durable write is not, and the durable setting comes back for it.
+func TestReceive_CommitsWithoutItsOwnFsync(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	insertEvents(t, db, 3, plainMetadata)
+	before := db.Stats()
+	mustReceive(t, db, leaseQuery("a", lt0, 1, 10, 100))
+	mid := db.Stats()
+	if mid.VolatileCommits != before.VolatileCommits+1 || mid.Commits != before.Commits+1 {
+		t.Fatalf("a receive: volatile commits %d -> %d, commits %d -> %d; want one volatile commit",
+			before.VolatileCommits, mid.VolatileCommits, before.Commits, mid.Commits)
+	}
+	insertEvents(t, db, 1, plainMetadata)
+	if _, err := db.AckEvent(ctx, "a", triggers.Ack{ID: triggers.NewEventID(lt0)}, lt0, lt0.Add(-time.Hour)); triggers.ErrorCode(err) != triggers.ENOTFOUND {
+		t.Fatalf("AckEvent() = %v", err)
+	}
+	after := db.Stats()
+	if after.VolatileCommits != mid.VolatileCommits || after.Commits != mid.Commits+2 {
+		t.Fatalf("a create and an ack: volatile commits %d -> %d, commits %d -> %d; want two durable commits",
+			mid.VolatileCommits, after.VolatileCommits, mid.Commits, after.Commits)
+	}
+	var mode int
+	if err := db.write.QueryRow("PRAGMA synchronous").Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("synchronous after a durable commit = %d, %v; want 2 (FULL)", mode, err)
 	}
 }

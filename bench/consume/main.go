@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&c.key, "key", os.Getenv("TRIGGERS_KEY"), "API key (default $TRIGGERS_KEY)")
 	flag.DurationVar(&c.duration, "d", 10*time.Second, "how long producers create events")
 	flag.DurationVar(&c.drain, "drain", 10*time.Second, "how long consumers may take to drain the backlog after producers stop")
-	flag.IntVar(&c.producers, "producers", 1, "connections creating single events at full speed")
+	flag.IntVar(&c.producers, "producers", 1, "connections creating single events at full speed (0: consume a preloaded backlog for -d)")
 	flag.IntVar(&c.consumers, "consumers", 4, "consumers, each receiving and bulk-acking in a loop")
 	flag.IntVar(&c.maxEvents, "max", 25, "max_events of each receive")
 	flag.IntVar(&c.waitSecs, "wait", 1, "wait_seconds of each receive (long polling)")
@@ -259,7 +259,7 @@ func run(ctx context.Context, c config) (*result, error) {
 	res.BacklogAtStop = backlog()
 	res.DrainSeconds = -1
 	drainStart := time.Now()
-	for time.Since(drainStart) < c.drain {
+	for c.producers > 0 && time.Since(drainStart) < c.drain {
 		if backlog() <= 0 {
 			res.DrainSeconds = time.Since(drainStart).Seconds()
 			break
@@ -274,8 +274,9 @@ func run(ctx context.Context, c config) (*result, error) {
 	res.Config.WaitSeconds, res.Config.LeaseSeconds, res.Config.Seconds = c.waitSecs, c.leaseSecs, secs
 	res.Created, res.Acked, res.Receives, res.EmptyReceives, res.Errors = created.Load(), acked.Load(), receives.Load(), empty.Load(), errs.Load()
 	res.CreatesPerSec = float64(res.Created) / secs
-	res.AcksPerSec = float64(res.Acked) / time.Since(start).Seconds()
-	res.ReceivesPerSec = float64(res.Receives) / time.Since(start).Seconds()
+	elapsed := time.Since(start).Seconds()
+	res.AcksPerSec = float64(res.Acked) / elapsed
+	res.ReceivesPerSec = float64(res.Receives) / elapsed
 	if n := res.Receives - res.EmptyReceives; n > 0 {
 		res.EventsPerReceive = float64(len(latencies)) / float64(n)
 	}

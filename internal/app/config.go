@@ -185,7 +185,7 @@ var settings = []setting{
 		def: "none: CORS off", usage: "comma-separated `origins` (scheme://host[:port]) browsers may call the API from, or \"*\" for any",
 		parse: func(c *Config, v string) (err error) { c.CORS, err = triggershttp.ParseCORSOrigins(v); return err }},
 	{flag: "max-body-bytes-in-flight", env: "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT",
-		def: strconv.Itoa(triggershttp.DefaultMaxBodyBytesInFlight) + " (64 MiB)",
+		def:   strconv.Itoa(triggershttp.DefaultMaxBodyBytesInFlight) + " (64 MiB)",
 		usage: "`bytes` of request bodies held at once, over all requests; more is answered 503 with Retry-After",
 		parse: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)

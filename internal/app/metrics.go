@@ -14,10 +14,12 @@ func registerSQLiteMetrics(reg prometheus.Registerer, db *sqlite.DB) {
 			func() float64 { return float64(value(db.Stats())) })
 	}
 	reg.MustRegister(
-		counter("triggers_sqlite_commits_total", "Group commits of the embedded store (each one fsync).", nil,
+		counter("triggers_sqlite_commits_total", "Group commits of the embedded store (each one fsync, except the volatile ones).", nil,
 			func(s sqlite.Stats) uint64 { return s.Commits }),
 		counter("triggers_sqlite_committed_writes_total", "Writes carried by those commits.", nil,
 			func(s sqlite.Stats) uint64 { return s.CommittedOps }),
+		counter("triggers_sqlite_volatile_commits_total", "Commits of leases only, without an fsync (DESIGN §10.5).", nil,
+			func(s sqlite.Stats) uint64 { return s.VolatileCommits }),
 		counter("triggers_sqlite_inbox_pages_total", "Inbox pages by where they were read from.", prometheus.Labels{"from": "memory"},
 			func(s sqlite.Stats) uint64 { return s.PageHits }),
 		counter("triggers_sqlite_inbox_pages_total", "Inbox pages by where they were read from.", prometheus.Labels{"from": "database"},

@@ -1,6 +1,8 @@
-// The Triggers dashboard: inbox with filters and paging, event details,
-// acknowledge and delete (one or in bulk), a test-event editor, and the
-// key's rate-limit state. Plain ES modules, no build step (docs/DASHBOARD.md).
+// The Triggers dashboard: inbox with filters and paging (pending events with
+// their attempts and lease state, or dead letters), event details,
+// acknowledge, delete and redrive (one or in bulk), a test-event editor, and
+// the key's rate-limit state. Plain ES modules, no build step
+// (docs/DASHBOARD.md).
 import { ApiError, chunks, createClient } from './api.js';
 import { parseLossless, stringifyPretty } from './json.js';
 
@@ -33,6 +35,7 @@ function el(tag, props = {}, ...children) {
 
 const state = {
   key: '',
+  view: 'pending', // which events the inbox lists: 'pending' or 'dead' (GET /v1/inbox?status=)
   filters: null, // the applied filters (query pairs without limit/cursor)
   limit: 25,
   cursors: [null], // cursors[i] is the cursor of page i (null: the first)
@@ -279,6 +282,28 @@ function applyFilters() {
   loadInbox();
 }
 
+/** Switches the inbox between pending events and dead letters, back to the first page. */
+function setView(view) {
+  if (view === state.view) return;
+  state.view = view;
+  state.cursors = [null];
+  state.page = 0;
+  state.events = [];
+  state.nextCursor = null;
+  state.selected.clear();
+  hideBulkResult();
+  renderView();
+  loadInbox();
+}
+
+/** The parts of the inbox that say which events it lists. */
+function renderView() {
+  const dead = state.view === 'dead';
+  $('inbox-caption').textContent = dead ? 'Dead events, oldest first' : 'Pending events, oldest first';
+  $('empty').textContent = dead ? 'No dead events match these filters.' : 'No pending events match these filters.';
+  $('bulk-redrive').hidden = !dead;
+}
+
 /** Loads the current page; quiet loads (auto-refresh) announce nothing on success. */
 async function loadInbox({ quiet = false } = {}) {
   if (!state.key) {
@@ -287,6 +312,7 @@ async function loadInbox({ quiet = false } = {}) {
   }
   const seq = ++state.loadSeq;
   const query = [['limit', String(state.limit)], ...(state.filters || [])];
+  if (state.view === 'dead') query.push(['status', 'dead']);
   const cursor = state.cursors[state.page];
   if (cursor) query.push(['cursor', cursor]);
   $('inbox').setAttribute('aria-busy', 'true');
@@ -316,8 +342,9 @@ async function loadInbox({ quiet = false } = {}) {
 
 function summaryText() {
   const n = state.events.length;
-  if (n === 0) return state.page === 0 ? 'The inbox has no pending events matching the filters.' : 'This page is empty.';
-  return `Page ${state.page + 1}: ${n} pending event${n === 1 ? '' : 's'}${state.nextCursor ? '; more on the next page' : ''}.`;
+  const kind = state.view === 'dead' ? 'dead' : 'pending';
+  if (n === 0) return state.page === 0 ? `The inbox has no ${kind} events matching the filters.` : 'This page is empty.';
+  return `Page ${state.page + 1}: ${n} ${kind} event${n === 1 ? '' : 's'}${state.nextCursor ? '; more on the next page' : ''}.`;
 }
 
 function renderNoKey() {
@@ -331,6 +358,54 @@ function renderNoKey() {
 function fmtTime(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+/** A local time, with its date only when it is not today. */
+function fmtShort(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+/** A timestamp as a <time> element: local time shown, the API's UTC value as its title. */
+function timeEl(iso, text) {
+  return el('time', { datetime: iso, title: iso }, text);
+}
+
+/**
+ * Where an event stands, as [text before a time, timestamp or null, text after]:
+ * dead since when; leased until when (the API shows lease_expires_at only
+ * while a lease is held); else not leased, with the end of a nack delay when
+ * the event carries an available_at still ahead. The API's event object has
+ * no available_at today, so a nacked event waiting out its delay reads "Not
+ * leased" rather than "Available", which would promise what the page cannot
+ * see.
+ */
+function leaseState(e, now = Date.now()) {
+  if (e.status === 'dead') return e.dead_at ? ['Dead since ', e.dead_at, ''] : ['Dead', null, ''];
+  if (e.status === 'acknowledged') return ['Acknowledged', null, ''];
+  if (e.lease_expires_at) return ['Leased until ', e.lease_expires_at, ''];
+  const avail = e.available_at ? new Date(e.available_at).getTime() : NaN;
+  if (avail > now) return ['Not leased; available after ', e.available_at, ' (nack delay)'];
+  return ['Not leased', null, ''];
+}
+
+function leaseStateNodes(e, fmt) {
+  const [head, iso, tail] = leaseState(e);
+  return [head, iso ? timeEl(iso, fmt(iso)) : null, tail || null];
+}
+
+/** The lease line of the details dialog: what leaseState says, with the API's timestamp. */
+function leaseDetail(ev) {
+  if (ev.status !== 'pending') return ['–'];
+  const [head, iso, tail] = leaseState(ev);
+  if (!iso) return [head];
+  return [head, timeEl(iso, fmtTime(iso)), `${tail} (${iso})`];
+}
+
+/** The attempts of an event as the API gives them (0 when absent, as for an event never received). */
+function attemptsOf(e) {
+  return String(e.attempts ?? 0);
 }
 
 function renderInbox(failed = false) {
@@ -349,14 +424,22 @@ function renderInbox(failed = false) {
     ack.addEventListener('click', () => ackOne(id));
     const del = el('button', { type: 'button', className: 'danger', textContent: 'Delete', 'aria-label': `Delete event ${id}` });
     del.addEventListener('click', () => deleteOne(id));
+    let redrive = null;
+    if (e.status === 'dead') {
+      redrive = el('button', { type: 'button', textContent: 'Redrive', 'aria-label': `Redrive event ${id}` });
+      redrive.addEventListener('click', () => redriveOne(id));
+    }
+    const stateClass = e.status === 'dead' ? 'dead' : (e.lease_expires_at ? 'leased' : 'available');
     return el('tr', { dataset: { eventId: id } },
       el('td', {}, box),
-      el('td', { dataset: { label: 'Created' } }, el('time', { datetime: e.created_at, title: e.created_at }, fmtTime(e.created_at))),
+      el('td', { dataset: { label: 'Created' } }, timeEl(e.created_at, fmtTime(e.created_at))),
       el('td', { dataset: { label: 'Source' } }, e.source),
       el('td', { dataset: { label: 'Event type' } }, e.event_type),
       el('td', { dataset: { label: 'Priority' }, className: `prio-${prio}` }, String(prio)),
+      el('td', { dataset: { label: 'Attempts' }, className: 'attempts' }, attemptsOf(e)),
+      el('td', { dataset: { label: 'State' }, className: `state state-${stateClass}` }, ...leaseStateNodes(e, fmtShort)),
       el('td', { dataset: { label: 'Event ID' }, className: 'id mono' }, id),
-      el('td', {}, el('div', { className: 'actions' }, details, ack, del)));
+      el('td', {}, el('div', { className: 'actions' }, details, redrive, ack, del)));
   });
   $('inbox-rows').replaceChildren(...rows);
   $('inbox').hidden = rows.length === 0;
@@ -371,8 +454,10 @@ function renderInbox(failed = false) {
 
 function renderSelection() {
   const n = state.selected.size;
+  $('bulk-redrive').disabled = n === 0;
   $('bulk-ack').disabled = n === 0;
   $('bulk-delete').disabled = n === 0;
+  $('bulk-redrive').textContent = n ? `Redrive selected (${n})` : 'Redrive selected';
   $('bulk-ack').textContent = n ? `Acknowledge selected (${n})` : 'Acknowledge selected';
   $('bulk-delete').textContent = n ? `Delete selected (${n})` : 'Delete selected';
   const all = $('select-all');
@@ -383,7 +468,17 @@ function renderSelection() {
 
 // ---- acknowledge and delete ------------------------------------------------
 
+/** Whether the listed event id is leased by a worker as far as the last load knows. */
+function leasedNow(id) {
+  const e = state.events.find((x) => x.event_id === id);
+  return !!(e && e.lease_expires_at && Date.parse(e.lease_expires_at) > Date.now());
+}
+
+const LEASED_ACK_NOTE = 'a worker holds its lease and may be processing it: once acknowledged here, '
+  + "the worker's own acknowledgement or nack of it fails with a conflict.";
+
 async function ackOne(id) {
+  if (leasedNow(id) && !window.confirm(`Event ${id} is leased: ${LEASED_ACK_NOTE} Acknowledge it anyway?`)) return;
   try {
     const { data } = await api.request('POST', `/v1/events/${encodeURIComponent(id)}/ack`);
     clearAlert();
@@ -416,13 +511,50 @@ async function deleteOne(id) {
   $('inbox-heading').focus();
 }
 
-/** Acknowledges or deletes the selected events, 25 per request, and shows every item's failure. */
+/**
+ * Redrives one dead event (POST /v1/events/{id}/redrive): it becomes pending
+ * and available again with 0 attempts, so it leaves the dead-letter list.
+ */
+async function redriveOne(id) {
+  try {
+    const { data } = await api.request('POST', `/v1/events/${encodeURIComponent(id)}/redrive`);
+    clearAlert();
+    setStatus(`Event ${id} redriven: ${data.status} again, with ${data.attempts ?? 0} attempts.`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) {
+      showAlert(`Event ${id} is not dead any more: it was redriven or acknowledged already.`,
+        err.requestId ? `Request ID: ${err.requestId}` : '');
+    } else {
+      showError(err, `Redriving event ${id}`);
+      return;
+    }
+  }
+  state.selected.delete(id);
+  await loadInbox({ quiet: true });
+  $('inbox-heading').focus();
+}
+
+// The bulk operations on the selected events.
+const BULK = {
+  ack: { path: '/v1/events/bulk/ack', verb: 'Acknowledged', doing: 'Acknowledging the selected events' },
+  delete: { path: '/v1/events/bulk/delete', verb: 'Deleted', doing: 'Deleting the selected events' },
+  redrive: { path: '/v1/events/bulk/redrive', verb: 'Redrove', doing: 'Redriving the selected events' },
+};
+
+/** An item's error for the bulk result: code, the conflict's reason when there is one, message. */
+function itemError(error) {
+  const reason = error.details && error.details.reason ? ` (${error.details.reason})` : '';
+  return `${error.code}${reason} – ${error.message}`;
+}
+
+/** Acknowledges, deletes or redrives the selected events, 25 per request, and shows every item's failure. */
 async function bulk(op) {
   const ids = [...state.selected];
   if (ids.length === 0) return;
-  const verb = op === 'ack' ? 'Acknowledged' : 'Deleted';
+  const { path, verb, doing } = BULK[op];
   if (op === 'delete' && !window.confirm(`Delete ${ids.length} selected event${ids.length === 1 ? '' : 's'}? This cannot be undone.`)) return;
-  const path = op === 'ack' ? '/v1/events/bulk/ack' : '/v1/events/bulk/delete';
+  const leased = op === 'ack' ? ids.filter(leasedNow).length : 0;
+  if (leased && !window.confirm(`${leased} of the selected events ${leased === 1 ? 'is' : 'are'} leased: for each, ${LEASED_ACK_NOTE} Acknowledge them anyway?`)) return;
   const ok = [];
   const failed = [];
   let stopped = null;
@@ -442,7 +574,7 @@ async function bulk(op) {
     + (failed.length ? ` ${failed.length} failed:` : ''))];
   if (failed.length) {
     lines.push(el('ul', {}, ...failed.map((f) =>
-      el('li', {}, el('span', { className: 'mono' }, f.id), `: ${f.error.code} – ${f.error.message}`))));
+      el('li', {}, el('span', { className: 'mono' }, f.id), `: ${itemError(f.error)}`))));
   }
   if (stopped) lines.push(el('p', {}, `${ids.length - done} not attempted: the request failed (see the message above).`));
   box.replaceChildren(...lines);
@@ -450,7 +582,7 @@ async function bulk(op) {
   box.hidden = false;
   for (const id of ok) state.selected.delete(id);
   if (stopped) {
-    showError(stopped, op === 'ack' ? 'Acknowledging the selected events' : 'Deleting the selected events');
+    showError(stopped, doing);
   } else {
     clearAlert();
     setStatus(`${verb} ${ok.length} of ${ids.length} selected events; ${failed.length} failed.`);
@@ -478,11 +610,16 @@ async function openDetails(id, opener) {
   $('d-status').textContent = ev.status;
   $('d-created').textContent = `${fmtTime(ev.created_at)} (${ev.created_at})`;
   $('d-acked').textContent = ev.acknowledged_at ? `${fmtTime(ev.acknowledged_at)} (${ev.acknowledged_at})` : '–';
+  $('d-attempts').textContent = ev.attempts === undefined ? '0' : String(ev.attempts);
+  $('d-lease').replaceChildren(...leaseDetail(ev));
+  $('d-dead').textContent = ev.dead_at ? `${fmtTime(ev.dead_at)} (${ev.dead_at})` : '–';
   $('d-source').textContent = ev.source;
   $('d-type').textContent = ev.event_type;
   $('d-payload').textContent = stringifyPretty(ev.payload);
   $('d-metadata').textContent = stringifyPretty(ev.metadata);
-  $('d-ack').disabled = ev.status !== 'pending';
+  // A dead event can be acknowledged too (the work was done after all).
+  $('d-ack').disabled = ev.status === 'acknowledged';
+  $('d-redrive').hidden = ev.status !== 'dead';
   const dlg = $('details');
   if (!dlg.open) dlg.showModal();
   $('d-close').focus();
@@ -573,6 +710,9 @@ function init() {
   state.key = readKey();
   state.filters = [];
   state.limit = Number($('f-limit').value);
+  // The view radio the browser may have restored on a reload.
+  state.view = $('view-dead').checked ? 'dead' : 'pending';
+  renderView();
   resetMetaRows();
   if (state.key) $('api-key').value = state.key;
   $('event-json').value = JSON.stringify(EXAMPLE_EVENT, null, 2);
@@ -649,6 +789,12 @@ function init() {
     }
     renderInbox();
   });
+  for (const radio of document.querySelectorAll('input[name="inbox-view"]')) {
+    radio.addEventListener('change', () => {
+      if (radio.checked) setView(radio.value);
+    });
+  }
+  $('bulk-redrive').addEventListener('click', () => bulk('redrive'));
   $('bulk-ack').addEventListener('click', () => bulk('ack'));
   $('bulk-delete').addEventListener('click', () => bulk('delete'));
 
@@ -687,6 +833,11 @@ function init() {
   });
 
   $('d-close').addEventListener('click', closeDetails);
+  $('d-redrive').addEventListener('click', async () => {
+    const id = state.detailsId;
+    closeDetails();
+    await redriveOne(id);
+  });
   $('d-ack').addEventListener('click', async () => {
     const id = state.detailsId;
     closeDetails();
