@@ -21,6 +21,7 @@ let context;
 let page;
 let userDataDir;
 let eventID;
+const consoleErrors = [];
 const USER = `docs-page-user-${Date.now()}`; // unique, so a reused server does not matter
 
 before(async () => {
@@ -41,6 +42,10 @@ before(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = context.pages()[0] || await context.newPage();
+  // The page runs under the dashboard's strict CSP (no inline script or
+  // style): anything it refuses shows up as a console error.
+  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+  page.on('pageerror', (err) => consoleErrors.push(String(err)));
 });
 
 after(async () => {
@@ -66,4 +71,15 @@ test('the /docs try-it form sends metadata.{key} with the field name filled in',
   assert.ok(line.includes(`metadata.user_id=${USER}`), line);
   const body = JSON.parse(await result.textContent());
   assert.deepEqual(body.events.map((e) => e.event_id), [eventID]);
+});
+
+test('the /docs page runs under the strict CSP: styled, rendered, no console errors', async () => {
+  const resp = await page.goto(BASE + '/docs');
+  const csp = resp.headers()['content-security-policy'];
+  assert.ok(csp && !csp.includes('unsafe-inline') && csp.includes("frame-ancestors 'none'"), csp);
+  await page.locator('#listInbox').waitFor(); // rendered by /docs/reference.js
+  // The style sheet applied: the sticky header of reference.css.
+  const position = await page.locator('header').evaluate((el) => getComputedStyle(el).position);
+  assert.equal(position, 'sticky');
+  assert.deepEqual(consoleErrors, []);
 });

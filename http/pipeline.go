@@ -22,7 +22,7 @@ import (
 // request goes through, routes adds the per-key stages to the routes that
 // need a key:
 //
-//	withRequestID → withRequestLog → withRecover → withCORS → route
+//	withRequestID → withRequestLog → withRecover → withCORS → withRequestLimits → route
 //	  → withAuth → withAllowlist → withRateLimit → handler
 //
 // The log stage comes before recover so that a panic's 500 is logged and
