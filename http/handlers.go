@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
@@ -267,70 +269,139 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request, key trigger
 	tail = append(tail, `},"request_id":`...)
 	tail = appendString(tail, infoFrom(r.Context()).id)
 	tail = append(tail, "}\n"...)
-	writeEvents(w, head, page.Events, appendEvent, tail)
+	writeEvents(w, head, page.Events, endEvent, tail)
 }
 
-// writeEvents writes a 200 whose JSON body is head, the events (as each
-// appends its wire form) separated by commas, then tail, with its
-// Content-Length. The body is written by hand rather than with
-// json.Marshal: the stored payload and metadata are compact JSON already,
-// and encoding/json would validate and compact every byte of them again (a
-// sixth of the inbox's CPU time).
+// writeEvents writes a 200 whose JSON body is head, the events separated by
+// commas, then trailer, with its Content-Length; each event is its wire
+// form up to its metadata (appendEventHead, its payload, appendEventMiddle,
+// its metadata) and then what end appends. The body is written by hand
+// rather than with json.Marshal: the stored payload and metadata are
+// compact JSON already, and encoding/json would validate and compact every
+// byte of them again (a sixth of the inbox's CPU time).
 //
 // It never holds the whole body (issue 14): a page of large events would
 // be held twice, as events and as their wire form, for as long as a slow
-// client takes to read it. It computes the exact length first, then writes
-// the events in chunks of about writeChunk bytes through one reused buffer,
-// dropping each event's payload and metadata once written, so that the
-// memory of what was written can be reclaimed while the rest goes out.
-// events is the caller's to give up: their Payload and Metadata are nil
-// afterwards. It stops at the first write error (the client is gone, or the
-// write timeout passed), which withRequestLog logs.
-func writeEvents(w http.ResponseWriter, head []byte, events []triggers.Event, each func([]byte, *triggers.Event) []byte, tail []byte) {
-	// Payload and metadata are copied verbatim: an event's length is that
-	// of its wire form without them, plus theirs.
-	n := len(head) + len(tail) + max(len(events)-1, 0)
-	buf := make([]byte, 0, writeChunk)
+// client takes to read it. It first writes the events without their
+// payload and metadata (the skeleton, a few hundred bytes each), which
+// gives the exact length, since payload and metadata are copied verbatim;
+// then it sends the body in chunks of about writeChunk bytes through a
+// pooled buffer, a large payload or metadata straight from the event, and
+// drops each event's payload and metadata once sent, so that what was sent
+// can be reclaimed while the rest goes out. events is the caller's to give
+// up: their Payload and Metadata are nil afterwards. It stops at the first
+// write error (the client is gone, or the write timeout passed), which
+// withRequestLog logs.
+func writeEvents(w http.ResponseWriter, head []byte, events []triggers.Event, end func([]byte, *triggers.Event) []byte, trailer []byte) {
+	b := eventBuffers.Get().(*eventBuffer)
+	defer b.release()
+	n := len(head) + len(trailer) + max(len(events)-1, 0)
 	for i := range events {
-		e := events[i]
-		e.Payload, e.Metadata = nil, nil
-		buf = each(buf[:0], &e)
-		n += len(buf) + len(events[i].Payload) + len(events[i].Metadata)
+		e := &events[i]
+		b.skel = appendEventHead(b.skel, e)
+		b.marks = append(b.marks, len(b.skel))
+		b.skel = appendEventMiddle(b.skel, e)
+		b.marks = append(b.marks, len(b.skel))
+		b.skel = end(b.skel, e)
+		b.marks = append(b.marks, len(b.skel))
+		n += len(e.Payload) + len(e.Metadata)
 	}
+	n += len(b.skel)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
-	buf = append(buf[:0], head...)
+
+	b.w = w
+	b.chunk = append(b.chunk, head...)
+	from := 0
 	for i := range events {
+		e := &events[i]
 		if i > 0 {
-			buf = append(buf, ',')
+			b.chunk = append(b.chunk, ',')
 		}
-		buf = each(buf, &events[i])
-		events[i].Payload, events[i].Metadata = nil, nil
-		if len(buf) >= writeChunk {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-			buf = buf[:0]
+		m := b.marks[3*i : 3*i+3]
+		b.chunk = append(b.chunk, b.skel[from:m[0]]...)
+		b.put(e.Payload)
+		b.chunk = append(b.chunk, b.skel[m[0]:m[1]]...)
+		b.put(e.Metadata)
+		b.chunk = append(b.chunk, b.skel[m[1]:m[2]]...)
+		from = m[2]
+		e.Payload, e.Metadata = nil, nil
+		if len(b.chunk) >= writeChunk {
+			b.flush()
+		}
+		if b.err != nil {
+			return
 		}
 	}
-	w.Write(append(buf, tail...))
+	b.chunk = append(b.chunk, trailer...)
+	b.flush()
 }
 
 // writeChunk is about how many bytes writeEvents hands to the connection
 // at a time: enough to take few system calls, small beside a page.
-const writeChunk = 64 << 10
+const writeChunk = 32 << 10
+
+// eventBuffer is writeEvents' working memory, pooled (eventBuffers) so
+// that a page costs no fresh chunk buffer: the skeleton of the events and
+// where each one's payload and metadata go (three marks per event), and
+// the chunk being filled for the writer w, with its first write error.
+type eventBuffer struct {
+	skel  []byte
+	marks []int
+	chunk []byte
+	w     io.Writer
+	err   error
+}
+
+var eventBuffers = sync.Pool{New: func() any { return &eventBuffer{chunk: make([]byte, 0, 2*writeChunk)} }}
+
+// put adds raw JSON to the body: into the chunk, or, when large, written
+// as it is after the chunk.
+func (b *eventBuffer) put(raw []byte) {
+	if len(raw) < writeChunk/2 {
+		b.chunk = append(b.chunk, raw...)
+		return
+	}
+	b.flush()
+	if b.err == nil {
+		_, b.err = b.w.Write(raw)
+	}
+}
+
+// flush writes the chunk, unless a write failed already.
+func (b *eventBuffer) flush() {
+	if b.err == nil && len(b.chunk) > 0 {
+		_, b.err = b.w.Write(b.chunk)
+	}
+	b.chunk = b.chunk[:0]
+}
+
+// release empties b and puts it back in the pool, unless a page of many
+// events grew it beyond what an ordinary page needs.
+func (b *eventBuffer) release() {
+	if cap(b.skel) > 256<<10 || cap(b.chunk) > 4*writeChunk {
+		return
+	}
+	*b = eventBuffer{skel: b.skel[:0], marks: b.marks[:0], chunk: b.chunk[:0]}
+	eventBuffers.Put(b)
+}
 
 // appendEvent appends the wire form of e (as eventJSON, without request_id).
 // e.Payload and e.Metadata must be compact JSON, as stores return them.
-func appendEvent(buf []byte, e *triggers.Event) []byte {
-	return append(appendEventFields(buf, e), '}')
+func appendEvent(buf []byte, e *triggers.Event) []byte { return appendWith(buf, e, endEvent) }
+
+// appendWith appends the wire form of e with end as its last part.
+func appendWith(buf []byte, e *triggers.Event, end func([]byte, *triggers.Event) []byte) []byte {
+	buf = appendEventHead(buf, e)
+	buf = append(buf, e.Payload...)
+	buf = appendEventMiddle(buf, e)
+	buf = append(buf, e.Metadata...)
+	return end(buf, e)
 }
 
-// appendEventFields appends the wire form of e without its closing brace,
-// so that a receive can add the lease.
-func appendEventFields(buf []byte, e *triggers.Event) []byte {
-	status := e.Status()
+// appendEventHead appends the start of e's wire form, up to its payload.
+func appendEventHead(buf []byte, e *triggers.Event) []byte {
 	buf = append(buf, `{"event_id":`...)
 	buf = appendString(buf, e.ID)
 	buf = append(buf, `,"created_at":"`...)
@@ -339,12 +410,19 @@ func appendEventFields(buf []byte, e *triggers.Event) []byte {
 	buf = appendString(buf, e.Source)
 	buf = append(buf, `,"event_type":`...)
 	buf = appendString(buf, e.EventType)
-	buf = append(buf, `,"payload":`...)
-	buf = append(buf, e.Payload...)
+	return append(buf, `,"payload":`...)
+}
+
+// appendEventMiddle appends what comes between e's payload and metadata.
+func appendEventMiddle(buf []byte, e *triggers.Event) []byte {
 	buf = append(buf, `,"status":"`...)
-	buf = append(buf, status...)
-	buf = append(buf, `","metadata":`...)
-	buf = append(buf, e.Metadata...)
+	buf = append(buf, e.Status()...)
+	return append(buf, `","metadata":`...)
+}
+
+// appendEventTail appends the fields after e's metadata, without the
+// closing brace, so that a receive can add the lease.
+func appendEventTail(buf []byte, e *triggers.Event) []byte {
 	if !e.AcknowledgedAt.IsZero() {
 		buf = append(buf, `,"acknowledged_at":"`...)
 		buf = triggers.AppendTimestamp(buf, e.AcknowledgedAt)
@@ -357,13 +435,16 @@ func appendEventFields(buf []byte, e *triggers.Event) []byte {
 		buf = triggers.AppendTimestamp(buf, e.LeaseExpiresAt)
 		buf = append(buf, '"')
 	}
-	if status == triggers.StatusDead { // an acknowledged event may keep its DeadAt
+	if e.Status() == triggers.StatusDead { // an acknowledged event may keep its DeadAt
 		buf = append(buf, `,"dead_at":"`...)
 		buf = triggers.AppendTimestamp(buf, e.DeadAt)
 		buf = append(buf, '"')
 	}
 	return buf
 }
+
+// endEvent ends an event of the inbox: its last fields and the brace.
+func endEvent(buf []byte, e *triggers.Event) []byte { return append(appendEventTail(buf, e), '}') }
 
 // appendString appends s as a JSON string, escaped as encoding/json does.
 // Strings of printable ASCII that encoding/json leaves as they are (ids,

@@ -74,13 +74,17 @@ func (s *Server) handleReceive(w http.ResponseWriter, r *http.Request, key trigg
 	tail := append([]byte(nil), `],"request_id":`...)
 	tail = appendString(tail, info.id)
 	tail = append(tail, "}\n"...)
-	writeEvents(w, []byte(`{"events":[`), res.Events, appendReceived, tail)
+	writeEvents(w, []byte(`{"events":[`), res.Events, endReceived, tail)
 }
 
 // appendReceived appends the wire form of a received event: the event, as
 // appendEvent writes it, with its "lease".
-func appendReceived(buf []byte, e *triggers.Event) []byte {
-	buf = appendEventFields(buf, e)
+func appendReceived(buf []byte, e *triggers.Event) []byte { return appendWith(buf, e, endReceived) }
+
+// endReceived ends a received event: its last fields, its lease and the
+// brace.
+func endReceived(buf []byte, e *triggers.Event) []byte {
+	buf = appendEventTail(buf, e)
 	buf = append(buf, `,"lease":{"lease_id":`...)
 	buf = appendString(buf, e.LeaseID)
 	buf = append(buf, `,"expires_at":"`...)
