@@ -43,9 +43,16 @@ before(async () => {
   });
   page = context.pages()[0] || await context.newPage();
   // The page runs under the dashboard's strict CSP (no inline script or
-  // style): anything it refuses shows up as a console error.
-  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+  // style): anything it refuses shows up as a console error. A resource
+  // that fails to load is reported by its response instead (the browser's
+  // own /favicon.ico is a 404, as for the dashboard).
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
+  });
   page.on('pageerror', (err) => consoleErrors.push(String(err)));
+  page.on('response', (resp) => {
+    if (resp.status() >= 400 && new URL(resp.url()).pathname !== '/favicon.ico') consoleErrors.push(`${resp.status()} ${resp.url()}`);
+  });
 });
 
 after(async () => {
