@@ -159,14 +159,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 			return nil, busy()
 		}
 		info.bodyTaken += r.ContentLength
-		info.bodyRead = true
 		body := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, triggers.Errorf(triggers.EINVALID, "could not read the request body: %v", err)
 		}
+		info.bodyRead = true
 		return body, nil
 	}
-	info.bodyRead = true
 	body, err := io.ReadAll(&budgetReader{r: http.MaxBytesReader(w, r.Body, limit), s: s, info: info})
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -178,14 +177,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		}
 		return nil, triggers.Errorf(triggers.EINVALID, "could not read the request body: %v", err)
 	}
+	info.bodyRead = true
 	return body, nil
 }
 
 // closeUnreadBody makes an answer given without reading the request's body
-// (a 401, 403, 429, 503, ...) go out at once and end the connection: by
-// default net/http would first read and discard up to 256 KiB of the body,
-// waiting as long as a slow client takes to send it. It must be called
-// before the answer is written.
+// to its end (a 401, 403, 429, 503, ..., or a body given up midway) go out
+// at once and end the connection: by default net/http would first read and
+// discard up to 256 KiB of the body, waiting as long as a slow client takes
+// to send it. It must be called before the answer is written.
 func closeUnreadBody(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	if r.ContentLength == 0 || info.bodyRead {
 		return

@@ -49,7 +49,7 @@ type requestInfo struct {
 	errCode  string
 	// filters are the kinds of inbox filter used (never their values).
 	filters []string
-	// bodyRead: the handler read (or began to read) the request body.
+	// bodyRead: the handler read the request body to its end.
 	bodyRead bool
 	// bodyTaken is what the request took from the server's body budget;
 	// withRequestLog gives it back when the request is done.
