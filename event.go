@@ -132,9 +132,10 @@ type NewEvent struct {
 // store. It serves single and bulk create alike: prefix is prepended to field
 // names in errors ("" for a single create, "items[3]." in a bulk request).
 // headerKey is the Idempotency-Key header as IdempotencyKeyHeader returns
-// it, "" if absent. It must be valid UTF-8 of 1 to MaxIdempotencyKeyLen
-// characters without control or format characters (as a source must), and
-// a header and a metadata.idempotency_key that disagree are refused.
+// it, "" if absent or empty. Otherwise it must be valid UTF-8 of at most
+// MaxIdempotencyKeyLen characters without control or format characters
+// (as a source must), and a header and a metadata.idempotency_key that
+// disagree are refused.
 //
 // Errors are EINVALID with details naming every invalid field.
 func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
@@ -215,19 +216,18 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 
 // IdempotencyKeyHeader returns the Idempotency-Key header of a create from
 // the values of its field lines (net/http's Header.Values): "" when there
-// are none. The header given twice, or empty, is EINVALID naming it: a
-// client that sends the header means to have a key, and of two keys it is
-// not clear which one counts. ParseNewEvent checks the key itself.
+// are none, or one that is empty (API.md has always said an empty header
+// counts as absent). The header given more than once is EINVALID naming
+// it: of two keys it is not clear which one counts, and the second was
+// silently ignored. ParseNewEvent checks the key itself.
 func IdempotencyKeyHeader(values []string) (string, error) {
-	switch {
-	case len(values) == 0:
+	switch len(values) {
+	case 0:
 		return "", nil
-	case len(values) > 1:
-		return "", InvalidFields(FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("is given %d times; send it once", len(values))})
-	case values[0] == "":
-		return "", InvalidFields(FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("is empty; send 1 to %d characters, or no header", MaxIdempotencyKeyLen)})
+	case 1:
+		return values[0], nil
 	}
-	return values[0], nil
+	return "", InvalidFields(FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("is given %d times; send it once", len(values))})
 }
 
 // checkIdempotencyKeyHeader says what is wrong with an Idempotency-Key
