@@ -29,15 +29,20 @@ const (
 	qEventState = `SELECT acked_at IS NOT NULL, dead_at IS NOT NULL, coalesce(lease_id, ''), coalesce(lease_expires_at, 0)
 		FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
 	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?
-		RETURNING created_at, metadata, acked_at IS NULL AND dead_at IS NULL`
+		RETURNING acked_at IS NULL AND dead_at IS NULL`
 	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id, source, event_type, priority)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qDeleteTerm = `DELETE FROM event_metadata WHERE tenant = ? AND key = ? AND value = ? AND created_at = ? AND id = ?`
+	// qDeleteTerms removes an event's metadata index rows: a range of
+	// event_metadata_by_event (migration 005), which SQLite without
+	// statistics would not choose over a walk of the tenant.
+	qDeleteTerms = `DELETE FROM event_metadata INDEXED BY event_metadata_by_event WHERE tenant = ? AND id = ?`
 )
 
 // indexMetadata adds the metadata index rows of a pending event (terms
 // from triggers.MetadataTerms), and unindexMetadata removes them when it
-// stops being pending (acknowledged, dead, deleted or purged).
+// stops being pending (acknowledged, dead, deleted or purged). Removing
+// them reads neither the event's metadata nor the rules that made them: it
+// costs one index range of as many rows as were written.
 func indexMetadata(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatch, created int64) error {
 	for _, t := range terms {
 		if _, err := tx.Exec(qInsertTerm, e.Tenant, t.Key, t.Value, created, e.ID, e.Source, e.EventType, string(e.Priority)); err != nil {
@@ -47,11 +52,9 @@ func indexMetadata(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatc
 	return nil
 }
 
-func unindexMetadata(tx *writeTx, tenant, id string, created int64, metadata json.RawMessage) error {
-	for _, t := range triggers.MetadataTerms(metadata) {
-		if _, err := tx.Exec(qDeleteTerm, tenant, t.Key, t.Value, created, id); err != nil {
-			return fmt.Errorf("sqlite: unindex metadata: %w", err)
-		}
+func unindexMetadata(tx *writeTx, tenant, id string) error {
+	if _, err := tx.Exec(qDeleteTerms, tenant, id); err != nil {
+		return fmt.Errorf("sqlite: unindex metadata: %w", err)
 	}
 	return nil
 }
@@ -59,47 +62,57 @@ func unindexMetadata(tx *writeTx, tenant, id string, created int64, metadata jso
 // deleteOne deletes a visible event and its metadata index rows, reporting
 // whether it existed.
 func deleteOne(tx *writeTx, tenant, id string, notBefore time.Time) (bool, error) {
-	var created int64
-	var metadata string
 	var pending bool
-	err := tx.QueryRow(qDeleteEvent, tenant, id, micros(notBefore)).Scan(&created, &metadata, &pending)
+	err := tx.QueryRow(qDeleteEvent, tenant, id, micros(notBefore)).Scan(&pending)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("sqlite: delete event: %w", err)
 	case pending:
-		return true, unindexMetadata(tx, tenant, id, created, json.RawMessage(metadata))
+		return true, unindexMetadata(tx, tenant, id)
 	}
 	return true, nil
 }
 
-// InsertEvents stores the inserts in one group-commit transaction.
+// InsertEvents stores each insert as one write of the tenant's lane (see
+// Writes in the package doc): the inserts of a call run in order, in one
+// group commit or, when they are large, several, and the call returns once
+// every one is durable. A failure of some inserts is their Err; when none
+// was stored, it is the call's error.
 //
 // Everything that does not need the transaction (the metadata terms, the
 // column values) is prepared here, in the caller's goroutine, so that the
 // single writer only executes statements.
 func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]triggers.InsertResult, error) {
+	if len(inserts) == 0 {
+		return []triggers.InsertResult{}, nil
+	}
 	rows := make([]insertRow, len(inserts))
 	for i, in := range inserts {
 		rows[i] = insertRow{Insert: in, payload: string(in.Event.Payload), metadata: string(in.Event.Metadata),
 			terms: triggers.MetadataTerms(in.Event.Metadata)}
 	}
 	results := make([]triggers.InsertResult, len(inserts))
-	err := db.exec(ctx, func(tx *writeTx) error {
-		last := db.lastCreated
-		for i := range rows {
+	errs, err := db.execEach(ctx, inserts[0].Event.Tenant, len(rows),
+		func(i int) int { return len(rows[i].payload) + len(rows[i].metadata) },
+		func(tx *writeTx, i int) error {
+			last := db.lastCreated
 			r, err := insertOne(tx, &rows[i], &last)
 			if err != nil {
 				return err
 			}
+			db.lastCreated = last
 			results[i] = r
-		}
-		db.lastCreated = last
-		return nil
-	})
+			return nil
+		})
 	if err != nil {
-		return nil, formatError(err)
+		return nil, err
+	}
+	for i, err := range errs {
+		if err != nil {
+			results[i] = triggers.InsertResult{Err: err}
+		}
 	}
 	return results, nil
 }
@@ -224,26 +237,12 @@ func (db *DB) DeleteEvent(ctx context.Context, tenant, id string, notBefore time
 	return found, nil
 }
 
-// AckEvents acknowledges the events in order in one group-commit
-// transaction: one fsync for the whole call. Per-item outcomes are in the
-// results; a store failure fails the whole call, with nothing written.
+// AckEvents acknowledges the events in order, each one write of the
+// tenant's lane (see eachEvent).
 func (db *DB) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
-	results := make([]triggers.AckResult, len(acks))
-	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
-		// fn may run twice (see commit): every result is set afresh.
-		for i, a := range acks {
-			e, err := ackOne(tx, tenant, a, at, notBefore)
-			if err != nil && !isDomain(err) {
-				return err
-			}
-			results[i] = triggers.AckResult{Event: e, Err: err}
-		}
-		return nil
+	return db.eachEvent(ctx, tenant, len(acks), func(tx *writeTx, i int) (triggers.Event, error) {
+		return ackOne(tx, tenant, acks[i], at, notBefore)
 	})
-	if err != nil {
-		return nil, formatError(err)
-	}
-	return results, nil
 }
 
 // isDomain reports whether err is a per-item outcome (not found, conflict)
@@ -261,8 +260,8 @@ func isDomain(err error) bool {
 func ackOne(tx *writeTx, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, a.ID, micros(notBefore), a.LeaseID, a.LeaseID))
 	if err == nil {
-		// A dead event has no metadata rows: the deletes then find none.
-		return e, unindexMetadata(tx, tenant, a.ID, micros(e.CreatedAt), e.Metadata)
+		// A dead event has no metadata rows: the delete then finds none.
+		return e, unindexMetadata(tx, tenant, a.ID)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return triggers.Event{}, fmt.Errorf("sqlite: ack event: %w", err)
@@ -298,24 +297,29 @@ func readState(tx *writeTx, tenant, id string, notBefore time.Time) (eventState,
 	return st, nil
 }
 
-// DeleteEvents deletes the events in order in one group-commit transaction.
+// DeleteEvents deletes the events in order, each one write of the tenant's
+// lane (as eachEvent runs them).
 func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
 	results := make([]triggers.DeleteResult, len(ids))
-	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
-		for i, id := range ids {
-			found, err := deleteOne(tx, tenant, id, notBefore)
-			if err != nil {
-				return err
-			}
-			results[i] = triggers.DeleteResult{}
-			if !found {
-				results[i].Err = triggers.EventNotFound()
-			}
+	errs, err := db.execEach(ctx, tenant, len(ids), nil, func(tx *writeTx, i int) error {
+		found, err := deleteOne(tx, tenant, ids[i], notBefore)
+		if err != nil {
+			return err
+		}
+		results[i] = triggers.DeleteResult{}
+		if !found {
+			results[i].Err = triggers.EventNotFound()
 		}
 		return nil
 	})
+	db.pages.invalidate(tenant)
 	if err != nil {
-		return nil, formatError(err)
+		return nil, err
+	}
+	for i, err := range errs {
+		if err != nil {
+			results[i] = triggers.DeleteResult{Err: err}
+		}
 	}
 	return results, nil
 }
@@ -330,23 +334,20 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 	total := 0
 	for {
 		var n int64
-		err := db.exec(ctx, func(tx *writeTx) error {
+		err := db.exec(ctx, "", func(tx *writeTx) error {
 			n = 0
 			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
-				RETURNING tenant, id, created_at, metadata, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
+				RETURNING tenant, id, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
 			if err != nil {
 				return err
 			}
-			type gone struct {
-				tenant, id, metadata string
-				created              int64
-			}
+			type gone struct{ tenant, id string }
 			var pending []gone
 			for rows.Next() {
 				var g gone
 				var isPending bool
-				if err := rows.Scan(&g.tenant, &g.id, &g.created, &g.metadata, &isPending); err != nil {
+				if err := rows.Scan(&g.tenant, &g.id, &isPending); err != nil {
 					rows.Close()
 					return err
 				}
@@ -360,7 +361,7 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 				return err
 			}
 			for _, g := range pending {
-				if err := unindexMetadata(tx, g.tenant, g.id, g.created, json.RawMessage(g.metadata)); err != nil {
+				if err := unindexMetadata(tx, g.tenant, g.id); err != nil {
 					return err
 				}
 			}

@@ -59,7 +59,7 @@ func keyArgs(k triggers.APIKey) []any {
 
 // CreateKey stores a new key.
 func (db *DB) CreateKey(ctx context.Context, k triggers.APIKey) error {
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.exec(ctx, "", func(tx *writeTx) error {
 		_, err := tx.Exec(`INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, keyArgs(k)...)
 		return err
 	})
@@ -104,7 +104,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]triggers.APIKey, error) {
 // UpdateKey applies fn to a key inside the write transaction.
 func (db *DB) UpdateKey(ctx context.Context, id string, fn func(*triggers.APIKey) error) (triggers.APIKey, error) {
 	var k triggers.APIKey
-	err := db.exec(ctx, func(tx *writeTx) error {
+	err := db.exec(ctx, "", func(tx *writeTx) error {
 		var err error
 		k, err = scanKey(tx.QueryRow(`SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {

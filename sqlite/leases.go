@@ -17,7 +17,7 @@ import (
 // from their indexes.
 const (
 	qDeadLetter = `UPDATE events SET dead_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
-		WHERE seq = ? RETURNING tenant, id, created_at, metadata`
+		WHERE seq = ? RETURNING tenant, id`
 	// qNextAvailable reads the earliest instant after now at which a held
 	// event of the tenant becomes available: one entry of events_held.
 	qNextAvailable = `SELECT ` + readyAt + ` FROM events INDEXED BY events_held
@@ -158,7 +158,7 @@ func (db *DB) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (trigg
 	}
 	walks := planReceive(q)
 	var got triggers.Received
-	err := db.execVolatile(ctx, func(tx *writeTx) error {
+	err := db.execVolatile(ctx, q.Tenant, func(tx *writeTx) error {
 		var err error
 		got, err = receive(tx, q, limit, walks) // afresh: fn may run twice (see commit)
 		return err
@@ -205,12 +205,11 @@ func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWal
 	}
 	var got triggers.Received
 	for _, seq := range dead {
-		var tenant, id, metadata string
-		var created int64
-		if err := tx.QueryRow(qDeadLetter, micros(q.Now), seq).Scan(&tenant, &id, &created, &metadata); err != nil {
+		var tenant, id string
+		if err := tx.QueryRow(qDeadLetter, micros(q.Now), seq).Scan(&tenant, &id); err != nil {
 			return triggers.Received{}, fmt.Errorf("sqlite: dead-letter: %w", err)
 		}
-		if err := unindexMetadata(tx, tenant, id, created, []byte(metadata)); err != nil {
+		if err := unindexMetadata(tx, tenant, id); err != nil {
 			return triggers.Received{}, err
 		}
 	}
@@ -345,25 +344,29 @@ func (db *DB) RedriveEvents(ctx context.Context, tenant string, ids []string, no
 	})
 }
 
-// eachEvent runs one(tx, i) for i in [0, n) in one write of the single
-// writer, and returns each outcome: a domain error is that item's, any
-// other fails the whole call with nothing written. The tenant's cached
-// inbox pages are dropped after the write.
+// eachEvent runs one(tx, i) for i in [0, n) as the n writes of one job of
+// tenant (execEach: in order, in one group commit or several), and returns
+// each outcome: a domain error is that item's; any other undoes that item
+// only and is its Err, or the call's error when no item was written. The
+// tenant's cached inbox pages are dropped after the last write.
 func (db *DB) eachEvent(ctx context.Context, tenant string, n int, one func(tx *writeTx, i int) (triggers.Event, error)) ([]triggers.EventResult, error) {
 	results := make([]triggers.EventResult, n)
-	err := db.execRemoving(ctx, tenant, func(tx *writeTx) error {
-		// fn may run twice (see commit): every result is set afresh.
-		for i := range n {
-			e, err := one(tx, i)
-			if err != nil && !isDomain(err) {
-				return err
-			}
-			results[i] = triggers.EventResult{Event: e, Err: err}
+	errs, err := db.execEach(ctx, tenant, n, nil, func(tx *writeTx, i int) error {
+		e, err := one(tx, i)
+		if err != nil && !isDomain(err) {
+			return err
 		}
+		results[i] = triggers.EventResult{Event: e, Err: err} // afresh: it may run twice (see commit)
 		return nil
 	})
+	db.pages.invalidate(tenant)
 	if err != nil {
-		return nil, formatError(err)
+		return nil, err
+	}
+	for i, err := range errs {
+		if err != nil {
+			results[i] = triggers.EventResult{Err: err}
+		}
 	}
 	return results, nil
 }

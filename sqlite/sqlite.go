@@ -3,11 +3,21 @@
 //
 // # Writes
 //
-// Every write goes through one writer goroutine. It takes all writes queued
-// at that moment, runs them in one transaction (each in its own savepoint, so
-// one failing write does not undo the others) and commits once: concurrent
-// requests share one fsync (synchronous=FULL), and each caller returns only
-// after the commit is on disk.
+// Every write goes through one writer goroutine. It runs the writes queued
+// at that moment, up to a budget, in one transaction (each in its own
+// savepoint when one fails, so one failing write does not undo the others)
+// and commits once: concurrent requests share one fsync (synchronous=FULL),
+// and each caller returns only after the commit is on disk.
+//
+// The writer is fair between tenants. A call's writes form a job (a bulk
+// verb is one write per item: a create's item is atomic with its
+// idempotency record); jobs wait in one lane per tenant, and the lanes take
+// turns, one write per turn, a lane with new work first (see schedule). A
+// group commit stops taking writes before it has run them for MaxCommitTime
+// or inserted MaxCommitBytes of events, so a huge bulk create is committed
+// in several group commits, other tenants' writes in between, and its call
+// returns after the last one. A small write queued behind it waits for the
+// commit running and about one more write, not for the bulk.
 //
 // The writer also gives events their inbox order: it moves an event's
 // created_at forward when needed so that created_at order is commit order.
@@ -60,6 +70,14 @@ const FileName = "triggers.db"
 type Options struct {
 	// MaxBatch bounds the writes committed together; default 256.
 	MaxBatch int
+	// MaxCommitTime bounds how long one group commit runs writes before it
+	// commits: it takes another write only while the time spent plus that
+	// write's expected time stays below it (see Writes); default 4ms.
+	MaxCommitTime time.Duration
+	// MaxCommitBytes bounds the event bytes (payload and metadata) one
+	// group commit inserts: a write that would go beyond it waits for the
+	// next commit, unless it is the first; default 1 MiB.
+	MaxCommitBytes int
 	// ReadConns is the size of the read pool; default 4.
 	ReadConns int
 	// PageCache is how many inbox pages are kept in memory (see pageCache);
@@ -72,10 +90,13 @@ type DB struct {
 	path   string
 	write  *sql.DB
 	read   *sql.DB
-	queue  chan *writeOp
+	queue  chan *writeJob
 	stop   chan struct{}
 	done   chan struct{}
 	maxBat int
+
+	maxTime  time.Duration // Options.MaxCommitTime
+	maxBytes int           // Options.MaxCommitBytes
 
 	lastCreated int64 // the greatest created_at committed or queued; writer only
 	syncNormal  bool  // the write connection runs with synchronous=NORMAL; writer only
@@ -90,50 +111,89 @@ type DB struct {
 
 var _ triggers.Store = (*DB)(nil)
 
+// writeOp is one write: fn runs inside a group commit and is atomic (see
+// exec). bytes is what it inserts (payload and metadata), counted against
+// the commit's MaxCommitBytes.
 type writeOp struct {
-	ctx  context.Context
-	fn   func(tx *writeTx) error
-	done chan error
-	// volatile marks a write that may be lost in a power failure (a lease:
-	// DESIGN §10.5): a batch of volatile writes only is committed without
-	// an fsync of its own (see commit).
+	fn    func(tx *writeTx) error
+	bytes int
+
+	job *writeJob
+	err error // the outcome, set by the writer before the job is done
+}
+
+// writeJob is the writes of one call, queued together. The writer runs them
+// in order, in one group commit or several (see schedule), and closes done
+// once each has its outcome.
+type writeJob struct {
+	ctx    context.Context
+	tenant string // the lane; "" for writes of no tenant (keys, retention)
+	// volatile marks writes that may be lost in a power failure (a lease:
+	// DESIGN §10.5): a commit of volatile writes only has no fsync of its
+	// own (see fill).
 	volatile bool
+	ops      []writeOp
+	next     int           // ops[next] is the next to run; writer only
+	left     int           // ops without an outcome; writer only
+	took     time.Duration // the time its last op ran; writer only
+	done     chan struct{}
 }
 
 // writeTx is the group-commit transaction as write functions see it. Its
 // statements are prepared once and reused, since SQL parsing would otherwise
 // be a large part of the single writer's time.
 type writeTx struct {
-	db *DB
-	tx *sql.Tx
+	db    *DB
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt // hot statements bound to tx, on first use
 }
 
 // hotWrites are the write statements prepared when the store opens. They
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerm, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
+	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive}
+
+// stmt returns the hot statement query bound to the transaction, or nil
+// if query is not one of hotWrites. It is bound once per transaction, not
+// once per use: an insert with many metadata terms, or a group commit of
+// many writes, then makes no statement object per execution.
+func (w *writeTx) stmt(query string) *sql.Stmt {
+	if s, ok := w.stmts[query]; ok {
+		return s
+	}
+	p, ok := w.db.writeStmts.Load(query)
+	if !ok {
+		return nil
+	}
+	if w.stmts == nil {
+		w.stmts = make(map[string]*sql.Stmt)
+	}
+	s := w.tx.Stmt(p.(*sql.Stmt))
+	w.stmts[query] = s
+	return s
+}
 
 // Exec runs a statement in the transaction.
 func (w *writeTx) Exec(query string, args ...any) (sql.Result, error) {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).Exec(args...)
+	if s := w.stmt(query); s != nil {
+		return s.Exec(args...)
 	}
 	return w.tx.Exec(query, args...)
 }
 
 // QueryRow runs a query returning at most one row in the transaction.
 func (w *writeTx) QueryRow(query string, args ...any) *sql.Row {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).QueryRow(args...)
+	if s := w.stmt(query); s != nil {
+		return s.QueryRow(args...)
 	}
 	return w.tx.QueryRow(query, args...)
 }
 
 // Query runs a query returning rows in the transaction.
 func (w *writeTx) Query(query string, args ...any) (*sql.Rows, error) {
-	if s, ok := w.db.writeStmts.Load(query); ok {
-		return w.tx.Stmt(s.(*sql.Stmt)).Query(args...)
+	if s := w.stmt(query); s != nil {
+		return s.Query(args...)
 	}
 	return w.tx.Query(query, args...)
 }
@@ -187,6 +247,12 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if o.PageCache == 0 {
 		o.PageCache = 512
 	}
+	if o.MaxCommitTime <= 0 {
+		o.MaxCommitTime = 4 * time.Millisecond
+	}
+	if o.MaxCommitBytes <= 0 {
+		o.MaxCommitBytes = 1 << 20
+	}
 	path := filepath.Join(dir, FileName)
 	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "mmap_size(268435456)"}
 	write, err := openPool(path, pragmas, true)
@@ -208,8 +274,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	read.SetMaxOpenConns(o.ReadConns)
 	read.SetMaxIdleConns(o.ReadConns)
 
-	db := &DB{path: path, write: write, read: read, queue: make(chan *writeOp, 4096),
-		stop: make(chan struct{}), done: make(chan struct{}), maxBat: o.MaxBatch}
+	db := &DB{path: path, write: write, read: read, queue: make(chan *writeJob, 4096),
+		stop: make(chan struct{}), done: make(chan struct{}), maxBat: o.MaxBatch,
+		maxTime: o.MaxCommitTime, maxBytes: o.MaxCommitBytes}
 	if o.PageCache > 0 {
 		db.pages = newPageCache(o.PageCache)
 	}
@@ -348,34 +415,30 @@ func (db *DB) Ping(ctx context.Context) error {
 
 var errClosed = triggers.Unavailable(errors.New("sqlite: store closed"))
 
-// exec queues fn to run inside the next group-commit transaction and waits
-// until that transaction is durable. fn's own error undoes only its work.
-// fn may run twice (see commit), and must return domain errors
-// (*triggers.Error) only before it has written anything.
-func (db *DB) exec(ctx context.Context, fn func(tx *writeTx) error) error {
-	return db.queueOp(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
+// exec runs fn as one write of tenant's lane ("" for none) inside a
+// group-commit transaction and waits until that transaction is durable.
+// fn's own error undoes only its work. fn may run twice (see commit), and
+// must return domain errors (*triggers.Error) only before it has written
+// anything.
+func (db *DB) exec(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
+	return db.execOne(ctx, &writeJob{tenant: tenant}, fn)
 }
 
 // execVolatile is exec for a write that a power failure may undo without
 // harm (a lease, DESIGN §10.5: losing one only means a redelivery). It
 // returns once the write is committed to the WAL, which survives a crash of
 // the process; the next durable commit makes it durable too.
-func (db *DB) execVolatile(ctx context.Context, fn func(tx *writeTx) error) error {
-	return db.queueOp(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), volatile: true})
+func (db *DB) execVolatile(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
+	return db.execOne(ctx, &writeJob{tenant: tenant, volatile: true}, fn)
 }
 
-func (db *DB) queueOp(op *writeOp) error {
-	ctx := op.ctx
-	select {
-	case db.queue <- op:
-	case <-db.stop:
-		return errClosed
-	case <-ctx.Done():
-		return triggers.Unavailable(ctx.Err())
+// execOne runs fn as the one write of job.
+func (db *DB) execOne(ctx context.Context, job *writeJob, fn func(tx *writeTx) error) error {
+	job.ops = []writeOp{{fn: fn}}
+	if err := db.execJob(ctx, job); err != nil {
+		return err
 	}
-	// Once queued, the op is committed or refused by the writer; waiting for
-	// its answer even when ctx ends keeps the caller's view truthful.
-	return <-op.done
+	return job.ops[0].err
 }
 
 // execRemoving is exec for a write that may take pending events of tenant
@@ -383,51 +446,195 @@ func (db *DB) queueOp(op *writeOp) error {
 // is shown (its lease): the tenant's cached inbox pages are dropped once the
 // write has committed, before its caller is answered.
 func (db *DB) execRemoving(ctx context.Context, tenant string, fn func(tx *writeTx) error) error {
-	err := db.exec(ctx, fn)
+	err := db.exec(ctx, tenant, fn)
 	db.pages.invalidate(tenant)
 	return err
 }
 
-func (db *DB) writer() {
-	defer close(db.done)
-	batch := make([]*writeOp, 0, db.maxBat)
-	for {
-		batch = batch[:0]
-		select {
-		case op := <-db.queue:
-			batch = append(batch, op)
-		case <-db.stop:
-			// Finish what is queued, then stop.
-			for {
-				select {
-				case op := <-db.queue:
-					batch = append(batch, op)
-					if len(batch) == db.maxBat {
-						db.commit(batch)
-						batch = batch[:0]
-					}
-				default:
-					if len(batch) > 0 {
-						db.commit(batch)
-					}
-					return
-				}
-			}
+// execEach runs one(tx, i) for i in [0, n) as the n writes of one job of
+// tenant (see writeJob): each as exec runs fn, in order, in one group
+// commit or several; one records its item's outcome itself. size(i), if
+// not nil, is what write i inserts (writeOp.bytes). It returns each
+// write's failure (nil for the committed ones), or, when none was
+// committed, the failure of the whole call.
+func (db *DB) execEach(ctx context.Context, tenant string, n int, size func(i int) int, one func(tx *writeTx, i int) error) ([]error, error) {
+	ops := make([]writeOp, n)
+	for i := range ops {
+		ops[i].fn = func(tx *writeTx) error { return one(tx, i) }
+		if size != nil {
+			ops[i].bytes = size(i)
 		}
-	fill:
-		for len(batch) < db.maxBat {
-			select {
-			case op := <-db.queue:
-				batch = append(batch, op)
-			default:
-				break fill
-			}
+	}
+	if err := db.execJob(ctx, &writeJob{tenant: tenant, ops: ops}); err != nil {
+		return nil, err
+	}
+	errs := make([]error, n)
+	failed := 0
+	for i := range ops {
+		if ops[i].err != nil {
+			errs[i] = formatError(ops[i].err)
+			failed++
 		}
-		db.commit(batch)
+	}
+	if failed == n {
+		return nil, errs[0]
+	}
+	return errs, nil
+}
+
+// execJob queues job (its tenant, ops and volatile set) and waits until
+// each op has its outcome (writeOp.err). Its own error is for a job never
+// queued (the store closed, ctx done first): then no op ran.
+func (db *DB) execJob(ctx context.Context, job *writeJob) error {
+	job.ctx, job.left, job.done = ctx, len(job.ops), make(chan struct{})
+	for i := range job.ops {
+		job.ops[i].job = job
+	}
+	select {
+	case db.queue <- job:
+	case <-db.stop:
+		return errClosed
+	case <-ctx.Done():
+		return triggers.Unavailable(ctx.Err())
+	}
+	// Once queued, every op is committed or refused by the writer; waiting
+	// for the outcomes even when ctx ends keeps the caller's view truthful.
+	<-job.done
+	return nil
+}
+
+// answered records that op has its outcome.
+func (op *writeOp) answered() {
+	if op.job.left--; op.job.left == 0 {
+		close(op.job.done)
 	}
 }
 
-// commit runs a batch of writes in one transaction and answers each op.
+// schedule is the writer's queue of jobs, fair between tenants. Jobs wait
+// in one lane per tenant, and the lanes take turns, one op per turn; within
+// a lane its jobs take turns the same way, so the ops of one job run in
+// order. A lane that joins (its tenant had nothing waiting) has its first
+// turn before the lanes already waiting, which then take their turns in a
+// ring; after its turn a lane still holding ops joins the back of the ring.
+// A small write therefore runs before the rest of any bulk already
+// queued, and a lane in the ring waits for one turn of each other lane.
+// So that new lanes arriving without pause cannot hold the ring still, a
+// commit after one that ran no op of the ring runs one first (owed, see
+// fill). Writer only.
+type schedule struct {
+	lanes map[string]*lane // by tenant: the lanes waiting, new or in the ring
+	fresh []*lane          // lanes that joined and have not had a turn, oldest first
+	ring  []*lane          // the others; ring[0] has the next turn
+	ops   int              // ops waiting
+	// owed: the last commit ran no op of the ring, which was not empty;
+	// the next commit runs ring[0]'s op first (see fill).
+	owed bool
+}
+
+// lane is a tenant's jobs waiting in the schedule; jobs[0] has its next turn.
+type lane struct {
+	tenant string
+	jobs   []*writeJob
+}
+
+// push adds a job at the back of its tenant's lane.
+func (s *schedule) push(j *writeJob) {
+	if len(j.ops) == 0 {
+		close(j.done)
+		return
+	}
+	l := s.lanes[j.tenant]
+	if l == nil {
+		l = &lane{tenant: j.tenant}
+		s.lanes[j.tenant] = l
+		s.fresh = append(s.fresh, l)
+	}
+	l.jobs = append(l.jobs, j)
+	s.ops += len(j.ops)
+}
+
+// peek returns the op pop would return, without taking it.
+func (s *schedule) peek(ringOnly bool) *writeOp {
+	var l *lane
+	switch {
+	case len(s.fresh) > 0 && !ringOnly:
+		l = s.fresh[0]
+	case len(s.ring) > 0:
+		l = s.ring[0]
+	default:
+		return nil
+	}
+	j := l.jobs[0]
+	return &j.ops[j.next]
+}
+
+// pop returns the next op to run, or nil if none is waiting, and whether it
+// is of a lane in the ring; ringOnly passes over the new lanes.
+func (s *schedule) pop(ringOnly bool) (op *writeOp, inRing bool) {
+	var l *lane
+	switch {
+	case len(s.fresh) > 0 && !ringOnly:
+		l, s.fresh = s.fresh[0], s.fresh[1:]
+	case len(s.ring) > 0:
+		l, s.ring = s.ring[0], s.ring[1:]
+		inRing = true
+	default:
+		return nil, false
+	}
+	j := l.jobs[0]
+	l.jobs = l.jobs[1:]
+	op = &j.ops[j.next]
+	j.next++
+	s.ops--
+	if j.next < len(j.ops) {
+		l.jobs = append(l.jobs, j)
+	}
+	if len(l.jobs) > 0 {
+		s.ring = append(s.ring, l)
+	} else {
+		delete(s.lanes, l.tenant)
+	}
+	return op, inRing
+}
+
+// take moves the jobs queued now into s, without waiting.
+func (db *DB) take(s *schedule) {
+	for {
+		select {
+		case j := <-db.queue:
+			s.push(j)
+		default:
+			return
+		}
+	}
+}
+
+func (db *DB) writer() {
+	defer close(db.done)
+	s := &schedule{lanes: map[string]*lane{}}
+	batch := make([]*writeOp, 0, db.maxBat)
+	for {
+		if s.ops == 0 {
+			select {
+			case j := <-db.queue:
+				s.push(j)
+			case <-db.stop:
+				// Finish what is queued, then stop.
+				for db.take(s); s.ops > 0; db.take(s) {
+					batch = db.commit(s, batch[:0])
+				}
+				return
+			}
+			continue // the job may have had no op
+		}
+		batch = db.commit(s, batch[:0])
+	}
+}
+
+// commit runs the next group commit: it takes ops from s in turn and runs
+// each at once while the commit's budget lasts (see fill; at most MaxBatch
+// ops), commits, and gives each op taken its outcome. It returns the batch
+// (for reuse).
 //
 // Ops run back to back without savepoints: a write function that fails with
 // a domain error (ENOTFOUND, ECONFLICT, ...) has written nothing. Any other
@@ -435,47 +642,30 @@ func (db *DB) writer() {
 // run again with each op in its own savepoint, where one failing op undoes
 // only its own work. Savepoints cost two statements per op, which is why
 // they are kept for that rare path.
-func (db *DB) commit(batch []*writeOp) {
-	volatile := allVolatile(batch)
-	if err := db.setSync(volatile); err != nil {
-		err = formatError(fmt.Errorf("sqlite: commit: %w", err))
-		for _, op := range batch {
-			op.done <- err
-		}
-		return
-	}
+func (db *DB) commit(s *schedule, batch []*writeOp) []*writeOp {
 	lastCreated := db.lastCreated
-	errs, err := db.runBatch(batch, false)
+	batch, volatile, err := db.fill(s, batch)
 	if errors.Is(err, errNeedSavepoints) {
 		db.lastCreated = lastCreated
-		errs, err = db.runBatch(batch, true)
+		err = db.rerun(batch)
 	}
 	if err != nil {
 		db.lastCreated = lastCreated
 		err = formatError(fmt.Errorf("sqlite: commit: %w", err))
 		for _, op := range batch {
-			op.done <- err
+			op.err = err
 		}
-		return
+	} else {
+		db.commits.Add(1)
+		db.committedOps.Add(uint64(len(batch)))
+		if volatile {
+			db.volatileCommits.Add(1)
+		}
 	}
-	db.commits.Add(1)
-	db.committedOps.Add(uint64(len(batch)))
-	if volatile {
-		db.volatileCommits.Add(1)
-	}
-	for i, op := range batch {
-		op.done <- errs[i]
-	}
-}
-
-// allVolatile reports whether every write of batch is volatile.
-func allVolatile(batch []*writeOp) bool {
 	for _, op := range batch {
-		if !op.volatile {
-			return false
-		}
+		op.answered()
 	}
-	return true
+	return batch
 }
 
 // setSync makes the next commit fsync (synchronous=FULL, the default) or
@@ -507,7 +697,7 @@ func (db *DB) setSync(normal bool) error {
 // is CommittedOps / Commits.
 type Stats struct {
 	Commits      uint64 // transactions committed (each one fsync, but VolatileCommits)
-	CommittedOps uint64 // writes in those transactions
+	CommittedOps uint64 // writes in those transactions (a bulk call's items count one each)
 	// VolatileCommits are the commits of leases only, without an fsync.
 	VolatileCommits uint64
 	PageHits        uint64 // inbox pages answered from memory (pageCache)
@@ -525,29 +715,97 @@ func (db *DB) Stats() Stats {
 
 var errNeedSavepoints = errors.New("sqlite: an op failed midway; rerun the batch with savepoints")
 
-func (db *DB) runBatch(batch []*writeOp, savepoints bool) ([]error, error) {
+// fill is the first run of a group commit (see commit): it begins the
+// transaction, takes ops from s and runs them while the commit's budget
+// lasts, and commits. It returns the ops taken, whether the commit was
+// volatile, and errNeedSavepoints (with the transaction rolled back) when
+// one op failed midway.
+//
+// The budget: the first op always runs; another runs only if the ops so
+// far and it insert at most MaxCommitBytes, and if the time spent running
+// ops plus its expected time (the time its job's previous op took; zero
+// for a job's first) stays under MaxCommitTime. So a small write that finds
+// a bulk running is committed right after the bulk's op in progress, not
+// with the bulk's next one. If a commit ran no op of the ring, the next one
+// runs the ring's next op first, however long (schedule.owed): the lanes
+// already waiting move on at least every other commit.
+//
+// A commit is volatile (synchronous=NORMAL, see setSync) when its first op
+// is: it then stops before a durable op, which the next commit, durable,
+// runs first.
+func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
+	db.take(s)
+	ringFirst := s.owed && len(s.ring) > 0
+	volatile := s.peek(ringFirst).job.volatile
 	ctx := context.Background() // one caller's cancellation must not undo the others
-	errs := make([]error, len(batch))
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	var sqlTx *sql.Tx
+	err := db.setSync(volatile)
+	if err == nil {
+		sqlTx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
-		return nil, err
+		// Give the ops waiting now this failure, rather than try again for
+		// each (a busy database takes busy_timeout to refuse).
+		for len(batch) < db.maxBat {
+			op, _ := s.pop(false)
+			if op == nil {
+				break
+			}
+			batch = append(batch, op)
+		}
+		return batch, volatile, err
 	}
 	tx := &writeTx{db: db, tx: sqlTx}
-	for i, op := range batch {
-		switch {
-		case op.ctx.Err() != nil:
-			errs[i] = triggers.Unavailable(op.ctx.Err())
-		case savepoints:
-			errs[i] = db.inSavepoint(tx, op.fn)
-		default:
-			errs[i] = op.fn(tx)
-			if errs[i] != nil && !cleanFailure(errs[i]) {
-				sqlTx.Rollback()
-				return nil, errNeedSavepoints
-			}
+	var ran time.Duration // running ops
+	bytes := 0
+	ringServed := false
+	for len(batch) < db.maxBat {
+		if len(batch) > 0 {
+			db.take(s) // writes queued meanwhile get their turn in this commit
 		}
+		ringOnly := ringFirst && !ringServed
+		next := s.peek(ringOnly)
+		if next == nil || volatile && !next.job.volatile ||
+			len(batch) > 0 && (bytes+next.bytes > db.maxBytes || ran+next.job.took >= db.maxTime) {
+			break
+		}
+		op, inRing := s.pop(ringOnly)
+		ringServed = ringServed || inRing
+		batch = append(batch, op)
+		if err := op.job.ctx.Err(); err != nil {
+			op.err = triggers.Unavailable(err)
+			continue
+		}
+		start := time.Now()
+		op.err = op.fn(tx)
+		op.job.took = time.Since(start)
+		ran += op.job.took
+		if op.err != nil && !cleanFailure(op.err) {
+			sqlTx.Rollback()
+			s.owed = len(s.ring) > 0 && !ringServed
+			return batch, volatile, errNeedSavepoints
+		}
+		bytes += op.bytes
 	}
-	return errs, sqlTx.Commit()
+	s.owed = len(s.ring) > 0 && !ringServed
+	return batch, volatile, sqlTx.Commit()
+}
+
+// rerun runs a batch again, each op in its own savepoint, and commits.
+func (db *DB) rerun(batch []*writeOp) error {
+	sqlTx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	tx := &writeTx{db: db, tx: sqlTx}
+	for _, op := range batch {
+		if err := op.job.ctx.Err(); err != nil {
+			op.err = triggers.Unavailable(err)
+			continue
+		}
+		op.err = db.inSavepoint(tx, op.fn)
+	}
+	return sqlTx.Commit()
 }
 
 // cleanFailure reports whether a write function's error is one that, by the
