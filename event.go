@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -130,8 +131,11 @@ type NewEvent struct {
 // ParseNewEvent validates one create request body and returns the event to
 // store. It serves single and bulk create alike: prefix is prepended to field
 // names in errors ("" for a single create, "items[3]." in a bulk request).
-// headerKey is the Idempotency-Key header, "" if absent; a header and a
-// metadata.idempotency_key that disagree are refused.
+// headerKey is the Idempotency-Key header as IdempotencyKeyHeader returns
+// it, "" if absent or empty. Otherwise it must be valid UTF-8 of at most
+// MaxIdempotencyKeyLen characters without control or format characters
+// (as a source must), and a header and a metadata.idempotency_key that
+// disagree are refused.
 //
 // Errors are EINVALID with details naming every invalid field.
 func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
@@ -192,9 +196,9 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 	}
 
 	if headerKey != "" {
-		switch {
-		case utf8.RuneCountInString(headerKey) > MaxIdempotencyKeyLen:
-			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("must be at most %d characters", MaxIdempotencyKeyLen)})
+		switch msg := checkIdempotencyKeyHeader(headerKey); {
+		case msg != "":
+			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: msg})
 		case ne.IdempotencyKey != "" && ne.IdempotencyKey != headerKey:
 			bad = append(bad, FieldError{Field: "Idempotency-Key", Message: "differs from metadata.idempotency_key; send one or make them equal"})
 		default:
@@ -208,6 +212,38 @@ func ParseNewEvent(body []byte, headerKey, prefix string) (NewEvent, error) {
 		ne.RequestHash = requestHash(ne)
 	}
 	return ne, nil
+}
+
+// IdempotencyKeyHeader returns the Idempotency-Key header of a create from
+// the values of its field lines (net/http's Header.Values): "" when there
+// are none, or one that is empty (API.md has always said an empty header
+// counts as absent). The header given more than once is EINVALID naming
+// it: of two keys it is not clear which one counts, and the second was
+// silently ignored. ParseNewEvent checks the key itself.
+func IdempotencyKeyHeader(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+		return values[0], nil
+	}
+	return "", InvalidFields(FieldError{Field: "Idempotency-Key", Message: fmt.Sprintf("is given %d times; send it once", len(values))})
+}
+
+// checkIdempotencyKeyHeader says what is wrong with an Idempotency-Key
+// header's value, "" if nothing: it must be valid UTF-8 of 1 to
+// MaxIdempotencyKeyLen characters (metadata.idempotency_key's bound) with
+// no control or format characters: checkName's rule for sources and event
+// types, since such characters change how a key prints or make two keys
+// look alike.
+func checkIdempotencyKeyHeader(key string) string {
+	if !utf8.ValidString(key) {
+		return "is not valid UTF-8"
+	}
+	if err := checkName(key, MaxIdempotencyKeyLen); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // parseMetadata validates the known fields of md, a compact metadata object
@@ -386,21 +422,54 @@ func jsonTypeOf(tok json.Token) string {
 	}
 }
 
-// DecodeStrict decodes data, a JSON object, into v (a pointer to a struct),
-// refusing unknown fields and trailing data, with client-readable errors.
+// DecodeStrict decodes data, a request body that must be one JSON object,
+// into v (a pointer to a struct) as encoding/json does, but stricter: the
+// body must be valid UTF-8, hold nothing after the object, and name only
+// v's fields, each once and spelled exactly as its json tag says
+// (encoding/json would let the last of two members of one name win, and
+// take "ITEMS", or "itemſ" with a long s, for "items"). The members' values
+// are checked only as far as v's field types go: a bulk envelope's items
+// are each parsed on their own, so that an invalid item fails alone.
+//
+// Errors are EINVALID naming the field "body".
 func DecodeStrict(data []byte, v any) error {
+	invalid := func(msg string) error { return InvalidFields(FieldError{Field: "body", Message: msg}) }
 	if !utf8.Valid(data) {
-		return errors.New("body is not valid UTF-8")
+		return invalid("is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return describeJSONError(err)
+		return invalid(describeJSONError(err).Error())
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("body has data after the JSON object")
+		return invalid("has data after the JSON object")
+	}
+	if msg := checkMemberNames(data, jsonFieldNames(v)); msg != "" {
+		return invalid(msg)
 	}
 	return nil
+}
+
+// jsonFieldNames returns the member names encoding/json gives the fields of
+// the struct v points to; nil if v is not a pointer to a struct.
+func jsonFieldNames(v any) []string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	names := []string{}
+	for f := range t.Elem().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case name == "":
+			names = append(names, f.Name)
+		default:
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // describeJSONError turns an encoding/json error into a message for clients.

@@ -262,6 +262,9 @@ var parseNewEventTests = []struct {
 	{name: "ErrIdempotencyKeyTooManyRunes", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"` + strings.Repeat("ö", 256) + `"}}`, fields: []string{"metadata.idempotency_key"}},
 	{name: "ErrIdempotencyHeaderTooLong", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: strings.Repeat("h", 256), fields: []string{"Idempotency-Key"}},
 	{name: "ErrIdempotencyHeaderTooManyRunes", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: strings.Repeat("ö", 256), fields: []string{"Idempotency-Key"}},
+	{name: "ErrIdempotencyHeaderNotUTF8", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: "k\xff", fields: []string{"Idempotency-Key"}},
+	{name: "ErrIdempotencyHeaderTab", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: "k\t1", fields: []string{"Idempotency-Key"}},
+	{name: "ErrIdempotencyHeaderBidiOverride", body: `{"source":"s","event_type":"e","payload":{"id":1}}`, header: "k\u202e1", fields: []string{"Idempotency-Key"}},
 	{name: "ErrIdempotencyHeaderDiffers", body: `{"source":"s","event_type":"e","payload":{"id":1},"metadata":{"idempotency_key":"a"}}`, header: "b", fields: []string{"Idempotency-Key"}},
 	{name: "ErrEmptyObject", body: `{}`, fields: []string{"source", "event_type", "payload"}},
 	{
@@ -381,6 +384,27 @@ func TestDecodeStrict(t *testing.T) {
 			}
 		})
 	}
+	t.Run("OKEscapedName", func(t *testing.T) {
+		var v item
+		if err := triggers.DecodeStrict([]byte(`{"\u0065vent_ids":["a"]}`), &v); err != nil || len(v.EventIDs) != 1 {
+			t.Fatalf("DecodeStrict() = %v, %v, want 1 id", v, err)
+		}
+	})
+	// Names encoding/json accepts, letting the last one count or matching
+	// the field's name without regard to case, are refused naming the body.
+	for name, body := range map[string]string{
+		"ErrDuplicate":        `{"event_ids":["a"],"event_ids":["b"]}`,
+		"ErrDuplicateEscaped": `{"event_ids":["a"],"\u0065vent_ids":["b"]}`,
+		"ErrDuplicateNull":    `{"event_ids":null,"event_ids":["b"]}`,
+		"ErrUpperCase":        `{"EVENT_IDS":["a"]}`,
+		"ErrCaseFolded":       `{"event_idſ":["a"]}`,
+		"ErrSecondCaseFolded": `{"event_ids":["a"],"Event_Ids":["b"]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var v item
+			checkInvalidFields(t, "DecodeStrict("+body+")", triggers.DecodeStrict([]byte(body), &v), "body")
+		})
+	}
 	t.Run("ErrTrailingGarbage", func(t *testing.T) {
 		for _, body := range []string{`{"event_ids":[]}garbage`, `{"event_ids":[]}}`, `{"event_ids":[]}]`} {
 			var v item
@@ -389,6 +413,32 @@ func TestDecodeStrict(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestIdempotencyKeyHeader(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		values []string
+		want   string
+		err    bool
+	}{
+		{name: "None"},
+		{name: "One", values: []string{"order-1"}, want: "order-1"},
+		{name: "EmptyIsAbsent", values: []string{""}},
+		{name: "ErrTwice", values: []string{"a", "b"}, err: true},
+		{name: "ErrTwiceEqual", values: []string{"a", "a"}, err: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := triggers.IdempotencyKeyHeader(tt.values)
+			if tt.err {
+				checkInvalidFields(t, fmt.Sprintf("IdempotencyKeyHeader(%q)", tt.values), err, "Idempotency-Key")
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("IdempotencyKeyHeader(%q) = %q, %v, want %q", tt.values, got, err, tt.want)
+			}
+		})
+	}
 }
 
 func TestParseNewEvent_RequestHash(t *testing.T) {

@@ -17,7 +17,9 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -66,6 +68,10 @@ var (
 		{`{"source":"<s>","event_type":"a&b","payload":{"h":"<script>&amp;</script>","l":"\u2028"}}`, ""},
 		// A byte-order mark, invalid UTF-8 in a header.
 		{"\ufeff{\"source\":\"s\",\"event_type\":\"e\",\"payload\":{\"a\":1}}", "\xff"},
+		// Control and format characters in a header, and in a metadata key
+		// that a header could not carry.
+		{`{"source":"s","event_type":"e","payload":{"a":1}}`, "k\t\u202e"},
+		{`{"source":"s","event_type":"e","payload":{"a":1},"metadata":{"idempotency_key":"k\u0000\u202e"}}`, ""},
 	}
 
 	cursorSeeds = []string{
@@ -184,11 +190,16 @@ func FuzzParseNewEvent(f *testing.F) {
 		}
 
 		// The same JSON values re-encoded (members sorted, escapes and
-		// white space changed, the key moved to the header) are the same
-		// request: the RequestHash does not change.
+		// white space changed, the key moved to the header when a header
+		// can carry it) are the same request: the RequestHash does not
+		// change.
+		headerKey, moved := ne.IdempotencyKey, "idempotency_key"
+		if strings.ContainsFunc(headerKey, invisible) {
+			headerKey, moved = "", ""
+		}
 		reencoded := fmt.Sprintf(`{"event_type":%s,"metadata":%s,"payload":%s,"source":%s}`,
-			mustMarshal(t, ne.EventType), reencodeJSON(t, ne.Metadata, "idempotency_key"), reencodeJSON(t, ne.Payload, ""), mustMarshal(t, " "+ne.Source+"\t"))
-		ne3, err := triggers.ParseNewEvent([]byte(reencoded), ne.IdempotencyKey, "")
+			mustMarshal(t, ne.EventType), reencodeJSON(t, ne.Metadata, moved), reencodeJSON(t, ne.Payload, ""), mustMarshal(t, " "+ne.Source+"\t"))
+		ne3, err := triggers.ParseNewEvent([]byte(reencoded), headerKey, "")
 		if err != nil {
 			t.Fatalf("ParseNewEvent(%q) of the accepted %q error = %v", reencoded, body, err)
 		}
@@ -897,4 +908,120 @@ func FuzzParseLeaseBodies(f *testing.F) {
 			t.Fatalf("ParseAckRequest(%q) = %q", body, id)
 		}
 	})
+}
+
+// FuzzDecodeStrict decodes the input as each bulk envelope ({"items"},
+// {"event_ids"}, and bulk ack's either) and checks DecodeStrict against
+// encoding/json: it never panics; it refuses with EINVALID naming the body,
+// or accepts; and it accepts exactly the bodies that are valid UTF-8, one
+// JSON object that encoding/json decodes into the envelope, whose member
+// names are each the envelope's, spelled exactly, and given once. What it
+// accepts it decodes as encoding/json decodes each member alone.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{
+		`{"items":[{"source":"s","event_type":"e","payload":{"a":1}}]}`,
+		`{"event_ids":["0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"]}`,
+		`{"event_ids":null,"items":[{"event_id":"x","lease_id":"y"}]}`,
+		` { "items" : [ 1 , "2" , [ ] , { } , null , true ] } ` + "\n",
+		// A member given twice, also escaped or with null first.
+		`{"items":[1],"items":[2]}`,
+		`{"event_ids":[],"\u0065vent_ids":["a"]}`,
+		`{"items":null,"items":[]}`,
+		// Names encoding/json matches without regard to case or by
+		// Unicode case folding (long s, Kelvin sign).
+		`{"ITEMS":[]}`, `{"itemſ":[]}`, `{"Event_IDs":[]}`, "{\"\u212aey\":1}",
+		// Escapes in names and values, and strings that skip over brackets.
+		`{"\u0069tems":["]\"}{[","\\"]}`,
+		`{"items":["\"","\\\"}"],"x":1}`,
+		// Not an object, trailing data, invalid UTF-8, nothing.
+		`[]`, `null`, `{"items":[]} {}`, `{"items":[]}x`, "{\"items\":[\"\xff\"]}", ``, `{`,
+		// Deep values inside an item.
+		`{"items":[` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `]}`,
+	} {
+		f.Add(s)
+	}
+	type items struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	type ids struct {
+		EventIDs []string `json:"event_ids"`
+	}
+	type ack struct {
+		EventIDs json.RawMessage `json:"event_ids"`
+		Items    json.RawMessage `json:"items"`
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, c := range []struct {
+			name  string
+			new   func() any
+			known []string
+		}{
+			{"items", func() any { return new(items) }, []string{"items"}},
+			{"event_ids", func() any { return new(ids) }, []string{"event_ids"}},
+			{"ack", func() any { return new(ack) }, []string{"event_ids", "items"}},
+		} {
+			got := c.new()
+			err := triggers.DecodeStrict([]byte(body), got)
+			want, ok := decodeEnvelope(body, c.known, c.new)
+			if err != nil {
+				checkFieldDetails(t, "DecodeStrict", err, triggers.EINVALID)
+				var e *triggers.Error
+				errors.As(err, &e)
+				if fields := e.Details["fields"].([]triggers.FieldError); fields[0].Field != "body" {
+					t.Fatalf("DecodeStrict(%q) into %s names %q, want body", body, c.name, fields[0].Field)
+				}
+				if ok {
+					t.Fatalf("DecodeStrict(%q) into %s = %v, want it accepted as %#v", body, c.name, err, want)
+				}
+				continue
+			}
+			if !ok {
+				t.Fatalf("DecodeStrict(%q) into %s accepted %#v; encoding/json member by member refuses it", body, c.name, got)
+			}
+			if g, w := fmt.Sprintf("%#v", got), fmt.Sprintf("%#v", want); g != w {
+				t.Fatalf("DecodeStrict(%q) into %s = %s, want %s", body, c.name, g, w)
+			}
+		}
+	})
+}
+
+// decodeEnvelope is DecodeStrict's rule written with encoding/json alone:
+// body must be valid UTF-8 and one JSON object with members named as in
+// known, each once, whose values decode into a new envelope (from
+// newEnvelope) member by member.
+func decodeEnvelope(body string, known []string, newEnvelope func() any) (any, bool) {
+	if !utf8.ValidString(body) {
+		return nil, false
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	v := newEnvelope()
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, _ := tok.(string)
+		if err != nil || seen[name] || !slices.Contains(known, name) {
+			return nil, false
+		}
+		seen[name] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, false
+		}
+		// Decoded alone, as {name: value}: encoding/json then sets only
+		// the field of that name.
+		one := `{` + strconv.Quote(name) + `:` + string(raw) + `}`
+		if err := json.Unmarshal([]byte(one), v); err != nil {
+			return nil, false
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return v, true
 }

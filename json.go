@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -474,4 +475,79 @@ func (s *nameSet) add(name []byte) bool {
 	}
 	s.m[string(name)] = struct{}{}
 	return true
+}
+
+// checkMemberNames checks the member names of data, one JSON object that
+// encoding/json read without error, and returns why it refuses them ("" if
+// it does not): every name must be given once, and, unless known is nil, be
+// one of known, spelled exactly. encoding/json lets the last of two members
+// of one name win, and takes "ITEMS", or "itemſ" with a long s, for the
+// field "items". Names are compared unescaped ("\u0069tems" is "items").
+// It reads data once, only skipping the members' values.
+func checkMemberNames(data []byte, known []string) string {
+	c := jsonChecker{data: data}
+	var seen nameSet
+	if c.space(); c.i >= len(c.data) || c.data[c.i] != '{' {
+		return "must be a JSON object"
+	}
+	c.i++
+	for {
+		if c.space(); c.i >= len(c.data) || c.data[c.i] != '"' {
+			return "" // the closing brace: encoding/json checked the rest
+		}
+		raw, escaped, _, ok := c.str()
+		if !ok {
+			return "is malformed JSON"
+		}
+		name := raw[1 : len(raw)-1]
+		if escaped {
+			var s string
+			_ = json.Unmarshal(raw, &s) // encoding/json read it: valid
+			name = []byte(s)
+		}
+		if known != nil && !slices.Contains(known, string(name)) {
+			return fmt.Sprintf("has unknown field %q", name)
+		}
+		if !seen.add(name) {
+			return fmt.Sprintf("has the member %q twice", name)
+		}
+		c.space()
+		c.i++ // the colon
+		c.space()
+		c.skipValue()
+		if c.space(); c.i < len(c.data) && c.data[c.i] == ',' {
+			c.i++
+		}
+	}
+}
+
+// skipValue moves c.i past the value it is at, which must be valid JSON
+// (it is not checked).
+func (c *jsonChecker) skipValue() {
+	depth := 0
+	for ; c.i < len(c.data); c.i++ {
+		switch c.data[c.i] {
+		case '"':
+			for c.i++; c.i < len(c.data) && c.data[c.i] != '"'; c.i++ {
+				if c.data[c.i] == '\\' {
+					c.i++
+				}
+			}
+		case '{', '[':
+			depth++
+			continue
+		case '}', ']':
+			depth--
+		case ',', ' ', '\t', '\r', '\n', ':':
+			continue
+		default: // a number or a literal
+			for c.i+1 < len(c.data) && !strings.ContainsRune(",:]} \t\r\n", rune(c.data[c.i+1])) {
+				c.i++
+			}
+		}
+		if depth == 0 {
+			c.i++
+			return
+		}
+	}
 }

@@ -321,6 +321,79 @@ test('dashboard', async (t) => {
     await page.getByLabel('Auto-refresh', { exact: true }).uncheck();
   });
 
+  await t.test('details of the deepest and widest payloads the API accepts, and of a far deeper one stored before it had a limit', async () => {
+    // Payload level k holds "l<k>": 64 levels, the API's limit, as sent.
+    const DEPTH = 64;
+    let deepText = '"bottom"';
+    for (let k = DEPTH; k >= 1; k--) deepText = `{"l${k}":${deepText}}`;
+    const wideText = `{${Array.from({ length: 2000 }, (_, i) => `"k${i}":${i}`).join(',')}}`;
+    const metaText = `{${Array.from({ length: 64 }, (_, i) => `"m${i}":"v${i}"`).join(',')},"priority":"high"}`;
+    const create = async (payload, metadata = '{}') => {
+      const r = await api('POST', '/v1/events', { body: `{"source":"limits","event_type":"limits.test","payload":${payload},"metadata":${metadata}}` });
+      assert.equal(r.status, 201, r.text);
+      return r.json.event_id;
+    };
+    const deepId = await create(deepText);
+    const wideId = await create(wideText, metaText);
+    // Deleted whatever happens, so that the later subtests see the inbox they expect.
+    try {
+      const dialog = page.locator('#details');
+      const openDetails = async (id) => {
+        await page.getByRole('button', { name: `Details of event ${id}` }).click();
+        await eventually(`the details of ${id}`, async () => (await dialog.isVisible()) && (await textOf('#d-id')) === id);
+      };
+      const closeDetails = async () => {
+        await page.keyboard.press('Escape');
+        await eventually('the dialog closed', async () => !(await dialog.isVisible()));
+      };
+      await filter({ source: 'limits' });
+      await eventually('the two events', async () => (await rows().count()) === 2);
+
+      // Every level indented, two spaces each, the innermost at 128.
+      await openDetails(deepId);
+      const deep = await textOf('#d-payload');
+      assert.equal(deep.split('\n').length, 2 * DEPTH + 1);
+      assert.ok(deep.includes(`\n${' '.repeat(2 * DEPTH)}"l${DEPTH}": "bottom"\n`), deep.slice(0, 300));
+      assert.equal(deep.replace(/\s/g, ''), deepText);
+      await screenshot('05b-deep-details');
+      await closeDetails();
+
+      await openDetails(wideId);
+      const wide = await textOf('#d-payload');
+      assert.equal(wide.split('\n').length, 2000 + 2);
+      assert.ok(wide.includes('\n  "k0": 0,\n') && wide.endsWith('\n  "k1999": 1999\n}'), wide.slice(-200));
+      const meta = await textOf('#d-metadata');
+      assert.equal(meta.split('\n').length, 65 + 2);
+      assert.ok(meta.includes('\n  "m63": "v63",\n  "priority": "high"\n}'), meta.slice(-200));
+      await closeDetails();
+
+      // An event stored before the API limited depth can be 100,000 levels
+      // deep: its GET is answered here with such a payload. The dialog shows
+      // it (recursive rendering overflowed the call stack) with indents up
+      // to 64 levels and the rest on one line.
+      const FAR = 100000;
+      const farText = '{"a":'.repeat(FAR) + '"bottom"' + '}'.repeat(FAR);
+      await page.route(`**/v1/events/${deepId}`, async (route) => {
+        const resp = await route.fetch();
+        const headers = { ...resp.headers() };
+        delete headers['content-length'];
+        await route.fulfill({ status: resp.status(), headers, body: (await resp.text()).replace(deepText, farText) });
+      });
+      try {
+        await openDetails(deepId);
+        const far = await textOf('#d-payload');
+        assert.equal(far.replace(/\s/g, ''), farText);
+        assert.equal(far.split('\n').length, 2 * DEPTH + 1);
+        await closeDetails();
+      } finally {
+        await page.unroute(`**/v1/events/${deepId}`);
+      }
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      for (const id of [deepId, wideId]) assert.equal((await api('DELETE', `/v1/events/${id}`)).status, 200);
+    }
+  });
+
   await t.test("the key's rate-limit state with a reset countdown", async () => {
     await eventually('the rate-limit panel', async () => (await textOf('#rate-limit')) === '1000 / min');
     const remaining = Number(await textOf('#rate-remaining'));

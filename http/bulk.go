@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	triggers "github.com/triggersapi/triggers"
 )
@@ -141,11 +140,7 @@ func (s *Server) readBulkBody(w http.ResponseWriter, r *http.Request, v any) err
 	if err != nil {
 		return err
 	}
-	if err := triggers.DecodeStrict(body, v); err != nil {
-		// DecodeStrict's messages read "<subject> is ...", some naming the body.
-		return triggers.InvalidFields(triggers.FieldError{Field: "body", Message: strings.TrimPrefix(err.Error(), "body ")})
-	}
-	return nil
+	return triggers.DecodeStrict(body, v)
 }
 
 // answerBulk writes the answer to a bulk request whose service call

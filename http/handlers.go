@@ -139,7 +139,12 @@ func (s *Server) handleCreateEvent(w http.ResponseWriter, r *http.Request, key t
 		s.writeError(w, r, err)
 		return
 	}
-	ne, err := triggers.ParseNewEvent(body, r.Header.Get("Idempotency-Key"), "")
+	headerKey, err := triggers.IdempotencyKeyHeader(r.Header.Values("Idempotency-Key"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ne, err := triggers.ParseNewEvent(body, headerKey, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	triggers "github.com/triggersapi/triggers"
 )
@@ -207,6 +208,9 @@ func (s *Server) eventIDAndBody(w http.ResponseWriter, r *http.Request) (string,
 func parseEmptyBody(body []byte) error {
 	if body == nil {
 		return nil
+	}
+	if !utf8.Valid(body) {
+		return triggers.InvalidFields(triggers.FieldError{Field: "body", Message: "is not valid UTF-8"})
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil || m == nil {

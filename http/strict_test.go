@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -194,5 +195,134 @@ func TestStrict_ReceiveRefused(t *testing.T) {
 				t.Fatalf("details do not name field %q: %s", c.field, r.Body)
 			}
 		})
+	}
+}
+
+// TestStrict_BodyNamesRefused is a regression test: the bulk envelopes
+// (decoded with encoding/json) let the last of two members of one name win,
+// so {"event_ids":[A],"event_ids":[B]} acknowledged B alone, and matched
+// names without regard to case ("ITEMS", "itemſ" with a long s). Every body
+// is now refused, naming the body, for a member name given twice, written
+// otherwise than the API spells it, or bytes that are not UTF-8; and nothing
+// is done.
+func TestStrict_BodyNamesRefused(t *testing.T) {
+	s := MustStart(t, nil)
+	ids := s.bulkCreateIDs(t, keyA, 2)
+	a, b := ids[0], ids[1]
+	lease := triggers.NewLeaseID()
+	items := func(x string) string { return `[{"event_id":"` + x + `","lease_id":"` + lease + `"}]` }
+	ev := "/v1/events/" + a
+	for _, c := range []struct{ name, method, path, body, field string }{
+		{"BulkCreateDuplicateItems", "POST", "/v1/events/bulk", `{"items":[` + itemJSON(0) + `],"items":[` + itemJSON(1) + `]}`, "body"},
+		{"BulkCreateDuplicateEscaped", "POST", "/v1/events/bulk", `{"items":[` + itemJSON(0) + `],"\u0069tems":[` + itemJSON(1) + `]}`, "body"},
+		{"BulkCreateUpperCase", "POST", "/v1/events/bulk", `{"ITEMS":[` + itemJSON(0) + `]}`, "body"},
+		{"BulkCreateCaseFolded", "POST", "/v1/events/bulk", `{"itemſ":[` + itemJSON(0) + `]}`, "body"},
+		{"BulkCreateNotUTF8", "POST", "/v1/events/bulk", "{\"items\":[{\"source\":\"\xff\",\"event_type\":\"e\",\"payload\":{\"a\":1}}]}", "body"},
+		{"BulkAckDuplicateEventIDs", "POST", "/v1/events/bulk/ack", `{"event_ids":["` + a + `"],"event_ids":["` + b + `"]}`, "body"},
+		{"BulkAckDuplicateItems", "POST", "/v1/events/bulk/ack", `{"items":` + items(a) + `,"items":` + items(b) + `}`, "body"},
+		{"BulkAckMixedCase", "POST", "/v1/events/bulk/ack", `{"Event_IDs":["` + a + `"]}`, "body"},
+		{"BulkAckNotUTF8", "POST", "/v1/events/bulk/ack", "{\"event_ids\":[\"" + a + "\xfe\"]}", "body"},
+		{"BulkDeleteDuplicateEventIDs", "DELETE", "/v1/events/bulk", `{"event_ids":["` + a + `"],"event_ids":["` + b + `"]}`, "body"},
+		{"BulkDeletePostDuplicateEventIDs", "POST", "/v1/events/bulk/delete", `{"event_ids":["` + a + `"],"event_ids":["` + b + `"]}`, "body"},
+		{"BulkDeleteNotUTF8", "POST", "/v1/events/bulk/delete", "{\"event_ids\":[\"\xc3\"]}", "body"},
+		{"BulkNackDuplicateItems", "POST", "/v1/events/bulk/nack", `{"items":` + items(a) + `,"items":` + items(b) + `}`, "body"},
+		{"BulkNackNotUTF8", "POST", "/v1/events/bulk/nack", "{\"items\":[{\"event_id\":\"\xff\"}]}", "body"},
+		{"BulkRedriveDuplicateEventIDs", "POST", "/v1/events/bulk/redrive", `{"event_ids":["` + a + `"],"event_ids":["` + b + `"]}`, "body"},
+		{"BulkRedriveUpperCase", "POST", "/v1/events/bulk/redrive", `{"EVENT_IDS":["` + a + `"]}`, "body"},
+		{"AckDuplicateLeaseID", "POST", ev + "/ack", `{"lease_id":"` + lease + `","lease_id":"` + lease + `"}`, "body"},
+		{"AckNotUTF8", "POST", ev + "/ack", "{\"lease_id\":\"\xff\"}", "body"},
+		{"NackDuplicateLeaseID", "POST", ev + "/nack", `{"lease_id":"` + lease + `","lease_id":"` + lease + `"}`, "body"},
+		{"NackNotUTF8", "POST", ev + "/nack", "{\"lease_id\":\"" + lease + "\",\"delay_seconds\":1,\"\xff\":1}", "body"},
+		{"ExtendDuplicateSeconds", "POST", ev + "/lease", `{"lease_id":"` + lease + `","lease_seconds":5,"lease_seconds":10}`, "body"},
+		{"ExtendNotUTF8", "POST", ev + "/lease", "{\"lease_id\":\"\xff\"}", "body"},
+		{"RedriveNotUTF8", "POST", ev + "/redrive", "{\"\xff\":1}", "body"},
+		{"ReceiveDuplicateMetadata", "POST", "/v1/inbox/receive", `{"metadata":{"k":"a"},"metadata":{"k":"b"}}`, "body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mustInvalid(t, s.Do(t, Req{Method: c.method, Path: c.path, Key: keyA, Body: c.body}), c.field)
+		})
+	}
+	for _, id := range ids {
+		if e := s.mustEvent(t, keyA, id); e["status"] != "pending" || e["attempts"] != 0.0 {
+			t.Fatalf("event %s after refused requests = %v, want pending, never leased", id, e)
+		}
+	}
+	if n := s.inboxLen(t, keyA); n != len(ids) {
+		t.Fatalf("inbox holds %d events after refused requests, want %d", n, len(ids))
+	}
+}
+
+// doHeaders sends a create with body and the given Idempotency-Key header
+// lines (each its own line, an empty one included), checked as Do checks.
+func (s *TestServer) doHeaders(tb testing.TB, body string, keys []string) Response {
+	tb.Helper()
+	req, err := http.NewRequest("POST", s.URL+"/v1/events", strings.NewReader(body))
+	if err != nil {
+		tb.Fatalf("NewRequest: %v", err)
+	}
+	req.Header.Set("X-API-Key", keyA)
+	req.Header.Set("Content-Type", "application/json")
+	for _, k := range keys {
+		req.Header.Add("Idempotency-Key", k)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		tb.Fatalf("POST /v1/events: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read body: %v", err)
+	}
+	s.oas.Check(tb, req, []byte(body), resp, b)
+	return Response{Response: resp, Body: b}
+}
+
+// TestStrict_IdempotencyKeyHeader is a regression test: the Idempotency-Key
+// header was taken as sent, invalid UTF-8, tabs, C1 controls and bidi
+// overrides included, and a second one was ignored. It now follows
+// metadata.idempotency_key's bound (255 characters) and the names' rule (no
+// control or format characters), given once, or is a 400 naming the header;
+// nothing is stored. An empty header still counts as absent.
+func TestStrict_IdempotencyKeyHeader(t *testing.T) {
+	s := MustStart(t, nil)
+	body := strictBody(`{"a":1}`, "")
+	for _, c := range []struct {
+		name string
+		keys []string
+	}{
+		{"NotUTF8", []string{"order-\xff"}},
+		{"Truncated UTF8", []string{"order-\xc3"}},
+		{"Tab", []string{"order\t1"}},
+		{"C1Control", []string{"order\u00851"}},
+		{"BidiOverride", []string{"order-\u202e1"}},
+		{"ZeroWidthSpace", []string{"order\u200b1"}},
+		{"LineSeparator", []string{"order\u20281"}},
+		{"TooLong", []string{strings.Repeat("k", triggers.MaxIdempotencyKeyLen+1)}},
+		{"TooLongNonASCII", []string{strings.Repeat("é", triggers.MaxIdempotencyKeyLen+1)}},
+		{"Twice", []string{"order-1", "order-2"}},
+		{"TwiceEqual", []string{"order-1", "order-1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mustInvalid(t, s.doHeaders(t, body, c.keys), "Idempotency-Key")
+		})
+	}
+	if n := s.inboxLen(t, keyA); n != 0 {
+		t.Fatalf("refused creates stored %d events", n)
+	}
+	for _, blank := range []string{"", "   "} {
+		first, again := s.doHeaders(t, body, []string{blank}), s.doHeaders(t, body, []string{blank})
+		if first.StatusCode != http.StatusCreated || again.StatusCode != http.StatusCreated || again.Header.Get("Idempotent-Replayed") != "" ||
+			first.JSON(t)["event_id"] == again.JSON(t)["event_id"] {
+			t.Fatalf("Idempotency-Key %q: %d %s then %d %s, want two events, as without the header", blank, first.StatusCode, first.Body, again.StatusCode, again.Body)
+		}
+	}
+	for _, key := range []string{"order-1001", "order 1001 (created)", strings.Repeat("é", triggers.MaxIdempotencyKeyLen), "注文-1001"} {
+		first := s.doHeaders(t, body, []string{key})
+		again := s.doHeaders(t, body, []string{key})
+		if first.StatusCode != http.StatusCreated || again.StatusCode != http.StatusCreated || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("Idempotency-Key %q: %d then %d (replayed %q), want 201 then a replayed 201: %s",
+				key, first.StatusCode, again.StatusCode, again.Header.Get("Idempotent-Replayed"), again.Body)
+		}
 	}
 }

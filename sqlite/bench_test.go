@@ -133,10 +133,16 @@ func BenchmarkReceive(b *testing.B) {
 	}
 }
 
-// BenchmarkReceiveOnly leases 25 events per op from a backlog of 10,000,
+// BenchmarkReceiveOnly leases 1, 5 or 25 events per op from a backlog of 10,000,
 // without acknowledging them: the work of a receive alone (a volatile
 // commit, no fsync of its own).
 func BenchmarkReceiveOnly(b *testing.B) {
+	for _, n := range []int{1, 5, 25} {
+		b.Run(fmt.Sprint("max", n), func(b *testing.B) { benchmarkReceiveOnly(b, n) })
+	}
+}
+
+func benchmarkReceiveOnly(b *testing.B, n int) {
 	db, err := sqlite.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -150,17 +156,17 @@ func BenchmarkReceiveOnly(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		now := time.Now().UTC()
-		q := triggers.ReceiveQuery{Tenant: "bench", NotBefore: notBefore, Now: now, Max: 25, LeaseIDs: make([]string, 25),
+		q := triggers.ReceiveQuery{Tenant: "bench", NotBefore: notBefore, Now: now, Max: n, LeaseIDs: make([]string, n),
 			LeaseExpiresAt: now.Add(time.Hour), MaxAttempts: triggers.DefaultMaxAttempts, MaxScan: 5000}
 		for i := range q.LeaseIDs {
 			q.LeaseIDs[i] = triggers.NewLeaseID()
 		}
 		got, err := db.ReceiveEvents(ctx, q)
-		if err != nil || len(got.Events) != 25 {
-			b.Fatalf("ReceiveEvents() = %d events, %v; want 25", len(got.Events), err)
+		if err != nil || len(got.Events) != n {
+			b.Fatalf("ReceiveEvents() = %d events, %v; want %d", len(got.Events), err, n)
 		}
 		b.StopTimer()
-		loadEvents(b, db, 25, now)
+		loadEvents(b, db, n, now)
 		b.StartTimer()
 	}
 }
