@@ -499,8 +499,20 @@ func (db *DB) execJob(ctx context.Context, job *writeJob) error {
 	}
 	// Once queued, every op is committed or refused by the writer; waiting
 	// for the outcomes even when ctx ends keeps the caller's view truthful.
-	<-job.done
-	return nil
+	select {
+	case <-job.done:
+		return nil
+	case <-db.done:
+		// The writer has stopped, after answering every job it took. A job
+		// still unanswered went into the queue after its last look (the
+		// select above may send even once stop is closed) and never runs.
+		select {
+		case <-job.done:
+			return nil
+		default:
+			return errClosed
+		}
+	}
 }
 
 // answered records that op has its outcome.

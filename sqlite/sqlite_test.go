@@ -59,3 +59,36 @@ func TestDeleteExpired_ManyBatches(t *testing.T) {
 		t.Fatalf("ListPending(metadata.k=v) after the purge = %d events, %v; want the 10 retained", len(byMeta.Events), err)
 	}
 }
+
+// TestClose_LaterWritesAreRefused checks that a write made after Close
+// answers SERVICE_UNAVAILABLE at once, never waits forever: a write may
+// still get into the writer's queue after the writer's last look at it.
+func TestClose_LaterWritesAreRefused(t *testing.T) {
+	db, err := sqlite.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 50)
+	for range cap(done) {
+		go func() {
+			e := triggers.Event{ID: triggers.NewEventID(time.Now()), Tenant: "a", Source: "s", EventType: "t",
+				Payload: json.RawMessage(`{"n":1}`), Metadata: json.RawMessage(`{"priority":"normal"}`),
+				Priority: triggers.PriorityNormal, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+			_, err := db.InsertEvents(context.Background(), []triggers.Insert{{Event: e}})
+			done <- err
+		}()
+	}
+	for range cap(done) {
+		select {
+		case err := <-done:
+			if triggers.ErrorCode(err) != triggers.EUNAVAILABLE {
+				t.Fatalf("InsertEvents() after Close = %v, want SERVICE_UNAVAILABLE", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("InsertEvents() after Close never answered")
+		}
+	}
+}
