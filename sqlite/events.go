@@ -325,8 +325,9 @@ func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, not
 }
 
 // purgeBatch bounds the rows one retention transaction deletes, so that the
-// writer is never held for long.
-const purgeBatch = 1000
+// writer is never held for long: 100 events of 400 KB take about 10 ms
+// (1,000 took about 90 ms in one transaction; the total barely changes).
+const purgeBatch = 100
 
 // DeleteExpired removes expired events and idempotency records in small
 // transactions.
