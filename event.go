@@ -358,6 +358,16 @@ func checkName(s string, maxLen int) error {
 // differently, so a duplicate would mean different things to different
 // readers of the stored event).
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	if obj, ok := splitObject(data); ok {
+		return obj, nil
+	}
+	return decodeObjectSlow(data)
+}
+
+// decodeObjectSlow is decodeObject with encoding/json's decoder: it gives
+// every error its message. decodeObject goes through it only when the fast
+// path (splitObject) declines.
+func decodeObjectSlow(data []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
