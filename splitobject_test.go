@@ -49,3 +49,48 @@ func checkSplitObject(t *testing.T, data []byte) {
 		t.Fatalf("splitObject(%q) = %q, the decoder %q", data, fast, slow)
 	}
 }
+
+var splitListSeeds = []string{
+	`{"items":[]}`, `{"items":[{"a":1}, {"b":[1,{"c":"]"}]} ,"x",1,null]}`, ` {"items" : [ 1 ] } `, `{"items":null}`,
+	`{"items":{}}`, `{"items":[1],"x":2}`, `{"ITEMS":[1]}`, `{"items":[1],"items":[2]}`, `{"event_ids":["a"]}`, `[]`, `{"items":[1,]}`,
+}
+
+// TestSplitList_AgreesWithDecodeStrict checks SplitList against DecodeStrict
+// into the bulk create's request struct.
+func TestSplitList_AgreesWithDecodeStrict(t *testing.T) {
+	for _, s := range splitListSeeds {
+		checkSplitList(t, []byte(s))
+	}
+	if _, ok := SplitList([]byte(splitListSeeds[1]), "items"); !ok {
+		t.Fatal("SplitList declined a plain bulk body")
+	}
+}
+
+func FuzzSplitList(f *testing.F) {
+	for _, s := range splitListSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkSplitList(t, []byte(s)) })
+}
+
+func checkSplitList(t *testing.T, data []byte) {
+	t.Helper()
+	fast, ok := SplitList(data, "items")
+	if !ok {
+		return
+	}
+	var req struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := DecodeStrict(data, &req); err != nil {
+		t.Fatalf("SplitList(%q) accepted what DecodeStrict refuses: %v", data, err)
+	}
+	if len(fast) != len(req.Items) {
+		t.Fatalf("SplitList(%q) = %d items, DecodeStrict %d", data, len(fast), len(req.Items))
+	}
+	for i := range fast {
+		if !bytes.Equal(fast[i], req.Items[i]) {
+			t.Fatalf("SplitList(%q)[%d] = %q, DecodeStrict %q", data, i, fast[i], req.Items[i])
+		}
+	}
+}

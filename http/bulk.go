@@ -168,7 +168,14 @@ func (s *Server) handleBulkCreate(w http.ResponseWriter, r *http.Request, key tr
 	var req struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	if err := s.readBulkBody(w, r, &req); err != nil {
+	body, err := s.readJSONBody(w, r, MaxBulkBytes)
+	if err == nil {
+		var ok bool
+		if req.Items, ok = triggers.SplitList(body, "items"); !ok {
+			err = triggers.DecodeStrict(body, &req) // says what is wrong
+		}
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
