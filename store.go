@@ -78,9 +78,10 @@ type Store interface {
 	// ReceiveEvents leases up to q.Max events of q.Tenant that match
 	// q.Filter and are available at q.Now (Event.Available), oldest first
 	// (the aim; a shared store may deviate under contention), and returns
-	// them as stored by the lease: LeaseID q.LeaseIDs[i] for the i-th event
-	// returned, LeaseExpiresAt q.LeaseExpiresAt, Attempts one more than
-	// before, AvailableAt zero. An available matching event whose Attempts
+	// them as stored by the lease: each with a LeaseID of q.LeaseIDs, no
+	// two alike (the i-th event with q.LeaseIDs[i] unless a shared store
+	// lost races on the way), LeaseExpiresAt q.LeaseExpiresAt, Attempts one
+	// more than before, AvailableAt zero. An available matching event whose Attempts
 	// already reached q.MaxAttempts is dead-lettered instead (DeadAt q.Now;
 	// LeaseID, LeaseExpiresAt and AvailableAt zero; Attempts kept; it
 	// leaves the pending inbox), does not count toward q.Max and is counted

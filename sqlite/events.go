@@ -334,9 +334,9 @@ const purgeBatch = 100
 func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
 	total := 0
 	for {
-		var n int64
+		var n, idem int64
 		err := db.exec(ctx, "", func(tx *writeTx) error {
-			n = 0
+			n, idem = 0, 0
 			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
 				RETURNING tenant, id, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
@@ -366,8 +366,12 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 					return err
 				}
 			}
-			_, err = tx.Exec(`DELETE FROM idempotency WHERE (tenant, key) IN
+			res, err := tx.Exec(`DELETE FROM idempotency WHERE (tenant, key) IN
 				(SELECT tenant, key FROM idempotency WHERE created_at <= ? LIMIT ?)`, micros(idemBefore), purgeBatch)
+			if err != nil {
+				return err
+			}
+			idem, err = res.RowsAffected()
 			return err
 		})
 		db.pages.invalidateAll()
@@ -375,7 +379,10 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			return total, formatError(err)
 		}
 		total += int(n)
-		if n < purgeBatch || ctx.Err() != nil {
+		// Idempotency records expire after 24 h, events after the
+		// retention: either may have a full batch left while the other
+		// has none.
+		if n < purgeBatch && idem < purgeBatch || ctx.Err() != nil {
 			return total, nil
 		}
 	}

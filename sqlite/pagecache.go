@@ -33,8 +33,14 @@ import (
 type pageCache struct {
 	hits, misses atomic.Uint64
 
-	mu    sync.Mutex
-	gens  map[string]uint64 // tenant -> generation
+	mu sync.Mutex
+	// gens holds each tenant's generation; a tenant without an entry has
+	// generation base. Generations come from one counter (last), so a
+	// value is never given twice: forgetting the entries (a reset) cannot
+	// make an old generation match again.
+	gens  map[string]uint64
+	base  uint64
+	last  uint64
 	pages map[string]cachedPage
 	max   int
 	bytes int // the event bytes of the cached pages, at most pageCacheBytes
@@ -62,7 +68,24 @@ func (c *pageCache) gen(tenant string) uint64 {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gens[tenant]
+	return c.genLocked(tenant)
+}
+
+func (c *pageCache) genLocked(tenant string) uint64 {
+	if g, ok := c.gens[tenant]; ok {
+		return g
+	}
+	return c.base
+}
+
+// reset forgets every generation and page: every tenant's generation
+// becomes a value never given before.
+func (c *pageCache) reset() {
+	c.last++
+	c.base = c.last
+	clear(c.gens)
+	clear(c.pages)
+	c.bytes = 0
 }
 
 // get returns a copy of the cached page for q, if it is still valid.
@@ -72,7 +95,7 @@ func (c *pageCache) get(key string, q triggers.InboxQuery) (triggers.Page, bool)
 	}
 	c.mu.Lock()
 	p, ok := c.pages[key]
-	ok = ok && p.gen == c.gens[q.Tenant]
+	ok = ok && p.gen == c.genLocked(q.Tenant)
 	c.mu.Unlock()
 	if !ok || !p.page.Events[0].CreatedAt.After(q.NotBefore) {
 		c.misses.Add(1)
@@ -100,7 +123,7 @@ func (c *pageCache) put(key, tenant string, gen uint64, page triggers.Page) {
 	stored := cachedPage{gen: gen, page: triggers.Page{Events: append([]triggers.Event(nil), page.Events...), Next: &next}, bytes: size}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gens[tenant] != gen {
+	if c.genLocked(tenant) != gen {
 		return // an event left the inbox meanwhile: the page may be stale already
 	}
 	if old, ok := c.pages[key]; ok {
@@ -123,14 +146,11 @@ func (c *pageCache) invalidate(tenant string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.gens) >= 100_000 {
-		// Forget the generations, and with them every page, which could
-		// otherwise match a reset generation.
-		clear(c.gens)
-		clear(c.pages)
-		c.bytes = 0
+		c.reset() // bounds the map; the tenant's generation changes with it
 		return
 	}
-	c.gens[tenant]++
+	c.last++
+	c.gens[tenant] = c.last
 }
 
 // invalidateAll drops every cached page (the expiry purge).
@@ -140,11 +160,7 @@ func (c *pageCache) invalidateAll() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for t := range c.gens {
-		c.gens[t]++
-	}
-	clear(c.pages)
-	c.bytes = 0
+	c.reset()
 }
 
 // pageKey identifies an inbox query of pending events apart from its expiry

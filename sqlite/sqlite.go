@@ -476,7 +476,7 @@ func (db *DB) execEach(ctx context.Context, tenant string, n int, size func(i in
 			failed++
 		}
 	}
-	if failed == n {
+	if failed == n && n > 0 {
 		return nil, errs[0]
 	}
 	return errs, nil

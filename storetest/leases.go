@@ -37,6 +37,25 @@ var leaseTests = []struct {
 	{"ListPending/Dead", testListDead},
 	{"DeleteExpired/LeasedAndDead", testDeleteExpiredLeasedAndDead},
 	{"Leases/Model", testLeaseModel},
+	{"BulkVerbs/EmptyCalls", testEmptyBulkCalls},
+}
+
+// testEmptyBulkCalls checks that every bulk verb takes an empty call and
+// answers it with no results (Service never makes one, but nothing in the
+// contract forbids it).
+func testEmptyBulkCalls(t *testing.T, s triggers.Store) {
+	ctx := context.Background()
+	for name, call := range map[string]func() (int, error){
+		"AckEvents":     func() (int, error) { r, err := s.AckEvents(ctx, "a", nil, t0, nb); return len(r), err },
+		"DeleteEvents":  func() (int, error) { r, err := s.DeleteEvents(ctx, "a", nil, nb); return len(r), err },
+		"NackEvents":    func() (int, error) { r, err := s.NackEvents(ctx, "a", nil, t0, nb); return len(r), err },
+		"RedriveEvents": func() (int, error) { r, err := s.RedriveEvents(ctx, "a", nil, nb); return len(r), err },
+		"InsertEvents":  func() (int, error) { r, err := s.InsertEvents(ctx, nil); return len(r), err },
+	} {
+		if n, err := call(); n != 0 || err != nil {
+			t.Errorf("%s(no items) = %d results, %v; want none, nil", name, n, err)
+		}
+	}
 }
 
 // nb is the notBefore of the lease tests: nothing they create expires.
