@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,4 +351,21 @@ func TestRefusal_AnsweredAtOnceWithoutReadingTheBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBodyBudget_WaitingReceiveHoldsNone checks that a long-polling receive
+// gives its body's bytes back to the budget once parsed: two padded receives
+// waiting must not make another tenant's create a 503.
+func TestBodyBudget_WaitingReceiveHoldsNone(t *testing.T) {
+	s := MustStartWith(t, nil, &triggershttp.Options{MaxBodyBytesInFlight: 1 << 20})
+	body := `{"wait_seconds":2,"source":"nothing"` + strings.Repeat(" ", 400_000) + `}`
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { s.Do(t, Req{Method: "POST", Path: "/v1/inbox/receive", Key: keyA, Body: body}) })
+	}
+	time.Sleep(500 * time.Millisecond) // both are waiting now
+	if r := s.Do(t, Req{Method: "POST", Path: "/v1/events", Key: keyB, Body: bigEvent(300_000)}); r.StatusCode != http.StatusCreated {
+		t.Errorf("create of another tenant while receives wait = %d %s, want 201", r.StatusCode, r.Body[:min(len(r.Body), 200)])
+	}
+	wg.Wait()
 }

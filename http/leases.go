@@ -36,6 +36,7 @@ func (s *Server) handleReceive(w http.ResponseWriter, r *http.Request, key trigg
 		s.writeError(w, r, err)
 		return
 	}
+	s.releaseBody(r) // parsed: a long poll must not hold the body budget
 	info := infoFrom(r.Context())
 	kinds := req.Filter.Kinds()
 	if len(kinds) == 0 {

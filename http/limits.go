@@ -138,7 +138,7 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 
 // readBody reads the request body, stopping at limit bytes (ETOOLARGE).
 // The bytes it holds count against the server's body budget until the
-// request is done (withRequestLog gives them back); when the budget has no
+// request is done (withRequestLog gives them back) or releaseBody; when the budget has no
 // room it answers EUNAVAILABLE (503 with Retry-After) without reading. A
 // body with a Content-Length is read into a buffer of exactly that size.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
@@ -196,4 +196,14 @@ func closeUnreadBody(w http.ResponseWriter, r *http.Request, info *requestInfo) 
 	// once. (Not supported outside net/http's server, where it does not
 	// matter.)
 	http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// releaseBody gives the request's body bytes back to the server's budget
+// before the request is done: for a handler that has parsed its body and
+// will wait (a long-polling receive), so that waiting requests hold none of
+// the budget that other tenants' writes need.
+func (s *Server) releaseBody(r *http.Request) {
+	info := infoFrom(r.Context())
+	s.bodies.release(info.bodyTaken)
+	info.bodyTaken = 0
 }
