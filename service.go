@@ -279,7 +279,7 @@ func (s *Service) AckEvents(ctx context.Context, tenant string, ids []string) ([
 				acks[i] = Ack{ID: id}
 			}
 			return s.ackEvents(ctx, tenant, acks, now)
-		}, failedResult, repeatedAck)
+		}, failedResult, resultErr, repeatedAck)
 }
 
 func (s *Service) ackEvents(ctx context.Context, tenant string, acks []Ack, now time.Time) ([]AckResult, error) {
@@ -290,13 +290,12 @@ func (s *Service) ackEvents(ctx context.Context, tenant string, acks []Ack, now 
 
 func failedResult(err error) EventResult { return EventResult{Err: err} }
 
-// repeatedAck is the outcome of acknowledging an event a second time in one
-// bulk call, after the first had outcome first.
-func repeatedAck(first EventResult, id string) EventResult {
-	if first.Err == nil {
-		return EventResult{Err: AlreadyAcknowledged(id)}
-	}
-	return EventResult{Err: first.Err}
+func resultErr(r EventResult) error { return r.Err }
+
+// repeatedAck is the outcome of acknowledging an event again in one bulk
+// call after an earlier item acknowledged it.
+func repeatedAck(_ EventResult, id string) EventResult {
+	return EventResult{Err: AlreadyAcknowledged(id)}
 }
 
 // DeleteEvents deletes up to BulkLimit events of tenant in one store call,
@@ -315,85 +314,114 @@ func (s *Service) DeleteEvents(ctx context.Context, tenant string, ids []string)
 			return res, err
 		},
 		func(err error) DeleteResult { return DeleteResult{Err: err} },
-		func(first DeleteResult, id string) DeleteResult {
-			if first.Err == nil {
-				return DeleteResult{EventID: id, Err: EventNotFound()}
-			}
-			return first
-		})
+		func(r DeleteResult) error { return r.Err },
+		func(_ DeleteResult, id string) DeleteResult { return DeleteResult{EventID: id, Err: EventNotFound()} })
 }
 
 // eachEventOnce is the part of a bulk verb on event_ids that does not
 // depend on the verb: see eachItemOnce; an id that is not a UUID is that
 // item's EINVALID naming event_ids[i].
 func eachEventOnce[R any](ids []string, apply func(ids []string) ([]R, error),
-	failed func(err error) R, repeat func(first R, id string) R) ([]R, error) {
+	failed func(err error) R, errOf func(R) error, repeat func(first R, id string) R) ([]R, error) {
 	if err := checkBulkSize("event_ids", "event ids", len(ids)); err != nil {
 		return nil, err
 	}
 	return eachItemOnce(len(ids),
-		func(i int) (string, string, error) {
+		func(i int) (string, string, string, error) {
 			id, err := ParseEventID(ids[i])
 			if err != nil {
-				return "", "", InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i),
+				return "", "", "", InvalidFields(FieldError{Field: fmt.Sprintf("event_ids[%d]", i),
 					Message: "must be a UUID such as 0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"})
 			}
-			return id, id, nil
-		}, apply, failed, repeat)
+			return id, "", id, nil
+		}, apply, failed, errOf, repeat)
 }
 
 // eachItemOnce is the part of a bulk verb on n items naming events that
-// does not depend on the verb. It parses each item (parse returns the
-// event's id in lowercase and what the store needs of the item, or the
-// item's error, made into a result by failed), and calls apply once with
-// the items of distinct ids, as the Store contract asks. An id repeated in
-// the call gets, at each later occurrence, repeat of the outcome of its
-// first, so that the items read as if applied in order.
-func eachItemOnce[T, R any](n int, parse func(i int) (id string, item T, err error),
-	apply func(items []T) ([]R, error), failed func(err error) R, repeat func(first R, id string) R) ([]R, error) {
+// does not depend on the verb: it applies the items as if in order, each
+// store call with distinct events, as the Store contract asks.
+//
+// parse returns item i's event id in lowercase, its variant (what else
+// decides its outcome: the lease it names, "" for none) and what the store
+// needs of it, or the item's error (made into a result by failed). Items
+// are then decided in order: a failed write changes nothing, so an item
+// whose event an earlier item changed (errOf of its result is nil) gets
+// repeat of that result; one whose event and variant an earlier item
+// already tried without success gets the same failure; the others go to
+// the store, the first one of each event in one call. Items repeating an
+// event with a new variant after a failure (say, an unconditional ack after
+// one naming a lost lease) take one more call each round: usually there is
+// one call in all.
+func eachItemOnce[T, R any](n int, parse func(i int) (id, variant string, item T, err error),
+	apply func(items []T) ([]R, error), failed func(err error) R, errOf func(R) error,
+	repeat func(changed R, id string) R) ([]R, error) {
 	out := make([]R, n)
-	var distinct []T
-	var distinctIDs []string
-	at := make([]int, n) // index into distinct, -1 for an invalid item
-	first := make(map[string]int, n)
+	decided := make([]bool, n)
+	ids := make([]string, n)
+	variants := make([]string, n)
+	items := make([]T, n)
 	for i := range n {
-		id, item, err := parse(i)
+		id, variant, item, err := parse(i)
 		if err != nil {
-			at[i] = -1
-			out[i] = failed(err)
+			out[i], decided[i] = failed(err), true
 			continue
 		}
-		k, ok := first[id]
-		if !ok {
-			k = len(distinct)
-			first[id] = k
-			distinct = append(distinct, item)
-			distinctIDs = append(distinctIDs, id)
+		ids[i], variants[i], items[i] = id, variant, item
+	}
+	changed := map[string]R{} // by id: the result of the item that changed the event
+	tried := map[string]R{}   // by id and variant: a failure
+	for round := 0; ; round++ {
+		var batch []int
+		inBatch := map[string]bool{}
+		for i := range n {
+			if decided[i] {
+				continue
+			}
+			if r, ok := changed[ids[i]]; ok {
+				out[i], decided[i] = repeat(r, ids[i]), true
+				continue
+			}
+			if r, ok := tried[ids[i]+"\x00"+variants[i]]; ok {
+				out[i], decided[i] = r, true
+				continue
+			}
+			if !inBatch[ids[i]] {
+				inBatch[ids[i]] = true
+				batch = append(batch, i)
+			}
 		}
-		at[i] = k
-	}
-	if len(distinct) == 0 {
-		return out, nil
-	}
-	res, err := apply(distinct)
-	if err != nil {
-		return nil, err
-	}
-	if len(res) != len(distinct) {
-		return nil, fmt.Errorf("triggers: store returned %d results for %d items", len(res), len(distinct))
-	}
-	seen := make([]bool, len(distinct))
-	for i, k := range at {
-		switch {
-		case k < 0:
-		case seen[k]:
-			out[i] = repeat(res[k], distinctIDs[k])
-		default:
-			out[i] = res[k]
-			seen[k] = true
+		if len(batch) == 0 {
+			return out, nil
+		}
+		call := make([]T, len(batch))
+		for k, i := range batch {
+			call[k] = items[i]
+		}
+		res, err := apply(call)
+		if err != nil {
+			if round == 0 {
+				return nil, err
+			}
+			// Earlier rounds were written: fail only what is left.
+			for i := range n {
+				if !decided[i] {
+					out[i], decided[i] = failed(err), true
+				}
+			}
+			return out, nil
+		}
+		if len(res) != len(call) {
+			return nil, fmt.Errorf("triggers: store returned %d results for %d items", len(res), len(call))
+		}
+		for k, i := range batch {
+			out[i], decided[i] = res[k], true
+			if errOf(res[k]) == nil {
+				changed[ids[i]] = res[k]
+			} else {
+				tried[ids[i]+"\x00"+variants[i]] = res[k]
+			}
 		}
 	}
-	return out, nil
 }
 
 // InboxPage is one page of an inbox with the cursor of the next.

@@ -221,13 +221,13 @@ func (s *Service) NackEvents(ctx context.Context, tenant string, items []json.Ra
 		delay int
 	}
 	return eachItemOnce(len(items),
-		func(i int) (string, nackItem, error) {
+		func(i int) (string, string, nackItem, error) {
 			var delay int
 			id, lease, err := parseLeaseItem(i, items[i], "delay_seconds",
 				func(raw json.RawMessage, fail func(field, msg string)) {
 					delay = intField(raw, itemField(i, "delay_seconds"), 0, MaxNackDelaySeconds, fail)
 				})
-			return id, nackItem{Nack: Nack{ID: id, LeaseID: lease}, delay: delay}, err
+			return id, lease, nackItem{Nack: Nack{ID: id, LeaseID: lease}, delay: delay}, err
 		},
 		func(items []nackItem) ([]EventResult, error) {
 			nacks := make([]Nack, len(items))
@@ -237,13 +237,8 @@ func (s *Service) NackEvents(ctx context.Context, tenant string, items []json.Ra
 			}
 			return s.nackEvents(ctx, tenant, nacks, delays)
 		},
-		failedResult,
-		func(first EventResult, id string) EventResult {
-			if first.Err == nil {
-				return EventResult{Err: LeaseLost(id)}
-			}
-			return EventResult{Err: first.Err}
-		})
+		failedResult, resultErr,
+		func(_ EventResult, id string) EventResult { return EventResult{Err: LeaseLost(id)} })
 }
 
 func (s *Service) nackEvents(ctx context.Context, tenant string, nacks []Nack, delays []int) ([]EventResult, error) {
@@ -288,12 +283,12 @@ func (s *Service) AckItems(ctx context.Context, tenant string, items []json.RawM
 	}
 	now := s.Now()
 	return eachItemOnce(len(items),
-		func(i int) (string, Ack, error) {
+		func(i int) (string, string, Ack, error) {
 			id, lease, err := parseLeaseItem(i, items[i], "", nil)
-			return id, Ack{ID: id, LeaseID: lease}, err
+			return id, lease, Ack{ID: id, LeaseID: lease}, err
 		},
 		func(acks []Ack) ([]AckResult, error) { return s.ackEvents(ctx, tenant, acks, now) },
-		failedResult, repeatedAck)
+		failedResult, resultErr, repeatedAck)
 }
 
 // parseLeaseItem parses item i of a bulk request on leases: an object with
@@ -350,13 +345,8 @@ func (s *Service) RedriveEvent(ctx context.Context, tenant, id string) (Event, e
 func (s *Service) RedriveEvents(ctx context.Context, tenant string, ids []string) ([]EventResult, error) {
 	return eachEventOnce(ids,
 		func(ids []string) ([]EventResult, error) { return s.redrive(ctx, tenant, ids) },
-		failedResult,
-		func(first EventResult, id string) EventResult {
-			if first.Err == nil {
-				return EventResult{Err: NotDead(id)}
-			}
-			return EventResult{Err: first.Err}
-		})
+		failedResult, resultErr,
+		func(_ EventResult, id string) EventResult { return EventResult{Err: NotDead(id)} })
 }
 
 func (s *Service) redrive(ctx context.Context, tenant string, ids []string) ([]EventResult, error) {

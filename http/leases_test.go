@@ -1066,3 +1066,25 @@ func TestReceive_WaitingGauge(t *testing.T) {
 	s.MustCreate(t, keyA, itemJSON(0))
 	a.wait(t, 5*time.Second)
 }
+
+// TestBulk_RepeatWithAnotherLeaseIsApplied checks that bulk items are applied
+// as if in order when an event comes twice with different leases: a failed
+// item changes nothing, so the next one, naming another lease (or none), is
+// applied on its own.
+func TestBulk_RepeatWithAnotherLeaseIsApplied(t *testing.T) {
+	s, clock := startClocked(t)
+	ids := s.mustCreateN(t, clock, keyA, "shop", 2)
+	a := s.mustReceive(t, keyA, `{"max_events":2}`)
+	l1 := a.lease(t, ids[1])
+
+	// Ack with a lost lease (fails, changes nothing), then unconditionally.
+	s.post(t, keyA, "/v1/events/bulk/ack", `{"items":[{"event_id":"`+ids[0]+`","lease_id":"`+otherLease+`"},{"event_id":"`+ids[0]+`"}]}`)
+	if ev := s.mustEvent(t, keyA, ids[0]); ev["status"] != "acknowledged" {
+		t.Errorf("the unconditional ack after a failed one was not applied: event %v", ev["status"])
+	}
+	// Nack with a wrong lease, then with the right one.
+	s.post(t, keyA, "/v1/events/bulk/nack", `{"items":[{"event_id":"`+ids[1]+`","lease_id":"`+otherLease+`"},{"event_id":"`+ids[1]+`","lease_id":"`+l1+`"}]}`)
+	if got := s.mustReceive(t, keyA, `{}`); len(got.Events) != 1 {
+		t.Errorf("the nack under the right lease after a failed one was not applied: a receive got %v", got.ids())
+	}
+}
