@@ -74,7 +74,7 @@ func ParseReceiveRequest(body []byte) (ReceiveRequest, error) {
 			}
 			for _, k := range sortedKeys(md) {
 				var v string
-				if json.Unmarshal(md[k], &v) != nil {
+				if isNull(md[k]) || json.Unmarshal(md[k], &v) != nil {
 					fail("metadata."+k, "must be a string")
 					continue
 				}

@@ -102,6 +102,7 @@ func (s *Service) Receive(ctx context.Context, tenant string, req ReceiveRequest
 		if got.DeadLettered > 0 {
 			s.waiters.signal(tenant) // the statistics of dead events changed; cheap for waiters
 		}
+		now = s.Now() // the store call may have taken a while (retries)
 		if len(got.Events) > 0 || req.Wait <= 0 || !now.Before(end) {
 			s.waiters.done(tenant, woken)
 			out.Events = got.Events

@@ -306,6 +306,7 @@ func TestParseReceiveRequest(t *testing.T) {
 		{name: "BadMetadata", body: `{"metadata": {"bad key": "x", "n": 1}}`,
 			wantFields: []string{"metadata.n", "metadata.bad key"}},
 		{name: "MetadataNotAnObject", body: `{"metadata": ["x"]}`, wantFields: []string{"metadata"}},
+		{name: "MetadataNullValue", body: `{"metadata": {"region": null}}`, wantFields: []string{"metadata.region"}},
 		{name: "RangeBackwards", body: `{"created_after": "2026-02-01T00:00:00Z", "created_before": "2026-01-01T00:00:00Z"}`,
 			wantFields: []string{"created_after"}},
 		{name: "UnknownField", body: `{"max_event": 3}`, wantFields: []string{"max_event"}},

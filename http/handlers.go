@@ -102,6 +102,14 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request, limit int6
 // always accepted a request without one; any other body must be
 // application/json (EMEDIATYPE) and at most limit bytes (ETOOLARGE).
 func (s *Server) readOptionalJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		// Too large, so not blank: its media type is checked before its
+		// size, as for every other body (API.md). A smaller body is read
+		// first, since a blank one needs no media type.
+		if err := checkJSONType(r); err != nil {
+			return nil, err
+		}
+	}
 	body, err := s.readBody(w, r, limit)
 	if err != nil {
 		return nil, err

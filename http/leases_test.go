@@ -745,6 +745,9 @@ func TestLeases_MediaTypeAndSize(t *testing.T) {
 			big := `{"lease_id":"` + otherLease + `"` + strings.Repeat(" ", c.limit) + `}`
 			r = s.Do(t, Req{Method: "POST", Path: c.path, Key: keyA, Body: big})
 			mustEnvelope(t, r, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+			// The media type is checked before the size (API.md).
+			r = s.Do(t, Req{Method: "POST", Path: c.path, Key: keyA, Body: big, Header: map[string]string{"Content-Type": "text/plain"}})
+			mustEnvelope(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
 		})
 	}
 	// Without a body and without a Content-Type: a receive with every
