@@ -211,6 +211,10 @@ func NewConsumer(client *Client, opts ConsumerOptions) *Consumer {
 // error when a receive was refused for good (400, 401, 403, 404: the
 // options or the key are wrong), after stopping the same way, when
 // handlers had to be abandoned, or when Run is already running.
+//
+// A receive still waiting when ctx ends is cancelled: if the server leased
+// events to it at that very moment, their answer is lost and they come back
+// when their leases expire (counting an attempt), as after a crash.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("triggers: Consumer.Run is already running")
