@@ -298,30 +298,23 @@ func readState(tx *writeTx, tenant, id string, notBefore time.Time) (eventState,
 }
 
 // DeleteEvents deletes the events in order, each one write of the tenant's
-// lane (as eachEvent runs them).
+// lane (see eachEvent).
 func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
-	results := make([]triggers.DeleteResult, len(ids))
-	errs, err := db.execEach(ctx, tenant, len(ids), nil, func(tx *writeTx, i int) error {
+	res, err := db.eachEvent(ctx, tenant, len(ids), func(tx *writeTx, i int) (triggers.Event, error) {
 		found, err := deleteOne(tx, tenant, ids[i], notBefore)
-		if err != nil {
-			return err
+		if err == nil && !found {
+			err = triggers.EventNotFound()
 		}
-		results[i] = triggers.DeleteResult{}
-		if !found {
-			results[i].Err = triggers.EventNotFound()
-		}
-		return nil
+		return triggers.Event{}, err
 	})
-	db.pages.invalidate(tenant)
 	if err != nil {
 		return nil, err
 	}
-	for i, err := range errs {
-		if err != nil {
-			results[i] = triggers.DeleteResult{Err: err}
-		}
+	out := make([]triggers.DeleteResult, len(res))
+	for i, r := range res {
+		out[i].Err = r.Err
 	}
-	return results, nil
+	return out, nil
 }
 
 // purgeBatch bounds the rows one retention transaction deletes, so that the
