@@ -105,6 +105,10 @@ func (s *fakeStore) ListPending(ctx context.Context, q triggers.InboxQuery) (tri
 	return triggers.Page{}, errNotImplemented
 }
 
+func (s *fakeStore) Stats(ctx context.Context, q triggers.StatsQuery) (triggers.Stats, error) {
+	return triggers.Stats{}, errNotImplemented
+}
+
 func (s *fakeStore) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
 	return 0, errNotImplemented
 }

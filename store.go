@@ -125,6 +125,17 @@ type Store interface {
 	// distinct and errors are as for AckEvents.
 	RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]EventResult, error)
 
+	// Stats returns the statistics of q.Tenant's events that match q.Source
+	// and q.EventType (DESIGN §12; see Stats for what each number counts).
+	// Events created at or before q.NotBefore are not counted as pending,
+	// leased or dead, purged or not. A call costs a bounded amount of work
+	// however many events the tenant has: a store keeps counters with its
+	// writes rather than count events. A store whose counters are kept
+	// outside the events' own atomic writes sets Approximate; it must still
+	// be exact once its writes have returned and DeleteExpired has removed
+	// the expired events.
+	Stats(ctx context.Context, q StatsQuery) (Stats, error)
+
 	// DeleteExpired physically removes events created at or before
 	// eventsBefore and idempotency records created at or before idemBefore,
 	// and returns how many events it removed.

@@ -69,7 +69,7 @@ func benchInsert(b *testing.B, metadata string) {
 				Payload: benchPayload, Metadata: json.RawMessage(metadata), Priority: "normal", CreatedAt: now})
 		}
 	})
-	st := db.Stats()
+	st := db.WriterStats()
 	b.ReportMetric(float64(st.CommittedOps)/float64(max(st.Commits, 1)), "ops/commit")
 }
 

@@ -181,9 +181,9 @@ func TestInsertEvents_SplitBulkKeepsItsGuarantees(t *testing.T) {
 	defer func() { db.Close() }()
 	ctx := context.Background()
 	now := time.Now().UTC()
-	before := db.Stats().Commits
+	before := db.WriterStats().Commits
 	first, _ := behindBulk(t, db, hugeBulks[0])
-	if n := db.Stats().Commits - before; n < 3 {
+	if n := db.WriterStats().Commits - before; n < 3 {
 		t.Fatalf("a 10 MB bulk took %d group commits (%v), want it split into several", n, first)
 	}
 
@@ -315,9 +315,9 @@ func TestWriter_BulkProgressesUnderSteadySmallWrites(t *testing.T) {
 		for i := range ins {
 			ins[i].Event.Metadata = json.RawMessage(`{"priority":"normal"}`)
 		}
-		before := db.Stats().Commits
+		before := db.WriterStats().Commits
 		_, err := db.InsertEvents(context.Background(), ins)
-		done <- outcome{db.Stats().Commits - before, err}
+		done <- outcome{db.WriterStats().Commits - before, err}
 	}()
 	// At most one commit per other tenant before the bulk's first item,
 	// then two per item.

@@ -435,9 +435,9 @@ func TestReceive_CommitsWithoutItsOwnFsync(t *testing.T) {
 	}
 	defer db.Close()
 	insertEvents(t, db, 3, plainMetadata)
-	before := db.Stats()
+	before := db.WriterStats()
 	mustReceive(t, db, leaseQuery("a", lt0, 1, 10, 100))
-	mid := db.Stats()
+	mid := db.WriterStats()
 	if mid.VolatileCommits != before.VolatileCommits+1 || mid.Commits != before.Commits+1 {
 		t.Fatalf("a receive: volatile commits %d -> %d, commits %d -> %d; want one volatile commit",
 			before.VolatileCommits, mid.VolatileCommits, before.Commits, mid.Commits)
@@ -446,7 +446,7 @@ func TestReceive_CommitsWithoutItsOwnFsync(t *testing.T) {
 	if _, err := db.AckEvent(ctx, "a", triggers.Ack{ID: triggers.NewEventID(lt0)}, lt0, lt0.Add(-time.Hour)); triggers.ErrorCode(err) != triggers.ENOTFOUND {
 		t.Fatalf("AckEvent() = %v", err)
 	}
-	after := db.Stats()
+	after := db.WriterStats()
 	if after.VolatileCommits != mid.VolatileCommits || after.Commits != mid.Commits+2 {
 		t.Fatalf("a create and an ack: volatile commits %d -> %d, commits %d -> %d; want two durable commits",
 			mid.VolatileCommits, after.VolatileCommits, mid.Commits, after.Commits)

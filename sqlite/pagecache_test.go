@@ -138,11 +138,11 @@ func TestPageCache_AnswersAsTheDatabase(t *testing.T) {
 		}
 		now = now.Add(time.Millisecond)
 	}
-	st := cached.Stats()
+	st := cached.WriterStats()
 	if st.PageHits == 0 {
 		t.Fatalf("no page was answered from memory (misses %d): the comparison tested nothing", st.PageMisses)
 	}
-	if st := plain.Stats(); st.PageHits != 0 {
+	if st := plain.WriterStats(); st.PageHits != 0 {
 		t.Fatalf("the store without a page cache answered %d pages from memory", st.PageHits)
 	}
 	t.Logf("pages from memory: %d, from the database: %d", st.PageHits, st.PageMisses)
@@ -203,7 +203,7 @@ func TestPageCache_LeaseWritesInvalidate(t *testing.T) {
 	}
 	head()
 	head() // from memory
-	hits := db.Stats().PageHits
+	hits := db.WriterStats().PageHits
 	if hits == 0 {
 		t.Fatal("the head page was not answered from memory: this test tests nothing")
 	}
@@ -247,7 +247,7 @@ func TestPageCache_LeaseWritesInvalidate(t *testing.T) {
 	if e := head(); e.ID != evs[0].ID || e.Attempts != 0 {
 		t.Fatalf("head after a redrive = %s attempts %d, want %s, 0", e.ID, e.Attempts, evs[0].ID)
 	}
-	if db.Stats().PageHits <= hits {
+	if db.WriterStats().PageHits <= hits {
 		t.Fatal("no page was answered from memory between the writes: this test tests nothing")
 	}
 }
@@ -288,11 +288,11 @@ func TestPageCache_LargePagesAreNotKept(t *testing.T) {
 					t.Fatalf("ListPending() = %d events, next %v, %v; want 2 and a cursor", len(p.Events), p.Next, err)
 				}
 			}
-			hits := db.Stats().PageHits
+			hits := db.WriterStats().PageHits
 			if _, err := db.ListPending(ctx, q); err != nil {
 				t.Fatal(err)
 			}
-			if kept := db.Stats().PageHits > hits; kept != tc.kept {
+			if kept := db.WriterStats().PageHits > hits; kept != tc.kept {
 				t.Errorf("page answered from memory = %v, want %v", kept, tc.kept)
 			}
 		})

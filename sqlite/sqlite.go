@@ -705,9 +705,9 @@ func (db *DB) setSync(normal bool) error {
 	return nil
 }
 
-// Stats are counters of the group commit, for metrics: the mean batch size
+// WriterStats are counters of the group commit, for metrics: the mean batch size
 // is CommittedOps / Commits.
-type Stats struct {
+type WriterStats struct {
 	Commits      uint64 // transactions committed (each one fsync, but VolatileCommits)
 	CommittedOps uint64 // writes in those transactions (a bulk call's items count one each)
 	// VolatileCommits are the commits of leases only, without an fsync.
@@ -716,9 +716,9 @@ type Stats struct {
 	PageMisses      uint64 // inbox pages read from the database
 }
 
-// Stats returns the group-commit counters since Open.
-func (db *DB) Stats() Stats {
-	st := Stats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load(), VolatileCommits: db.volatileCommits.Load()}
+// WriterStats returns the group-commit counters since Open.
+func (db *DB) WriterStats() WriterStats {
+	st := WriterStats{Commits: db.commits.Load(), CommittedOps: db.committedOps.Load(), VolatileCommits: db.volatileCommits.Load()}
 	if db.pages != nil {
 		st.PageHits, st.PageMisses = db.pages.hits.Load(), db.pages.misses.Load()
 	}

@@ -641,6 +641,7 @@ func testLeaseModel(t *testing.T, s triggers.Store) {
 	m := leaseModel{events: map[string]*triggers.Event{}}
 	now := t0
 	var order []string // every event id, oldest first
+	tally := statsTally{}
 	pick := func() *triggers.Event {
 		if len(order) == 0 {
 			return nil
@@ -675,6 +676,7 @@ func testLeaseModel(t *testing.T, s triggers.Store) {
 				batch = append(batch, ev)
 			}
 			for _, ev := range MustInsert(t, s, batch...) {
+				tally.add(ev.Tenant, ev.CreatedAt, 1, 0)
 				m.events[ev.ID] = &ev
 				order = append(order, ev.ID)
 			}
@@ -711,6 +713,9 @@ func testLeaseModel(t *testing.T, s triggers.Store) {
 				tenant = "c"
 			}
 			got, err := s.AckEvent(ctx, tenant, a, now, nb)
+			if err == nil {
+				tally.add(tenant, now, 0, 1)
+			}
 			m.check(t, where+" ack", triggers.EventResult{Event: got, Err: err}, m.ack(e, tenant, a, now))
 		case 8: // redrive
 			res, err := s.RedriveEvents(ctx, e.Tenant, []string{e.ID}, nb)
@@ -726,9 +731,11 @@ func testLeaseModel(t *testing.T, s triggers.Store) {
 		}
 		if step%25 == 24 {
 			m.compareLists(t, s, where, order)
+			m.compareStats(t, s, where, now, tally)
 		}
 	}
 	m.compareLists(t, s, "end", order)
+	m.compareStats(t, s, "end", now, tally)
 }
 
 // leaseModel is the reference of DESIGN §10: every event the test created,

@@ -69,6 +69,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	}
 	tests = append(tests, leaseTests...)
 	tests = append(tests, byteTests...)
+	tests = append(tests, statsTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, newStore(t))

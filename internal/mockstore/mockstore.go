@@ -28,6 +28,7 @@ type Store struct {
 	ExtendLeaseFn   func(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error)
 	RedriveEventsFn func(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error)
 	ListPendingFn   func(ctx context.Context, q triggers.InboxQuery) (triggers.Page, error)
+	StatsFn         func(ctx context.Context, q triggers.StatsQuery) (triggers.Stats, error)
 	DeleteExpiredFn func(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error)
 	CreateKeyFn     func(ctx context.Context, k triggers.APIKey) error
 	KeyByHashFn     func(ctx context.Context, hash string) (triggers.APIKey, error)
@@ -184,4 +185,12 @@ func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, 
 		unset("RedriveEvents")
 	}
 	return s.RedriveEventsFn(ctx, tenant, ids, notBefore)
+}
+
+// Stats calls StatsFn.
+func (s *Store) Stats(ctx context.Context, q triggers.StatsQuery) (triggers.Stats, error) {
+	if s.StatsFn == nil {
+		unset("Stats")
+	}
+	return s.StatsFn(ctx, q)
 }
