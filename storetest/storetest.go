@@ -75,6 +75,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 			tt.fn(t, newStore(t))
 		})
 	}
+	runWebhookTests(t, newStore)
 }
 
 // event returns a new event of tenant created at t.
