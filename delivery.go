@@ -142,7 +142,8 @@ type WebhookStore interface {
 	// and LeaseExpiresAt set. Leases are exclusive across calls and
 	// processes: a delivery is never leased while an unexpired lease holds
 	// it, so no delivery is attempted twice at once. Deliveries of deleted
-	// subscriptions are never returned.
+	// or disabled subscriptions are never returned (those of a disabled
+	// one wait, and are due again when it is made active).
 	ClaimDeliveries(ctx context.Context, q ClaimQuery) ([]Delivery, error)
 	// CompleteDelivery records an attempt and the delivery's new status
 	// (appending to the log, at most MaxDeliveryLog kept; Tries one more),

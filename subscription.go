@@ -54,6 +54,11 @@ type Subscription struct {
 	PreviousSecretUntil time.Time
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// FailingSince is when the subscription's deliveries started failing
+	// without a success since; zero while the last attempt succeeded. The
+	// dispatcher disables a subscription failing for
+	// SubscriptionDisableAfter.
+	FailingSince time.Time
 }
 
 // Matches reports whether e is one of the events the subscription

@@ -31,6 +31,7 @@ var webhookTests = []struct {
 	{"Deliveries/Retry", testRetryDelivery},
 	{"Deliveries/Replay", testReplay},
 	{"Subscriptions/DeleteStopsDeliveries", testDeleteSubscriptionStops},
+	{"Subscriptions/DisabledHoldsDeliveries", testDisabledSubscriptionHolds},
 }
 
 // runWebhookTests runs webhookTests, failing if the store does not
@@ -590,5 +591,25 @@ func testDeleteSubscriptionStops(t *testing.T, s triggers.WebhookStore) {
 	got := claimAll(t, s, t0.Add(time.Minute))
 	if want := []string{keep.ID + "/" + e.ID}; !slices.Equal(pairs(got), want) {
 		t.Fatalf("claimed after deleting a subscription = %v, want %v", pairs(got), want)
+	}
+}
+
+func testDisabledSubscriptionHolds(t *testing.T, s triggers.WebhookStore) {
+	ctx := context.Background()
+	sub, evs := deliveryFixture(t, s, 2)
+	setStatus := func(st triggers.SubscriptionStatus) {
+		if _, err := s.UpdateSubscription(ctx, "a", sub.ID, func(x *triggers.Subscription) error { x.Status = st; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(triggers.SubscriptionDisabled)
+	now := t0.Add(time.Minute)
+	if got := mustClaim(t, s, now, 5); len(got) != 0 {
+		t.Fatalf("claim while the subscription is disabled = %v, want none", pairs(got))
+	}
+	MustInsert(t, store(s), event("a", t0.Add(time.Second), "s", "t")) // no delivery: disabled
+	setStatus(triggers.SubscriptionActive)
+	if got := claimAll(t, s, now); len(got) != len(evs) {
+		t.Fatalf("claim once active again = %v, want the %d deliveries made before it was disabled", pairs(got), len(evs))
 	}
 }
