@@ -31,6 +31,8 @@ type Options struct {
 	// After is the timer of waiting receives; default time.After. Tests
 	// with a fake clock pass one that fires when the fake time passes.
 	After func(d time.Duration) <-chan time.Time
+	// Webhooks configure subscriptions (service_webhook.go).
+	Webhooks WebhookOptions
 }
 
 // Service is the Triggers domain over a Store: validation, ids, the clock,
@@ -54,6 +56,8 @@ type Service struct {
 	waitingReceives atomic.Int64
 	stopping        chan struct{}
 	stopOnce        sync.Once
+
+	webhookOpts WebhookOptions
 }
 
 type cachedKey struct {
@@ -88,9 +92,12 @@ func NewService(store Store, opts *Options) *Service {
 	if o.After == nil {
 		o.After = time.After
 	}
+	if o.Webhooks.MaxSubscriptions <= 0 {
+		o.Webhooks.MaxSubscriptions = DefaultMaxSubscriptions
+	}
 	s := &Service{store: store, now: o.Now, retention: o.Retention, keyTTL: o.KeyCacheTTL,
 		maxInboxScan: o.MaxInboxScan, maxPageBytes: o.MaxPageBytes, keyCache: map[string]cachedKey{},
-		after: o.After, stopping: make(chan struct{})}
+		after: o.After, stopping: make(chan struct{}), webhookOpts: o.Webhooks}
 	if p, ok := store.(ReceivePoller); ok {
 		s.pollInterval = p.ReceivePollInterval()
 	}
