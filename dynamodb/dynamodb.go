@@ -205,11 +205,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -252,6 +254,9 @@ type Options struct {
 	// package doc, The inbox). Zero (the default, and most tests') turns it
 	// off; servers use DefaultInboxSettle.
 	InboxSettle time.Duration
+	// Logger receives the warnings of failed statistics counter writes;
+	// default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultInboxSettle is the InboxSettle of servers on DynamoDB: longer than
@@ -271,6 +276,9 @@ type Store struct {
 	lastCreated int64 // greatest created_at this process stored, Unix micros
 
 	contention contention // tenants whose receives lost lease races lately
+
+	tenants       sync.Map     // tenants this process registered for TotalStats
+	statsFailures atomic.Int64 // counter writes that failed
 }
 
 var _ triggers.Store = (*Store)(nil)
@@ -308,6 +316,9 @@ func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Opti
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return &Store{
 		client: client, stage: stage, timeout: o.Timeout, opts: o,
