@@ -468,7 +468,10 @@ func (s *Store) NackEvents(ctx context.Context, tenant string, nacks []triggers.
 		}
 		return s.updateLease(ctx, "nack event", tenant, triggers.Ack{ID: n.ID, LeaseID: n.LeaseID}, update, values, now, notBefore,
 			d, func(e *triggers.Event) {
-				e.LeaseID, e.LeaseExpiresAt, e.AvailableAt = "", time.Time{}, fromMicros(micros(n.AvailableAt))
+				e.LeaseID, e.LeaseExpiresAt, e.AvailableAt = "", time.Time{}, time.Time{}
+				if !n.AvailableAt.IsZero() {
+					e.AvailableAt = fromMicros(micros(n.AvailableAt))
+				}
 			})
 	})
 	s.applyStats(ctx, d)
