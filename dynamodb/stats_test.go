@@ -52,7 +52,7 @@ func TestStats_BoundedReads(t *testing.T) {
 		var evs []triggers.Event
 		for i := range n - created {
 			e := newEvent(now.Add(time.Duration(i) * time.Microsecond))
-			e.Source = fmt.Sprint("s", i%30)
+			e.Source = fmt.Sprint("s", (created+i)%30)
 			evs = append(evs, e)
 		}
 		for chunk := range sliceChunks(evs, 100) {
