@@ -173,8 +173,10 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 			}
 		}
 	}
-	s.registerTenants(ctx, tenants)
+	var registered sync.WaitGroup
+	registered.Go(func() { s.registerTenants(ctx, tenants) })
 	s.applyStats(ctx, d)
+	registered.Wait()
 	return results, nil
 }
 
