@@ -236,7 +236,7 @@ func TestFunction(t *testing.T) {
 	}
 
 	allowed := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-		"dynamodb:BatchWriteItem", "dynamodb:Query"}
+		"dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	wantRes := map[string]bool{"${EventsTable.Arn}/index/" + dynamodb.InboxIndex: false}
 	for id := range templateTables(t, tmpl) {
 		wantRes[id+".Arn"] = false

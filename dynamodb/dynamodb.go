@@ -6,6 +6,7 @@
 // A deployment stage S has four tables, all on-demand (PAY_PER_REQUEST):
 //
 //	triggers-api-events-S        pk (S)                       TTL: ttl (optional, Options.EventTTL)
+//	                             (also the statistics counters, see Statistics)
 //	  GSI inbox                  inbox_tenant (S), created_at_id (S), projection ALL
 //	                             (pending events under tenant, dead ones under "dead#" + tenant)
 //	triggers-api-keys-S          hash (S)
@@ -175,6 +176,60 @@
 // writes concurrently, as bulk acks do. A ReceivePoller: a waiting receive
 // asks again every 200 ms, doubling up to 800 ms.
 //
+// # Statistics
+//
+// Stats (DESIGN §12) never counts events: it reads counters that every
+// write keeps with atomic ADDs. They are items of the events table whose pk
+// starts with '#' (no event's does), without the attributes of the inbox
+// index or created_at, so no inbox read and no purge sees them:
+//
+//	#stats#T#k       counter shard k (0..3) of tenant T
+//	#minute#T#M#k    shard k of tenant T's counts of minute M (Unix seconds), ttl = M + 2 h
+//	#tenants         string set "tenants": every tenant that created events (TotalStats)
+//
+// Counter attributes are named kind + US + source + US + event_type (US is
+// U+001F, which names cannot hold), so that the source and event_type
+// filters and the top sources are answered from the same counters: on a
+// counter shard, "o" counts open events (pending, leased or not), "d" dead
+// ones and "l" + a lease's expiry (Unix microseconds) the leases that expire
+// then; on a minute item, "c" counts the events created in the minute and
+// "a" those acknowledged in it. Leases end without a write, so the leased
+// count is the sum of the lease attributes after Now: a receive or an
+// extension ADDs 1 at the new expiry, and an ack, nack, extension,
+// deletion or purge of a leased event subtracts 1 at its old expiry (an ack,
+// nack or extension only while that expiry is still ahead: an expired
+// lease counts nowhere already). A lease write that finds 16 or more lease
+// attributes of its shard expired for over a minute (ReturnValues ALL_NEW)
+// removes them, so a shard holds few more than the leases held.
+//
+// The counter writes are separate UpdateItems after the verb's event
+// writes succeeded, not in their condition or a transaction (hot counters
+// would make every write of the tenant conflict): only what was written is
+// counted, so an ack that lost its condition counts nothing and a bulk
+// verb counts its successful items. They go out in parallel, one per item
+// touched: the whole call's ADDs on one counter shard chosen at random (a
+// bulk call of 100 events is still one UpdateItem, up to 100 attributes),
+// and one per minute item touched. The verb returns once they are written,
+// so a caller that waited for its writes sees them counted. One that fails
+// (after the SDK's retries) is logged, counted (StatsWriteFailures) and
+// dropped: the event write is done and must be reported. So the counts are
+// approximate (Stats.Approximate), and also because a process may die
+// between its event write and its counter write. A tenant's counters are
+// spread over 4 shards because one item takes about 1,000 writes a second.
+//
+// A stats call reads the 4 counter shards and the 4 shards of each minute
+// since Since (244 keys) with BatchGetItem, 100 keys a call, the 3 calls in
+// parallel, eventually consistent; and the oldest pending event with one
+// Query of the inbox index (Limit 1). With a source or event_type filter
+// that Query examines at most 100 events (DynamoDB filters after the
+// limit): when none of the 100 oldest pending events matches, the oldest is
+// unknown (zero). Counts include expired events that DeleteExpired has not
+// removed yet (the oldest does not); DeleteExpired subtracts what it
+// deletes. DynamoDB's TTL deletes events without this store knowing: an
+// event TTL removes while still pending or dead stays counted (see
+// docs/DECISIONS.md, Statistics on DynamoDB). TotalStats reads the tenants
+// registry, their counter shards (BatchGetItem) and one Query per tenant.
+//
 // # Keys
 //
 // A key record has partition key hash (the hex SHA-256 of the raw key), so
@@ -205,11 +260,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -252,6 +309,9 @@ type Options struct {
 	// package doc, The inbox). Zero (the default, and most tests') turns it
 	// off; servers use DefaultInboxSettle.
 	InboxSettle time.Duration
+	// Logger receives the warnings of failed statistics counter writes;
+	// default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultInboxSettle is the InboxSettle of servers on DynamoDB: longer than
@@ -271,6 +331,9 @@ type Store struct {
 	lastCreated int64 // greatest created_at this process stored, Unix micros
 
 	contention contention // tenants whose receives lost lease races lately
+
+	tenants       sync.Map     // tenants this process registered for TotalStats
+	statsFailures atomic.Int64 // counter writes that failed
 }
 
 var _ triggers.Store = (*Store)(nil)
@@ -308,6 +371,9 @@ func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Opti
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return &Store{
 		client: client, stage: stage, timeout: o.Timeout, opts: o,

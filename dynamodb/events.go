@@ -162,6 +162,21 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 		}
 		results[i] = triggers.InsertResult{Event: events[i]}
 	}
+	// The counters of the events stored (see the package doc, Statistics).
+	d := newStatsDelta()
+	var tenants []string
+	for _, r := range results {
+		if r.Err == nil && !r.Replayed {
+			d.created(r.Event)
+			if !slices.Contains(tenants, r.Event.Tenant) {
+				tenants = append(tenants, r.Event.Tenant)
+			}
+		}
+	}
+	var registered sync.WaitGroup
+	registered.Go(func() { s.registerTenants(ctx, tenants) })
+	s.applyStats(ctx, d)
+	registered.Wait()
 	return results, nil
 }
 
@@ -387,6 +402,17 @@ func visibleEvent(item map[string]types.AttributeValue, notBefore time.Time) (tr
 // its lease; with a.LeaseID it is conditional on that lease being the
 // event's recorded one.
 func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
+	d := newStatsDelta()
+	e, err := s.ackEvent(ctx, tenant, a, at, notBefore, d)
+	s.applyStats(ctx, d)
+	return e, err
+}
+
+// ackEvent is AckEvent, with the counter changes of a successful ack added
+// to d. The update returns the item as it was (ALL_OLD), which says what
+// the ack ended (pending or dead, a lease); the event returned is that item
+// with the update applied.
+func (s *Store) ackEvent(ctx context.Context, tenant string, a triggers.Ack, at, notBefore time.Time, d *statsDelta) (triggers.Event, error) {
 	id := a.ID
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -397,11 +423,12 @@ func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at,
 		cond += " AND lease_id = :lid"
 		values[":lid"] = str(a.LeaseID)
 	}
-	return s.updateEvent(ctx, "ack event", &dynamodb.UpdateItemInput{
+	old, err := s.updateItem(ctx, "ack event", &dynamodb.UpdateItemInput{
 		Key:                       key,
 		UpdateExpression:          aws.String("SET acked_at = :at REMOVE inbox_tenant, created_at_id, lease_id, lease_expires_at, available_at, dead_at"),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllOld,
 	}, func(old map[string]types.AttributeValue) error {
 		e, err := visibleEvent(old, notBefore)
 		switch {
@@ -412,6 +439,17 @@ func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at,
 		}
 		return triggers.AlreadyAcknowledged(id)
 	})
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	e, err := eventFromItem(old)
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	d.acked(old, at)
+	e.AcknowledgedAt = fromMicros(micros(at))
+	e.LeaseID, e.LeaseExpiresAt, e.AvailableAt, e.DeadAt = "", time.Time{}, time.Time{}, time.Time{}
+	return e, nil
 }
 
 // updateEvent runs one conditional UpdateItem on the events table (in's
@@ -421,22 +459,34 @@ func (s *Store) AckEvent(ctx context.Context, tenant string, a triggers.Ack, at,
 // it (dynalite), with a consistent GetItem.
 func (s *Store) updateEvent(ctx context.Context, op string, in *dynamodb.UpdateItemInput,
 	conflict func(old map[string]types.AttributeValue) error) (triggers.Event, error) {
-	in.TableName = &s.events
 	in.ReturnValues = types.ReturnValueAllNew
-	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	out, err := s.client.UpdateItem(ctx, in)
-	if err == nil {
-		return eventFromItem(out.Attributes)
-	}
-	failed, old := conditionFailed(err)
-	if !failed {
-		return triggers.Event{}, s.formatError(op, s.events, err)
-	}
-	old, err = s.itemAfterFailure(ctx, op, in.Key, old)
+	item, err := s.updateItem(ctx, op, in, conflict)
 	if err != nil {
 		return triggers.Event{}, err
 	}
-	return triggers.Event{}, conflict(old)
+	return eventFromItem(item)
+}
+
+// updateItem runs one conditional UpdateItem on the events table and
+// returns the item its in.ReturnValues asks for (ALL_NEW or ALL_OLD); a
+// failed condition is told apart by conflict, as for updateEvent.
+func (s *Store) updateItem(ctx context.Context, op string, in *dynamodb.UpdateItemInput,
+	conflict func(old map[string]types.AttributeValue) error) (map[string]types.AttributeValue, error) {
+	in.TableName = &s.events
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	out, err := s.client.UpdateItem(ctx, in)
+	if err == nil {
+		return out.Attributes, nil
+	}
+	failed, old := conditionFailed(err)
+	if !failed {
+		return nil, s.formatError(op, s.events, err)
+	}
+	old, err = s.itemAfterFailure(ctx, op, in.Key, old)
+	if err != nil {
+		return nil, err
+	}
+	return nil, conflict(old)
 }
 
 // itemAfterFailure returns the item as a failed condition saw it: old, the
@@ -456,13 +506,23 @@ func (s *Store) itemAfterFailure(ctx context.Context, op string, key, old map[st
 
 // DeleteEvent deletes with one conditional DeleteItem.
 func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore time.Time) (bool, error) {
+	d := newStatsDelta()
+	ok, err := s.deleteEvent(ctx, tenant, id, notBefore, d)
+	s.applyStats(ctx, d)
+	return ok, err
+}
+
+// deleteEvent is DeleteEvent, with the counter changes of a deletion added
+// to d, from the item as it was (ALL_OLD).
+func (s *Store) deleteEvent(ctx context.Context, tenant, id string, notBefore time.Time, d *statsDelta) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	out, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 &s.events,
 		Key:                       map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))},
 		ConditionExpression:       aws.String("attribute_exists(pk) AND created_at > :nb"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":nb": num(micros(notBefore))},
+		ReturnValues:              types.ReturnValueAllOld,
 	})
 	if failed, _ := conditionFailed(err); failed {
 		return false, nil
@@ -470,6 +530,7 @@ func (s *Store) DeleteEvent(ctx context.Context, tenant, id string, notBefore ti
 	if err != nil {
 		return false, s.formatError("delete event", s.events, err)
 	}
+	d.left(out.Attributes, 0)
 	return true, nil
 }
 
@@ -480,9 +541,12 @@ const bulkConcurrency = 10
 // AckEvents acknowledges each id with the conditional UpdateItem of
 // AckEvent, concurrently (see eachItem). The whole call never fails.
 func (s *Store) AckEvents(ctx context.Context, tenant string, acks []triggers.Ack, at, notBefore time.Time) ([]triggers.AckResult, error) {
-	return eachItem(acks, func(a triggers.Ack) (triggers.Event, error) {
-		return s.AckEvent(ctx, tenant, a, at, notBefore)
-	}), nil
+	d := newStatsDelta()
+	res := eachItem(acks, func(a triggers.Ack) (triggers.Event, error) {
+		return s.ackEvent(ctx, tenant, a, at, notBefore, d)
+	})
+	s.applyStats(ctx, d)
+	return res, nil
 }
 
 // DeleteEvents deletes each id with the conditional DeleteItem of
@@ -490,11 +554,13 @@ func (s *Store) AckEvents(ctx context.Context, tenant string, acks []triggers.Ac
 // distinct as for AckEvents. An id that deleted nothing is ENOTFOUND.
 func (s *Store) DeleteEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.DeleteResult, error) {
 	results := make([]triggers.DeleteResult, len(ids))
+	d := newStatsDelta()
+	defer s.applyStats(ctx, d)
 	var g errgroup.Group
 	g.SetLimit(bulkConcurrency)
 	for i, id := range ids {
 		g.Go(func() error {
-			ok, err := s.DeleteEvent(ctx, tenant, id, notBefore)
+			ok, err := s.deleteEvent(ctx, tenant, id, notBefore, d)
 			if err == nil && !ok {
 				err = triggers.EventNotFound()
 			}
@@ -651,16 +717,23 @@ func settlePage(page triggers.Page, q triggers.InboxQuery, bound time.Time) trig
 // DeleteExpired scans both tables for expired items and deletes them, each
 // with a DeleteItem conditional on it still being expired. In production
 // DynamoDB's TTL does this work; this is for servers without TTL and tests.
+//
+// The events it deletes leave the statistics counters (the counter
+// changes of each scanned page are written after the page's deletions);
+// DynamoDB's TTL, which removes events without this store knowing, does
+// not (see the package doc, Statistics).
 func (s *Store) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
-	n, err := s.deleteScanned(ctx, s.events, micros(eventsBefore))
+	n, err := s.deleteScanned(ctx, s.events, micros(eventsBefore), true)
 	if err != nil {
 		return n, err
 	}
-	_, err = s.deleteScanned(ctx, s.idem, micros(idemBefore))
+	_, err = s.deleteScanned(ctx, s.idem, micros(idemBefore), false)
 	return n, err
 }
 
-func (s *Store) deleteScanned(ctx context.Context, table string, before int64) (int, error) {
+// deleteScanned deletes the items of table created at or before before;
+// for events (counted), the deletions are taken out of the counters.
+func (s *Store) deleteScanned(ctx context.Context, table string, before int64, counted bool) (int, error) {
 	deleted := 0
 	bound := map[string]types.AttributeValue{":b": num(before)}
 	in := &dynamodb.ScanInput{
@@ -676,23 +749,33 @@ func (s *Store) deleteScanned(ctx context.Context, table string, before int64) (
 		if err != nil {
 			return deleted, s.formatError("scan expired", table, err)
 		}
+		d := newStatsDelta()
 		for _, item := range out.Items {
 			cctx, cancel := s.ctx(ctx)
-			_, err := s.client.DeleteItem(cctx, &dynamodb.DeleteItemInput{
+			in := &dynamodb.DeleteItemInput{
 				TableName:                 &table,
 				Key:                       map[string]types.AttributeValue{"pk": item["pk"]},
 				ConditionExpression:       aws.String("created_at <= :b"),
 				ExpressionAttributeValues: bound,
-			})
+			}
+			if counted {
+				in.ReturnValues = types.ReturnValueAllOld
+			}
+			del, err := s.client.DeleteItem(cctx, in)
 			cancel()
 			if failed, _ := conditionFailed(err); failed {
 				continue
 			}
 			if err != nil {
+				s.applyStats(ctx, d)
 				return deleted, s.formatError("delete expired", table, err)
+			}
+			if counted {
+				d.left(del.Attributes, 0)
 			}
 			deleted++
 		}
+		s.applyStats(ctx, d)
 		if out.LastEvaluatedKey == nil {
 			return deleted, nil
 		}

@@ -90,7 +90,11 @@ func (s *Store) ReceiveEvents(ctx context.Context, q triggers.ReceiveQuery) (tri
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 
-	r := &receive{s: s, q: q, free: slices.Clone(q.LeaseIDs[:q.Max])}
+	r := &receive{s: s, q: q, free: slices.Clone(q.LeaseIDs[:q.Max]), stats: newStatsDelta()}
+	r.stats.setPrune(q.Now)
+	// The counters of the leases and dead letters written, whatever the
+	// outcome of the call.
+	defer s.applyStats(ctx, r.stats)
 	spread := s.contention.factor(q.Tenant)
 	cands, err := r.read(ctx, spread)
 	if err != nil {
@@ -149,6 +153,8 @@ type receive struct {
 	free []string // lease ids not yet given, in order
 	lost bool     // a write lost a race
 	full bool     // the next candidate did not fit q.MaxBytes
+
+	stats *statsDelta // the counter changes of the writes done
 }
 
 // read returns the candidates for the receive's leases: with spread 1 the
@@ -229,6 +235,7 @@ func (r *receive) round(ctx context.Context, cands []candidate) (tried, lost int
 			e, ok, err := r.s.lease(ctx, r.q, c, r.free[i])
 			if ok {
 				leased[i] = &e
+				r.stats.leased(e)
 			}
 			outcome(ok, err)
 			return nil // the outcome is the event's, not the call's
@@ -236,7 +243,7 @@ func (r *receive) round(ctx context.Context, cands []candidate) (tried, lost int
 	}
 	for _, c := range dead {
 		g.Go(func() error {
-			ok, err := r.s.deadLetter(ctx, r.q, c)
+			ok, err := r.s.deadLetter(ctx, r.q, c, r.stats)
 			if ok {
 				mu.Lock()
 				r.got.DeadLettered++
@@ -387,18 +394,20 @@ func (s *Store) lease(ctx context.Context, q triggers.ReceiveQuery, c candidate,
 }
 
 // deadLetter moves the candidate's event from the tenant's pending
-// partition of the inbox index to its dead one, ending any lease; ok is
-// false when the condition failed.
-func (s *Store) deadLetter(ctx context.Context, q triggers.ReceiveQuery, c candidate) (ok bool, err error) {
+// partition of the inbox index to its dead one, ending any lease (expired,
+// by the condition), and counts it in d; ok is false when the condition
+// failed.
+func (s *Store) deadLetter(ctx context.Context, q triggers.ReceiveQuery, c candidate, d *statsDelta) (ok bool, err error) {
 	cond, values := availableCondition(c, q)
 	values[":dead"] = str(inboxPartition(q.Tenant, triggers.StatusDead))
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.events,
 		Key:                       map[string]types.AttributeValue{"pk": str(c.pk)},
 		UpdateExpression:          aws.String("SET dead_at = :now, inbox_tenant = :dead REMOVE lease_id, lease_expires_at, available_at"),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  map[string]string{"#att": "attempts"},
 		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if failed, _ := conditionFailed(err); failed {
 		return false, nil
@@ -406,6 +415,7 @@ func (s *Store) deadLetter(ctx context.Context, q triggers.ReceiveQuery, c candi
 	if err != nil {
 		return false, s.formatError("dead-letter event", s.events, err)
 	}
+	d.moved(q.Tenant, getS(out.Attributes, "source"), getS(out.Attributes, "event_type"), "o", "d")
 	return true, nil
 }
 
@@ -448,28 +458,48 @@ func (c *contention) record(tenant string, lost bool) {
 // NackEvents ends each lease with the conditional UpdateItem of nack,
 // concurrently (at most bulkConcurrency at once), as AckEvents does.
 func (s *Store) NackEvents(ctx context.Context, tenant string, nacks []triggers.Nack, now, notBefore time.Time) ([]triggers.EventResult, error) {
-	return eachItem(nacks, func(n triggers.Nack) (triggers.Event, error) {
+	d := newStatsDelta()
+	res := eachItem(nacks, func(n triggers.Nack) (triggers.Event, error) {
 		update := "REMOVE lease_id, lease_expires_at, available_at"
 		values := map[string]types.AttributeValue{}
 		if !n.AvailableAt.IsZero() {
 			update = "SET available_at = :av REMOVE lease_id, lease_expires_at"
 			values[":av"] = num(micros(n.AvailableAt))
 		}
-		return s.updateLease(ctx, "nack event", tenant, triggers.Ack{ID: n.ID, LeaseID: n.LeaseID}, update, values, now, notBefore)
-	}), nil
+		return s.updateLease(ctx, "nack event", tenant, triggers.Ack{ID: n.ID, LeaseID: n.LeaseID}, update, values, now, notBefore,
+			d, func(e *triggers.Event) {
+				e.LeaseID, e.LeaseExpiresAt, e.AvailableAt = "", time.Time{}, time.Time{}
+				if !n.AvailableAt.IsZero() {
+					e.AvailableAt = fromMicros(micros(n.AvailableAt))
+				}
+			})
+	})
+	s.applyStats(ctx, d)
+	return res, nil
 }
 
 // ExtendLease sets the lease's expiry with one conditional UpdateItem.
 func (s *Store) ExtendLease(ctx context.Context, tenant string, a triggers.Ack, expiresAt, now, notBefore time.Time) (triggers.Event, error) {
-	return s.updateLease(ctx, "extend lease", tenant, a, "SET lease_expires_at = :exp",
-		map[string]types.AttributeValue{":exp": num(micros(expiresAt))}, now, notBefore)
+	d := newStatsDelta()
+	d.setPrune(now)
+	e, err := s.updateLease(ctx, "extend lease", tenant, a, "SET lease_expires_at = :exp",
+		map[string]types.AttributeValue{":exp": num(micros(expiresAt))}, now, notBefore,
+		d, func(e *triggers.Event) { e.LeaseExpiresAt = fromMicros(micros(expiresAt)) })
+	if err == nil {
+		d.leased(e)
+	}
+	s.applyStats(ctx, d)
+	return e, err
 }
 
 // updateLease applies update to the event of a with one UpdateItem,
 // conditional on a.LeaseID being its current lease, unexpired at now, and
-// returns the event as stored. A failed condition is told apart from the
-// item as it was (see leaseConflict).
-func (s *Store) updateLease(ctx context.Context, op, tenant string, a triggers.Ack, update string, values map[string]types.AttributeValue, now, notBefore time.Time) (triggers.Event, error) {
+// returns the event as stored: the item as it was (ALL_OLD, whose lease
+// expiry leaves the counters, in d) with the update applied by apply. A
+// failed condition is told apart from the item as it was (see
+// leaseConflict).
+func (s *Store) updateLease(ctx context.Context, op, tenant string, a triggers.Ack, update string, values map[string]types.AttributeValue, now, notBefore time.Time,
+	d *statsDelta, apply func(*triggers.Event)) (triggers.Event, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, a.ID))}
@@ -477,12 +507,23 @@ func (s *Store) updateLease(ctx context.Context, op, tenant string, a triggers.A
 	values[":nb"] = num(micros(notBefore))
 	values[":lid"] = str(a.LeaseID)
 	values[":now"] = num(micros(now))
-	return s.updateEvent(ctx, op, &dynamodb.UpdateItemInput{
+	old, err := s.updateItem(ctx, op, &dynamodb.UpdateItemInput{
 		Key:                       key,
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("inbox_tenant = :t AND created_at > :nb AND lease_id = :lid AND lease_expires_at > :now"),
 		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllOld,
 	}, func(old map[string]types.AttributeValue) error { return leaseConflict(old, a, now, notBefore) })
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	e, err := eventFromItem(old)
+	if err != nil {
+		return triggers.Event{}, err
+	}
+	d.leaseEnded(old, micros(now))
+	apply(&e)
+	return e, nil
 }
 
 // leaseConflict says why a nack or extension of the lease a.LeaseID failed
@@ -511,11 +552,12 @@ func leaseConflict(old map[string]types.AttributeValue, a triggers.Ack, now, not
 // pending one, at its place in inbox order (created_at_id is kept), with
 // attempts 0.
 func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, notBefore time.Time) ([]triggers.EventResult, error) {
-	return eachItem(ids, func(id string) (triggers.Event, error) {
+	d := newStatsDelta()
+	res := eachItem(ids, func(id string) (triggers.Event, error) {
 		ctx, cancel := s.ctx(ctx)
 		defer cancel()
 		key := map[string]types.AttributeValue{"pk": str(eventPK(tenant, id))}
-		return s.updateEvent(ctx, "redrive event", &dynamodb.UpdateItemInput{
+		e, err := s.updateEvent(ctx, "redrive event", &dynamodb.UpdateItemInput{
 			Key:                      key,
 			UpdateExpression:         aws.String("SET inbox_tenant = :t, #att = :zero REMOVE dead_at, lease_id, lease_expires_at, available_at"),
 			ConditionExpression:      aws.String("inbox_tenant = :dead AND created_at > :nb"),
@@ -530,7 +572,13 @@ func (s *Store) RedriveEvents(ctx context.Context, tenant string, ids []string, 
 			}
 			return triggers.NotDead(id)
 		})
-	}), nil
+		if err == nil {
+			d.moved(tenant, e.Source, e.EventType, "d", "o")
+		}
+		return e, err
+	})
+	s.applyStats(ctx, d)
+	return res, nil
 }
 
 // eachItem runs do for each item concurrently (at most bulkConcurrency at
