@@ -100,6 +100,7 @@ func TestUI_Assets(t *testing.T) {
 		"app.js":     "text/javascript; charset=utf-8",
 		"api.js":     "text/javascript; charset=utf-8",
 		"json.js":    "text/javascript; charset=utf-8",
+		"charts.js":  "text/javascript; charset=utf-8",
 		"style.css":  "text/css; charset=utf-8",
 		"icon.svg":   "image/svg+xml",
 		"index.html": "text/html; charset=utf-8",
