@@ -326,7 +326,7 @@ function renderSources(sources) {
     el('td', {}, String(s.pending)))));
 }
 
-/** Takes the threshold input: a valid one is kept (localStorage) and applied at once. */
+/** Takes the threshold input: a valid one is kept in the browser (local storage) and applied at once. */
 function onThresholdInput() {
   const input = $('ov-threshold');
   const v = parseThreshold(input.value);
@@ -337,7 +337,7 @@ function onThresholdInput() {
   }
   input.removeAttribute('aria-invalid');
   state.overview.threshold = v;
-  $('ov-threshold-hint').textContent = `Kept in this browser (localStorage): warn after ${fmtAge(v * 60)}.`;
+  $('ov-threshold-hint').textContent = `Kept in this browser: warn after ${fmtAge(v * 60)}.`;
   try {
     localStorage.setItem(THRESHOLD_STORAGE, String(v));
   } catch {
