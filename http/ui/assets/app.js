@@ -254,7 +254,7 @@ function renderOverview() {
   const d = state.key ? ov.data : null;
   const approx = d && d.approximate ? '≈ ' : '';
   for (const [id, n] of [['ov-pending', d && d.pending], ['ov-leased', d && d.leased], ['ov-dead', d && d.dead]]) {
-    $(id).textContent = d ? `${approx}${n}` : '–';
+    $(id).textContent = d ? `${approx}${Number(n).toLocaleString()}` : '–';
   }
   $('ov-approx').hidden = !approx;
   const oldest = $('ov-oldest');
