@@ -324,7 +324,13 @@ const purgeBatch = 100
 
 // DeleteExpired removes expired events and idempotency records in small
 // transactions.
+//
+// It also removes the statistics history that no stats call can ask for
+// any more (purgeHistory).
 func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
+	if err := db.purgeHistory(ctx); err != nil {
+		return 0, formatError(fmt.Errorf("sqlite: purge stats history: %w", err))
+	}
 	total := 0
 	for {
 		var n, idem int64
