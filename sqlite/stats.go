@@ -141,9 +141,7 @@ func (db *DB) stats(ctx context.Context, r readTx, q triggers.StatsQuery) (trigg
 	}
 	if st.Dead > 0 {
 		var n int64
-		if err := r.scanOne(`SELECT count(*) FROM events INDEXED BY events_dead
-			WHERE tenant = ? AND dead_at IS NOT NULL AND created_at <= ?`+filter,
-			append([]any{q.Tenant, nb}, fargs...), &n); err != nil {
+		if err := r.scanOne(expiredDeadSQL(filter), append([]any{q.Tenant, nb}, fargs...), &n); err != nil {
 			return st, err
 		}
 		st.Dead -= n
@@ -154,9 +152,7 @@ func (db *DB) stats(ctx context.Context, r readTx, q triggers.StatsQuery) (trigg
 	st.BySource = triggers.SortSourceCounts(st.BySource, q.TopSources)
 
 	if st.Pending > 0 {
-		if err := r.scanOne(`SELECT count(*) FROM events INDEXED BY events_held
-			WHERE tenant = ? AND `+heldTerms+` AND `+readyAt+` > ? AND lease_expires_at > ? AND created_at > ?`+filter,
-			append([]any{q.Tenant, micros(q.Now), micros(q.Now), nb}, fargs...), &st.Leased); err != nil {
+		if err := r.scanOne(leasedSQL(filter), append([]any{q.Tenant, micros(q.Now), micros(q.Now), nb}, fargs...), &st.Leased); err != nil {
 			return st, err
 		}
 		query, args, err := oldestSQL(r, q)
@@ -171,21 +167,8 @@ func (db *DB) stats(ctx context.Context, r readTx, q triggers.StatsQuery) (trigg
 	}
 
 	// The history.
-	first, last := micros(q.Since)/minuteMicros, micros(q.Now)/minuteMicros
-	var hist string
-	hargs := []any{q.Tenant}
-	if q.Source == "" && q.EventType == "" {
-		hist = `SELECT minute, created, acked FROM stats_minutes WHERE tenant = ? AND minute BETWEEN ? AND ?`
-	} else {
-		// Each pair's minutes are a range of stats_detail; stats_counts
-		// lists the pairs (it keeps a row while the pair has history).
-		cf, cargs := statsFilter(q, "c.")
-		hist = `SELECT d.minute, sum(d.created), sum(d.acked) FROM stats_counts AS c CROSS JOIN stats_detail AS d
-			ON d.tenant = c.tenant AND d.source = c.source AND d.event_type = c.event_type
-			WHERE c.tenant = ?` + cf + ` AND d.minute BETWEEN ? AND ? GROUP BY d.minute`
-		hargs = append(hargs, cargs...)
-	}
-	rows, err = r.query(hist, append(hargs, first, last)...)
+	hist, hargs := historySQL(q)
+	rows, err = r.query(hist, hargs...)
 	if err != nil {
 		return st, err
 	}
@@ -203,6 +186,39 @@ func (db *DB) stats(ctx context.Context, r readTx, q triggers.StatsQuery) (trigg
 		st.PerMinute = append(st.PerMinute, m)
 	}
 	return st, rows.Err()
+}
+
+// expiredDeadSQL counts the dead events created at or before NotBefore:
+// a range of events_dead, each event read for the filter (dead events are
+// few, and these are about to be purged).
+func expiredDeadSQL(filter string) string {
+	return `SELECT count(*) FROM events INDEXED BY events_dead
+		WHERE tenant = ? AND dead_at IS NOT NULL AND created_at <= ?` + filter
+}
+
+// leasedSQL counts the events whose lease expires after Now: the range of
+// events_held after Now (leases and nack delays in flight), each event
+// read for its lease and the filter.
+func leasedSQL(filter string) string {
+	return `SELECT count(*) FROM events INDEXED BY events_held
+		WHERE tenant = ? AND ` + heldTerms + ` AND ` + readyAt + ` > ? AND lease_expires_at > ? AND created_at > ?` + filter
+}
+
+// historySQL is the query of the per-minute counts from Since to Now:
+// stats_minutes without filters, else the stats_detail range of each
+// (source, event type) pair matching them, which stats_counts lists (it
+// keeps a row while the pair has history).
+func historySQL(q triggers.StatsQuery) (string, []any) {
+	first, last := micros(q.Since)/minuteMicros, micros(q.Now)/minuteMicros
+	if q.Source == "" && q.EventType == "" {
+		return `SELECT minute, created, acked FROM stats_minutes WHERE tenant = ? AND minute BETWEEN ? AND ?`,
+			[]any{q.Tenant, first, last}
+	}
+	cf, cargs := statsFilter(q, "c.")
+	return `SELECT d.minute, sum(d.created), sum(d.acked) FROM stats_counts AS c CROSS JOIN stats_detail AS d
+			ON d.tenant = c.tenant AND d.source = c.source AND d.event_type = c.event_type
+			WHERE c.tenant = ?` + cf + ` AND d.minute BETWEEN ? AND ? GROUP BY d.minute`,
+		append(append([]any{q.Tenant}, cargs...), first, last)
 }
 
 // expiredPendingSQL counts, by source, the pending events matching q's
@@ -285,6 +301,16 @@ func oldestSQL(r readTx, q triggers.StatsQuery) (string, []any, error) {
 		ORDER BY created_at, id LIMIT 1`, args, nil
 }
 
+// The queries of TotalStats: the expired pending events not purged yet (a
+// range of events_by_age, each event read for its state), and the oldest
+// pending event, one seek of events_inbox per tenant with pending events.
+const (
+	qTotalExpired = `SELECT count(*) FROM events INDEXED BY events_by_age WHERE created_at <= ? AND ` + pendingTerms
+	qTotalOldest  = `SELECT min((SELECT created_at FROM events INDEXED BY events_inbox
+			WHERE tenant = c.tenant AND ` + pendingTerms + ` AND created_at > ? ORDER BY created_at, id LIMIT 1))
+		FROM (SELECT tenant FROM stats_counts GROUP BY tenant HAVING sum(open) > 0) AS c`
+)
+
 // TotalStats returns the pending events of every tenant together and the
 // oldest one's creation time (triggers.StatsTotaler), for the metrics: the
 // sum of the counters less the expired events not purged yet (a range of
@@ -303,13 +329,10 @@ func (db *DB) TotalStats(ctx context.Context, now, notBefore time.Time) (trigger
 	nb := micros(notBefore)
 	err = r.scanOne(`SELECT coalesce(sum(open), 0) FROM stats_counts`, nil, &open)
 	if err == nil {
-		err = r.scanOne(`SELECT count(*) FROM events INDEXED BY events_by_age
-			WHERE created_at <= ? AND `+pendingTerms, []any{nb}, &expired)
+		err = r.scanOne(qTotalExpired, []any{nb}, &expired)
 	}
 	if err == nil && open > expired {
-		err = r.scanOne(`SELECT min((SELECT created_at FROM events INDEXED BY events_inbox
-				WHERE tenant = c.tenant AND `+pendingTerms+` AND created_at > ? ORDER BY created_at, id LIMIT 1))
-			FROM (SELECT tenant FROM stats_counts GROUP BY tenant HAVING sum(open) > 0) AS c`, []any{nb}, &oldest)
+		err = r.scanOne(qTotalOldest, []any{nb}, &oldest)
 	}
 	if err != nil {
 		return triggers.TotalStats{}, formatError(fmt.Errorf("sqlite: total stats: %w", err))
