@@ -10,13 +10,63 @@ import (
 	triggers "github.com/triggersapi/triggers"
 )
 
+// The counter statements (migration 006), prepared when the store opens
+// (hotWrites): each adds to one row, making it if needed.
+const (
+	qCountEvent = `INSERT INTO stats_counts (tenant, source, event_type, open, dead) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO UPDATE SET open = open + excluded.open, dead = dead + excluded.dead`
+	qCountMinute = `INSERT INTO stats_minutes (tenant, minute, created, acked) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO UPDATE SET created = created + excluded.created, acked = acked + excluded.acked`
+	qCountDetail = `INSERT INTO stats_detail (tenant, source, event_type, minute, created, acked) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO UPDATE SET created = created + excluded.created, acked = acked + excluded.acked`
+)
+
+// countKey is a row of stats_counts.
+type countKey struct{ tenant, source, eventType string }
+
+// countEvent adds open and dead to the counters of tenant's events of
+// source and eventType: every write that makes, removes or moves an event
+// between the open (pending) and dead states calls it in its own
+// transaction, which is what makes Stats exact.
+func countEvent(tx *writeTx, tenant, source, eventType string, open, dead int) error {
+	if open == 0 && dead == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(qCountEvent, tenant, source, eventType, open, dead); err != nil {
+		return fmt.Errorf("sqlite: count events: %w", err)
+	}
+	return nil
+}
+
+// countHistory adds created and acked to the history of the minute of at
+// (Unix microseconds): the tenant's and its source and event type's.
+func countHistory(tx *writeTx, tenant, source, eventType string, at int64, created, acked int) error {
+	minute := at / minuteMicros
+	if _, err := tx.Exec(qCountMinute, tenant, minute, created, acked); err != nil {
+		return fmt.Errorf("sqlite: count history: %w", err)
+	}
+	if _, err := tx.Exec(qCountDetail, tenant, source, eventType, minute, created, acked); err != nil {
+		return fmt.Errorf("sqlite: count history: %w", err)
+	}
+	return nil
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Stats returns a tenant's inbox statistics (triggers.Store), exact, in one
 // read transaction of the read pool, so that every number is of the same
 // snapshot. Its work is bounded by what the counters cannot say, never by
 // the backlog:
 //
 //   - Pending, Dead and BySource come from stats_counts (migration 006),
-//     which triggers keep in the transaction of every write of an event,
+//     which every write of an event updates in its own transaction
+//     (countEvent),
 //     minus the expired events the purge has not removed yet (an index
 //     range of the events created at or before NotBefore: the purge runs
 //     every minute, so it is short);
