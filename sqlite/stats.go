@@ -21,6 +21,8 @@ const (
 		ON CONFLICT DO UPDATE SET created = created + excluded.created, acked = acked + excluded.acked`
 )
 
+var _ triggers.StatsTotaler = (*DB)(nil)
+
 // countKey is a row of stats_counts.
 type countKey struct{ tenant, source, eventType string }
 

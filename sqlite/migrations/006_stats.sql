@@ -1,6 +1,6 @@
 -- Inbox statistics (DESIGN §12). Counters that every write of an event
 -- (insert, ack, dead-letter, redrive, delete, purge) updates in its own
--- transaction, by statements beside its own (sqlite/stats.go countEvents):
+-- transaction, by statements beside its own (sqlite/stats.go countEvent):
 -- a stats call reads a few counter rows instead of counting events. An
 -- event is open while neither acked_at nor dead_at is set, dead while
 -- dead_at is set (an ack clears it).
