@@ -325,7 +325,9 @@ type Store struct {
 	timeout time.Duration
 	opts    Options
 
-	events, keys, idem string // table names
+	events, keys, idem, hooks string // table names
+
+	webhooks webhookState // push delivery (webhooks.go)
 
 	mu          sync.Mutex
 	lastCreated int64 // greatest created_at this process stored, Unix micros
@@ -378,6 +380,7 @@ func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Opti
 	return &Store{
 		client: client, stage: stage, timeout: o.Timeout, opts: o,
 		events: EventsTable(stage), keys: KeysTable(stage), idem: IdempotencyTable(stage),
+		hooks: WebhooksTable(stage),
 	}, nil
 }
 
