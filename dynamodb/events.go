@@ -62,9 +62,10 @@ func (s *Store) eventItem(e triggers.Event, created int64) map[string]types.Attr
 		"metadata":      str(string(e.Metadata)),
 		"inbox_tenant":  str(e.Tenant),
 		"created_at_id": str(sortKey(created, e.ID)),
-		// The outbox marker (see the package doc, Webhooks): written with
-		// the event, removed once its deliveries are.
-		"outbox_tenant": str(e.Tenant),
+		// The outbox (see the package doc, Webhooks): the event's entry in
+		// the timeline index is in its tenant's outbox partition until its
+		// deliveries are written.
+		"timeline_key": str(outboxKey(e.Tenant)),
 		// What the event weighs against a receive's byte bound, for the
 		// receive's Query, which does not read the payload.
 		"nbytes": num(int64(triggers.EventBytes(&e))),

@@ -23,19 +23,16 @@ const InboxIndex = "inbox"
 
 // The indexes of push delivery (see the package doc, Webhooks).
 const (
-	// OutboxIndex is the events table's sparse index of the events not yet
-	// fanned out to their deliveries, by tenant and created_at.
-	OutboxIndex = "outbox"
-	// TimelineIndex is the events table's index of every event (acknowledged
-	// and dead ones too) by tenant and created_at, which replays read.
+	// TimelineIndex is the events table's index of every event by
+	// timeline_key and created_at: timeline_key is "outbox#" + tenant until
+	// the event's deliveries are written (the outbox), then the tenant.
 	TimelineIndex = "timeline"
 	// DueIndex is the webhooks table's sparse index of pending deliveries by
 	// shard and the instant they are due.
 	DueIndex = "due"
 )
 
-// eventMatchAttrs are the attributes the outbox and timeline indexes
-// project: what Subscription.Matches reads of an event.
+// eventMatchAttrs are the attributes the timeline index projects: what Subscription.Matches reads of an event.
 var eventMatchAttrs = []string{"id", "source", "event_type", "priority", "metadata"}
 
 // Table is the definition of one table: how to create it, and the attribute
@@ -66,19 +63,15 @@ func TableDefinitions(stage string) []Table {
 				TableName:   aws.String(EventsTable(stage)),
 				BillingMode: types.BillingModePayPerRequest,
 				AttributeDefinitions: []types.AttributeDefinition{s("pk"), s("inbox_tenant"), s("created_at_id"),
-					s("outbox_tenant"), s("tenant"), n("created_at")},
+					s("timeline_key"), n("created_at")},
 				KeySchema: []types.KeySchemaElement{hash("pk")},
 				GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 					IndexName:  aws.String(InboxIndex),
 					KeySchema:  []types.KeySchemaElement{hash("inbox_tenant"), rng("created_at_id")},
 					Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 				}, {
-					IndexName:  aws.String(OutboxIndex),
-					KeySchema:  []types.KeySchemaElement{hash("outbox_tenant"), rng("created_at")},
-					Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: eventMatchAttrs},
-				}, {
 					IndexName:  aws.String(TimelineIndex),
-					KeySchema:  []types.KeySchemaElement{hash("tenant"), rng("created_at")},
+					KeySchema:  []types.KeySchemaElement{hash("timeline_key"), rng("created_at")},
 					Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: eventMatchAttrs},
 				}},
 			},

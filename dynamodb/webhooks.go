@@ -59,6 +59,10 @@ const (
 // The webhooks table's items (see the package doc, Webhooks).
 const headPK = "subs" // pk of the per-tenant heads; sk = tenant
 
+// outboxKey is the timeline index partition of the tenant's events not
+// yet fanned out (a tenant cannot hold '#').
+func outboxKey(tenant string) string { return "outbox#" + tenant }
+
 func subPK(tenant string) string                    { return "sub#" + tenant }
 func deliveryPK(tenant, subscription string) string { return "dlv#" + tenant + "#" + subscription }
 
@@ -516,9 +520,9 @@ func (s *Store) fanoutTenant(ctx context.Context, tenant string, from int64) (in
 	defer cancel()
 	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.events,
-		IndexName:                 aws.String(OutboxIndex),
-		KeyConditionExpression:    aws.String("outbox_tenant = :t AND created_at >= :from"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(tenant), ":from": num(from)},
+		IndexName:                 aws.String(TimelineIndex),
+		KeyConditionExpression:    aws.String("timeline_key = :t AND created_at >= :from"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(outboxKey(tenant)), ":from": num(from)},
 		Limit:                     aws.Int32(fanoutBatch),
 	})
 	if err != nil {
@@ -555,14 +559,16 @@ func (s *Store) fanoutTenant(ctx context.Context, tenant string, from int64) (in
 	return len(out.Items), g.Wait()
 }
 
-// unmark removes the event's outbox marker (nothing when the event is
-// gone: the update never creates an item).
+// unmark moves the event's timeline entry from the tenant's outbox
+// partition to its own (nothing when the event is gone: the update never
+// creates an item).
 func (s *Store) unmark(ctx context.Context, e triggers.Event) error {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.events,
-		Key:                 map[string]types.AttributeValue{"pk": str(eventPK(e.Tenant, e.ID))},
-		UpdateExpression:    aws.String("REMOVE outbox_tenant"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
+		TableName:                 &s.events,
+		Key:                       map[string]types.AttributeValue{"pk": str(eventPK(e.Tenant, e.ID))},
+		UpdateExpression:          aws.String("SET timeline_key = :t"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(e.Tenant)},
 	})
 	if failed, _ := conditionFailed(err); failed {
 		return nil
@@ -927,14 +933,19 @@ func (s *Store) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome
 	defer cancel()
 	k := o.Key
 	key := s.hookKey(deliveryPK(k.Tenant, k.SubscriptionID), k.EventID)
-	update := "SET #st = :st, tries = if_not_exists(tries, :zero) + :one, attempts = list_append(if_not_exists(attempts, :empty), :a) REMOVE lease_id, lease_expires_at"
+	// done marks the write as this call's: should the SDK retry a write
+	// that was applied but whose answer was lost, the retry's failed
+	// condition is told apart from a lost lease by it.
+	done := triggers.NewLeaseID()
+	update := "SET #st = :st, tries = if_not_exists(tries, :zero) + :one, attempts = list_append(if_not_exists(attempts, :empty), :a), done = :done REMOVE lease_id, lease_expires_at"
 	values := map[string]types.AttributeValue{
+		":done": str(done),
 		":st": str(string(o.Status)), ":zero": num(0), ":one": num(1), ":lid": str(o.LeaseID),
 		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
 		":a":     &types.AttributeValueMemberL{Value: []types.AttributeValue{attemptItem(o.Attempt)}},
 	}
 	if o.Status == triggers.DeliveryPending {
-		update = "SET #st = :st, tries = if_not_exists(tries, :zero) + :one, attempts = list_append(if_not_exists(attempts, :empty), :a), next_attempt_at = :next, due_shard = :sh, due_at = :next REMOVE lease_id, lease_expires_at"
+		update = "SET #st = :st, tries = if_not_exists(tries, :zero) + :one, attempts = list_append(if_not_exists(attempts, :empty), :a), done = :done, next_attempt_at = :next, due_shard = :sh, due_at = :next REMOVE lease_id, lease_expires_at"
 		values[":next"] = num(micros(o.NextAttemptAt))
 		values[":sh"] = str(dueShard(k.SubscriptionID, k.EventID))
 	} else {
@@ -946,6 +957,7 @@ func (s *Store) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome
 		ExpressionAttributeNames: map[string]string{"#st": "status"}, ExpressionAttributeValues: values,
 		ReturnValues: types.ReturnValueAllNew,
 	})
+	var item map[string]types.AttributeValue
 	if failed, _ := conditionFailed(err); failed {
 		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.hooks, Key: key, ConsistentRead: aws.Bool(true)})
 		switch {
@@ -953,13 +965,16 @@ func (s *Store) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome
 			return triggers.Delivery{}, s.formatError("complete a delivery", s.hooks, err)
 		case got.Item == nil:
 			return triggers.Delivery{}, triggers.DeliveryNotFound()
+		case getS(got.Item, "done") != done:
+			return triggers.Delivery{}, triggers.LeaseLost(k.EventID)
 		}
-		return triggers.Delivery{}, triggers.LeaseLost(k.EventID)
-	}
-	if err != nil {
+		item = got.Item // this call's write, retried by the SDK
+	} else if err != nil {
 		return triggers.Delivery{}, s.formatError("complete a delivery", s.hooks, err)
+	} else {
+		item = out.Attributes
 	}
-	d, err := deliveryFromItem(out.Attributes)
+	d, err := deliveryFromItem(item)
 	if err != nil {
 		return triggers.Delivery{}, err
 	}
@@ -1140,41 +1155,32 @@ func (s *Store) ReplayDeliveries(ctx context.Context, tenant, id string, after, 
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	in := &dynamodb.QueryInput{
-		TableName:                 &s.events,
-		IndexName:                 aws.String(TimelineIndex),
-		KeyConditionExpression:    aws.String("tenant = :t AND created_at BETWEEN :lo AND :hi"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(tenant), ":lo": num(lo), ":hi": num(hi)},
-		Limit:                     aws.Int32(int32(min(max+1, 1000))),
+	// The tenant's two timeline partitions: events fanned out, and those
+	// still in the outbox. Each read holds every match up to past its own
+	// max-th, so the merge holds every match up to past the merged max-th.
+	var parts [2][]triggers.Event
+	var g errgroup.Group
+	for i, key := range []string{tenant, outboxKey(tenant)} {
+		g.Go(func() (err error) {
+			parts[i], err = s.timelineMatches(ctx, key, sub.Filter, lo, hi, max)
+			return err
+		})
 	}
-	var take []triggers.Event
+	if err := g.Wait(); err != nil {
+		return 0, time.Time{}, err
+	}
+	all := append(parts[0], parts[1]...)
+	slices.SortFunc(all, func(a, b triggers.Event) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	take := all
 	var next time.Time
-scan:
-	for {
-		out, err := s.client.Query(ctx, in)
-		if err != nil {
-			return 0, time.Time{}, s.formatError("replay deliveries", s.events, err)
-		}
-		for _, item := range out.Items {
-			e, err := eventFromItem(item)
-			if err != nil {
-				return 0, time.Time{}, err
-			}
-			if !sub.Filter.Matches(&e) {
-				continue
-			}
-			if len(take) >= max && e.CreatedAt.After(take[len(take)-1].CreatedAt) {
-				next = take[len(take)-1].CreatedAt
-				break scan
-			}
-			take = append(take, e)
-		}
-		if out.LastEvaluatedKey == nil {
+	for i := max; i < len(all); i++ {
+		if all[i].CreatedAt.After(all[max-1].CreatedAt) {
+			take, next = all[:i], all[i-1].CreatedAt
 			break
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-	var g errgroup.Group
 	g.SetLimit(webhookConcurrency)
 	for _, e := range take {
 		g.Go(func() error {
@@ -1186,6 +1192,44 @@ scan:
 		return 0, time.Time{}, err
 	}
 	return len(take), next, nil
+}
+
+// timelineMatches reads the timeline partition key over created_at lo..hi
+// (Unix micros, inclusive), oldest first, and returns the events f
+// matches until it has more than max and the last is younger than the
+// max-th, or the range ends.
+func (s *Store) timelineMatches(ctx context.Context, key string, f triggers.InboxFilter, lo, hi int64, max int) ([]triggers.Event, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.events,
+		IndexName:                 aws.String(TimelineIndex),
+		KeyConditionExpression:    aws.String("timeline_key = :k AND created_at BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": str(key), ":lo": num(lo), ":hi": num(hi)},
+		Limit:                     aws.Int32(int32(min(max+1, 1000))),
+	}
+	var out []triggers.Event
+	for {
+		page, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, s.formatError("replay deliveries", s.events, err)
+		}
+		for _, item := range page.Items {
+			e, err := eventFromItem(item)
+			if err != nil {
+				return nil, err
+			}
+			if !f.Matches(&e) {
+				continue
+			}
+			out = append(out, e)
+			if len(out) > max && e.CreatedAt.After(out[max-1].CreatedAt) {
+				return out, nil
+			}
+		}
+		if page.LastEvaluatedKey == nil {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }
 
 // deleteExpiredDeliveries scans the webhooks table for the deliveries of
