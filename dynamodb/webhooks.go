@@ -940,7 +940,7 @@ func (s *Store) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome
 	update := "SET #st = :st, tries = if_not_exists(tries, :zero) + :one, attempts = list_append(if_not_exists(attempts, :empty), :a), done = :done REMOVE lease_id, lease_expires_at"
 	values := map[string]types.AttributeValue{
 		":done": str(done),
-		":st": str(string(o.Status)), ":zero": num(0), ":one": num(1), ":lid": str(o.LeaseID),
+		":st":   str(string(o.Status)), ":zero": num(0), ":one": num(1), ":lid": str(o.LeaseID),
 		":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
 		":a":     &types.AttributeValueMemberL{Value: []types.AttributeValue{attemptItem(o.Attempt)}},
 	}
