@@ -63,8 +63,8 @@ func newHarness(t *testing.T, configure func(*dispatch.Config)) *harness {
 	reg := prometheus.NewRegistry()
 	client := egress.NewClient(&egress.Guard{AllowPrivate: true}, "")
 	cfg := dispatch.Config{Store: store.(triggers.WebhookStore), Events: svc, Client: client, Now: clock.Now,
-		Rand:   func() float64 { return 0.5 }, // no jitter
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Rand:    func() float64 { return 0.5 }, // no jitter
+		Logger:  slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: dispatch.NewMetrics(reg), UserAgent: "Triggers/test"}
 	if configure != nil {
 		configure(&cfg)
