@@ -90,7 +90,7 @@ func TestDispatcherHandler_DeliversOnDynamoDB(t *testing.T) {
 	stage := teststore.MustStage(t, client, "lambda-dispatch")
 	logger := slog.New(slog.DiscardHandler)
 	cfg, err := lambdaConfig(env(map[string]string{"TRIGGERS_STAGE": stage,
-		"TRIGGERS_DYNAMODB_ENDPOINT": os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT"),
+		"TRIGGERS_DYNAMODB_ENDPOINT":      os.Getenv("TRIGGERS_DYNAMODB_ENDPOINT"),
 		"TRIGGERS_WEBHOOK_ALLOW_INSECURE": "true", "TRIGGERS_WEBHOOK_ALLOW_PRIVATE": "true"}), logger)
 	if err != nil {
 		t.Fatal(err)
