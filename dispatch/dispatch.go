@@ -141,6 +141,7 @@ type Dispatcher struct {
 	timeout  time.Duration // of one request
 	slots    chan struct{} // one per delivery held (MaxInFlight)
 	released chan struct{} // signalled when a slot is given back
+	wake     chan struct{} // signalled by Wake
 	wg       sync.WaitGroup
 
 	mu   sync.Mutex
@@ -192,7 +193,7 @@ func New(cfg Config) *Dispatcher {
 		timeout = egress.DeliveryTimeout
 	}
 	return &Dispatcher{cfg: cfg, client: cfg.Client, logger: cfg.Logger, metrics: cfg.Metrics, rand: cfg.Rand,
-		timeout: timeout, slots: make(chan struct{}, cfg.MaxInFlight), released: make(chan struct{}, 1),
+		timeout: timeout, slots: make(chan struct{}, cfg.MaxInFlight), released: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		subs: map[subKey]*subSlots{}}
 }
 
@@ -256,14 +257,30 @@ func (d *Dispatcher) run(ctx, claimCtx context.Context, drainBy time.Time) error
 	return nil
 }
 
-// sleep waits for the poll interval, ctx's end, or a signal on wake.
-func (d *Dispatcher) sleep(ctx context.Context, wake <-chan struct{}) {
+// sleep waits for the poll interval, ctx's end, a Wake, or a signal on
+// slot (when every slot is held).
+func (d *Dispatcher) sleep(ctx context.Context, slot <-chan struct{}) {
 	t := time.NewTimer(d.cfg.PollInterval)
 	defer t.Stop()
+	wake := d.wake
+	if slot != nil {
+		wake = nil // a claim now would find no free slot
+	}
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	case <-slot:
 	case <-wake:
+	}
+}
+
+// Wake makes Run claim at once if it is waiting for its next poll: new
+// deliveries are due (triggers.WebhookOptions.EventsStored). It never
+// blocks; wakes while a claim runs make the next one follow at once.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -163,9 +163,17 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	if cfg.WebhookAllowPrivate {
 		logger.Warn("webhooks may reach loopback, private and link-local addresses (--webhook-allow-private): for local development and tests only")
 	}
+	// The dispatcher is built after the service it reads events from; new
+	// events wake it (set before Open returns, so before any request).
+	var dispatcher *dispatch.Dispatcher
+	wakeDispatcher := func() {
+		if dispatcher != nil {
+			dispatcher.Wake()
+		}
+	}
 	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention,
 		Webhooks: triggers.WebhookOptions{MaxSubscriptions: cfg.MaxSubscriptions,
-			CheckURL: webhookURLPolicy(guard, cfg.WebhookAllowInsecure)}})
+			CheckURL: webhookURLPolicy(guard, cfg.WebhookAllowInsecure), EventsStored: wakeDispatcher}})
 	registry := triggershttp.NewRegistry()
 	if db, ok := store.(*sqlite.DB); ok {
 		registerSQLiteMetrics(registry, db)
@@ -175,7 +183,6 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 		// Whether or not this instance delivers: the backlog is the store's.
 		registry.MustRegister(dispatch.NewBacklogCollector(b, svc.Now, logger))
 	}
-	var dispatcher *dispatch.Dispatcher
 	if ws, ok := store.(triggers.WebhookStore); ok && !cfg.DisableWebhookDispatcher {
 		ua := "Triggers/" + version.String()
 		dispatcher = dispatch.New(dispatch.Config{Store: ws, Events: svc, Client: egress.NewClient(guard, ua),
