@@ -19,15 +19,23 @@
 //
 // A dispatcher holds at most Config.MaxInFlight deliveries at once (50), and
 // attempts at most Config.MaxPerSubscription of one subscription at once
-// (10), so that a slow endpoint cannot take every slot. A claimed delivery
-// whose subscription has all its slots busy waits for one, but only while
-// its lease still leaves time for a whole attempt, only while fewer than
-// MaxPerSubscription others of its subscription wait, and never once the
-// dispatcher is stopping; otherwise it is abandoned: nothing is recorded,
-// its lease expires, and a later claim takes it again. An abandoned delivery
-// still counts for the claim that took it, so the next claim waits for the
-// poll interval when a whole claim was abandoned, rather than spin through
-// one subscription's backlog.
+// (10), so that a slow endpoint cannot take every slot. It holds at most
+// twice MaxPerSubscription of one subscription (attempting, or waiting for
+// one of its slots), and a claim asks for no more than the subscription
+// holding the most may still take, so that a backlog of one subscription is
+// claimed without waste. The store claims the earliest due first, whoever
+// they belong to; so that the deliveries of other subscriptions due behind
+// a slow one's backlog are reached, one claim per poll interval asks for
+// MaxPerSubscription even when that subscription is full. What such a claim
+// gets beyond a subscription's limit is abandoned: nothing is recorded, its
+// lease expires, and a later claim takes it again. A delivery waiting for a
+// slot is abandoned too when its lease no longer leaves time for a whole
+// attempt, or when the dispatcher stops.
+//
+// Claims follow one another at once while they fill up; otherwise the next
+// comes after the poll interval (1 s), when Wake is called (a create in the
+// same process), or when deliveries held are done and half of
+// MaxPerSubscription can be claimed.
 //
 // # Retries and health
 //
@@ -224,20 +232,19 @@ func (d *Dispatcher) run(ctx, claimCtx context.Context, drainBy time.Time) error
 	// Attempts outlive claiming: they end on their own or at the drain bound.
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAttempts()
+	why := wokenByPoll // the first claim is as after a poll
 	for claimCtx.Err() == nil {
-		res, err := d.step(claimCtx, attemptCtx)
-		var wait <-chan struct{}
+		res, err := d.step(claimCtx, attemptCtx, why)
 		switch {
 		case err != nil:
 			if claimCtx.Err() == nil {
 				d.logger.Warn("webhook dispatcher: claiming deliveries failed", slog.Any("error", err))
 			}
-		case res.noRoom:
-			wait = d.released // every slot is held: go on when one is given back
 		case res.full && res.kept > 0:
+			why = wokenByWake
 			continue // more may be due at once
 		}
-		d.sleep(claimCtx, wait)
+		why = d.sleep(claimCtx)
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
@@ -257,21 +264,29 @@ func (d *Dispatcher) run(ctx, claimCtx context.Context, drainBy time.Time) error
 	return nil
 }
 
-// sleep waits for the poll interval, ctx's end, a Wake, or a signal on
-// slot (when every slot is held).
-func (d *Dispatcher) sleep(ctx context.Context, slot <-chan struct{}) {
+// What ended a wait for the next claim.
+type wokenBy int
+
+const (
+	wokenByPoll    wokenBy = iota // the poll interval passed
+	wokenByWake                   // Wake: new deliveries are due
+	wokenByRelease                // a delivery held was done
+)
+
+// sleep waits for the poll interval, ctx's end, a Wake or a slot given
+// back, and says which came.
+func (d *Dispatcher) sleep(ctx context.Context) wokenBy {
 	t := time.NewTimer(d.cfg.PollInterval)
 	defer t.Stop()
-	wake := d.wake
-	if slot != nil {
-		wake = nil // a claim now would find no free slot
-	}
 	select {
 	case <-ctx.Done():
 	case <-t.C:
-	case <-slot:
-	case <-wake:
+		return wokenByPoll
+	case <-d.released:
+		return wokenByRelease
+	case <-d.wake:
 	}
+	return wokenByWake
 }
 
 // Wake makes Run claim at once if it is waiting for its next poll: new
@@ -289,35 +304,47 @@ func (d *Dispatcher) Wake() {
 // abandoned): one step of Run, which tests drive with a fake clock. It
 // returns how many deliveries it claimed. It must not run beside Run.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
-	res, err := d.step(ctx, ctx)
+	res, err := d.step(ctx, ctx, wokenByPoll)
 	d.wg.Wait()
 	return res.claimed, err
 }
 
 // stepResult is what one claim did.
 type stepResult struct {
-	noRoom  bool // every slot was held: nothing claimed
 	claimed int
 	full    bool // the claim got all it asked for
 	kept    int  // claimed deliveries not abandoned at once
 }
 
-// step claims as many due deliveries as there are free slots and starts
-// them. Waiters stop waiting when claimCtx ends; attempts run under
-// attemptCtx.
-func (d *Dispatcher) step(claimCtx, attemptCtx context.Context) (stepResult, error) {
-	n := 0
-	for n < cap(d.slots) {
-		select {
-		case d.slots <- struct{}{}:
-			n++
-			continue
-		default:
+// step claims due deliveries and starts them. Waiters stop waiting when
+// claimCtx ends; attempts run under attemptCtx.
+//
+// A claim asks for no more than the free slots, and no more than the
+// fullest subscription held may still take (holdCap less what it holds),
+// so that a claim of only its deliveries abandons none. After a poll
+// interval (and at the first claim), it asks for at least
+// MaxPerSubscription (slots permitting) even so: that claim may abandon
+// deliveries of a full subscription, which is how the deliveries of
+// others due behind a slow subscription's backlog are reached. After a
+// delivery is done, it waits until half of MaxPerSubscription can be
+// claimed, so that a busy subscription's backlog is claimed in batches
+// rather than one store write per delivery.
+func (d *Dispatcher) step(claimCtx, attemptCtx context.Context, why wokenBy) (stepResult, error) {
+	free := cap(d.slots) - len(d.slots) // only step takes slots: free can only grow meanwhile
+	n := min(free, d.room())
+	switch why {
+	case wokenByPoll:
+		n = max(n, min(free, d.cfg.MaxPerSubscription))
+	case wokenByRelease:
+		if n < max(d.cfg.MaxPerSubscription/2, 1) {
+			n = 0
 		}
-		break
 	}
-	if n == 0 {
-		return stepResult{noRoom: true}, nil
+	if n <= 0 {
+		return stepResult{}, nil
+	}
+	for range n {
+		d.slots <- struct{}{}
 	}
 	now := d.now()
 	q := triggers.ClaimQuery{Now: now, Max: n, LeaseIDs: make([]string, n), LeaseExpiresAt: now.Add(d.cfg.LeaseDuration)}
@@ -328,15 +355,13 @@ func (d *Dispatcher) step(claimCtx, attemptCtx context.Context) (stepResult, err
 	if err != nil {
 		dels = nil
 	}
-	for range n - len(dels) {
-		d.release()
-	}
+	d.unreserve(n - len(dels))
 	res := stepResult{claimed: len(dels), full: len(dels) == n}
 	for _, del := range dels {
 		s, ok := d.join(subKey{del.Tenant, del.SubscriptionID})
 		if !ok {
-			d.abandon(del, "its subscription has as many deliveries waiting as it has slots")
-			d.release()
+			d.abandon(del, "its subscription holds as many deliveries as it may (attempting and waiting)")
+			d.unreserve(1)
 			continue
 		}
 		res.kept++
@@ -346,7 +371,15 @@ func (d *Dispatcher) step(claimCtx, attemptCtx context.Context) (stepResult, err
 	return res, err
 }
 
-// release gives a slot back.
+// unreserve gives back n slots step took and did not use, without waking
+// the loop: a claim right after would find the same.
+func (d *Dispatcher) unreserve(n int) {
+	for range n {
+		<-d.slots
+	}
+}
+
+// release gives back the slot of a delivery done, and wakes the loop.
 func (d *Dispatcher) release() {
 	<-d.slots
 	select {
@@ -355,8 +388,24 @@ func (d *Dispatcher) release() {
 	}
 }
 
-// join takes a place among the deliveries of subscription k, unless as many
-// as it has slots already wait.
+// holdCap is how many deliveries of one subscription a dispatcher holds at
+// most: MaxPerSubscription attempting, as many waiting for a slot.
+func (d *Dispatcher) holdCap() int { return 2 * d.cfg.MaxPerSubscription }
+
+// room is how many more deliveries the subscription holding the most may
+// take.
+func (d *Dispatcher) room() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	most := 0
+	for _, s := range d.subs {
+		most = max(most, s.users)
+	}
+	return d.holdCap() - most
+}
+
+// join takes a place among the deliveries of subscription k, unless it
+// holds holdCap already.
 func (d *Dispatcher) join(k subKey) (*subSlots, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -365,7 +414,7 @@ func (d *Dispatcher) join(k subKey) (*subSlots, bool) {
 		s = &subSlots{sem: make(chan struct{}, d.cfg.MaxPerSubscription)}
 		d.subs[k] = s
 	}
-	if s.users >= 2*d.cfg.MaxPerSubscription {
+	if s.users >= d.holdCap() {
 		return nil, false
 	}
 	s.users++

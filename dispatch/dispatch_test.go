@@ -539,13 +539,17 @@ func TestDispatcher_DisabledAfterFiveDaysOfFailures(t *testing.T) {
 }
 
 // TestDispatcher_PerSubscriptionBound: a receiver that hangs takes at most
-// MaxPerSubscription attempts at once, and the other subscription's
-// deliveries go through meanwhile.
+// MaxPerSubscription attempts at once, and the deliveries of another
+// subscription, due behind its backlog, go through meanwhile.
 func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 	const perSub = 2
-	h := newHarness(t, func(cfg *dispatch.Config) { cfg.MaxPerSubscription = perSub })
+	claims := make(chan int, 100)
+	h := newHarness(t, func(cfg *dispatch.Config) {
+		cfg.MaxPerSubscription, cfg.PollInterval = perSub, 5*time.Millisecond
+		cfg.Store = claimSignal{cfg.Store, claims}
+	})
 	release := make(chan struct{})
-	arrived := make(chan struct{}, 10)
+	arrived := make(chan struct{}, 20)
 	var mu sync.Mutex
 	inFlight, maxInFlight := 0, 0
 	slow := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -561,71 +565,95 @@ func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 	})
 	fastDone := make(chan struct{}, 10)
 	fast := newReceiver(t, func(http.ResponseWriter, *http.Request, int) { fastDone <- struct{}{} })
-	h.subscribe(slow.URL, `,"filter":{"source":"slow"}`)
+	slowSub := h.subscribe(slow.URL, `,"filter":{"source":"slow"}`)
 	h.subscribe(fast.URL, `,"filter":{"source":"fast"}`)
-	for range 4 {
+	const slowEvents = 8 // more than the 4 (2 × perSub) a dispatcher holds of one subscription
+	for range slowEvents {
 		h.create("slow")
 	}
+	h.clock.Advance(time.Millisecond) // the slow backlog is due first
 	for range 3 {
 		h.create("fast")
 	}
 	h.clock.Advance(time.Second) // a store may move CreatedAt of events created together a little forward
+	go func() {
+		for range claims { // drained for the whole test
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { _, err := h.d.RunOnce(context.Background()); done <- err }()
+	go func() { done <- h.d.Run(ctx) }()
 	for i := range 3 + perSub {
 		select {
 		case <-fastDone:
 		case <-arrived:
 		case <-time.After(10 * time.Second): // a deadlock guard, not a timing assertion
 			close(release)
+			cancel()
 			t.Fatalf("%d of the 3 fast deliveries and %d hanging slow ones arrived", i, perSub)
 		}
 	}
 	// Both slow attempts hang, the fast subscription got all of its
-	// deliveries, and the other slow ones wait in the dispatcher.
+	// deliveries, and the other slow ones wait in the dispatcher or were
+	// abandoned to a later claim.
 	if n := len(slow.requests()); n != perSub {
 		t.Errorf("slow receiver got %d requests while %d hung, want %d", n, perSub, perSub)
 	}
+	if got := h.metric("triggers_webhook_deliveries_abandoned_total", ""); got < 1 {
+		t.Errorf("abandoned = %v: the slow backlog beyond 4 held was reached past only by abandoning", got)
+	}
 	close(release)
+	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if maxInFlight != perSub {
 		t.Errorf("attempts to the slow subscription at once = %d, want %d", maxInFlight, perSub)
 	}
-	if n := len(slow.requests()); n != 4 {
-		t.Errorf("slow receiver got %d requests, want 4 (2 waited for a slot)", n)
+	mu.Unlock()
+	// The abandoned deliveries are claimed again once their leases expire.
+	h.clock.Advance(dispatch.DefaultLeaseDuration + time.Second)
+	for range slowEvents {
+		if n, err := h.d.RunOnce(context.Background()); err != nil || n == 0 {
+			break
+		}
+	}
+	ds, _, err := h.ws.ListDeliveries(context.Background(), triggers.DeliveryQuery{Tenant: tenant, SubscriptionID: slowSub.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Status != triggers.DeliverySucceeded {
+			t.Errorf("slow delivery %s: %s, want succeeded in the end", d.EventID, d.Status)
+		}
 	}
 }
 
-// TestDispatcher_WaitingQueueBound: beyond twice MaxPerSubscription held
-// deliveries of one subscription, a claimed delivery is abandoned at once
-// (its lease expires and a later claim takes it).
-func TestDispatcher_WaitingQueueBound(t *testing.T) {
-	h := newHarness(t, func(cfg *dispatch.Config) { cfg.MaxPerSubscription = 1 })
+// TestDispatcher_ClaimsNoMoreThanASubscriptionTakes: a claim asks for no
+// more deliveries than the subscription holding the most may still take,
+// so that one subscription's backlog is claimed without abandoning any.
+func TestDispatcher_ClaimsNoMoreThanASubscriptionTakes(t *testing.T) {
+	claims := make(chan int, 100)
+	h := newHarness(t, func(cfg *dispatch.Config) {
+		cfg.MaxPerSubscription = 1
+		cfg.Store = claimSignal{cfg.Store, claims}
+	})
 	rv := newReceiver(t, nil)
-	sub := h.subscribe(rv.URL, "")
-	var ids []string
-	for range 3 {
-		ids = append(ids, h.create("billing").ID)
+	h.subscribe(rv.URL, "")
+	for range 5 {
+		h.create("billing")
 	}
-	h.clock.Advance(time.Second) // a store may move CreatedAt of events created together a little forward
-	h.runOnce(3)
-	if n := len(rv.requests()); n != 2 {
-		t.Fatalf("receiver got %d requests, want 2 (one running, one waiting, one abandoned)", n)
+	h.clock.Advance(time.Second)
+	for _, want := range []int{2, 2, 1, 0} { // 2 × MaxPerSubscription at most
+		h.runOnce(want)
+		<-claims
 	}
-	if got := h.metric("triggers_webhook_deliveries_abandoned_total", ""); got != 1 {
-		t.Errorf("abandoned = %v, want 1", got)
+	if n := len(rv.requests()); n != 5 {
+		t.Fatalf("receiver got %d requests, want 5", n)
 	}
-	h.runOnce(0) // its lease holds it
-	h.clock.Advance(dispatch.DefaultLeaseDuration)
-	h.runOnce(1)
-	for _, id := range ids {
-		if d := h.delivery(sub, id); d.Status != triggers.DeliverySucceeded {
-			t.Errorf("delivery %s: %s, want succeeded", id, d.Status)
-		}
+	if got := h.metric("triggers_webhook_deliveries_abandoned_total", ""); got != 0 {
+		t.Errorf("abandoned = %v, want 0", got)
 	}
 }
 
