@@ -79,6 +79,11 @@ func (d *Dispatcher) attempt(ctx context.Context, del triggers.Delivery) {
 			break
 		}
 		res = d.send(ctx, &sub, &ev, body, start)
+		if ctx.Err() != nil {
+			// Cut off by the end of a drain: not the endpoint's failure.
+			d.abandon(del, "the dispatcher stopped during the attempt")
+			return
+		}
 	}
 	end := d.now()
 	o.Attempt = triggers.DeliveryAttempt{At: start, StatusCode: res.status, Error: res.err, Latency: res.latency}
