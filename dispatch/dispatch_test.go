@@ -482,24 +482,37 @@ func TestDispatcher_AckOnDelivery(t *testing.T) {
 	}
 }
 
+// TestDispatcher_EventDeleted: a delivery whose event is gone fails
+// without a request, and without counting against the endpoint. (The event
+// is deleted after a first delivery, then the delivery is retried, so that
+// it exists on every store: one that fans out at claim time may drop the
+// deliveries of an event already gone.)
 func TestDispatcher_EventDeleted(t *testing.T) {
 	h := newHarness(t, nil)
 	rv := newReceiver(t, nil)
 	sub := h.subscribe(rv.URL, "")
 	ev := h.create("billing")
+	h.runOnce(1)
 	if _, err := h.svc.DeleteEvent(context.Background(), tenant, ev.ID); err != nil {
 		t.Fatal(err)
 	}
+	h.clock.Advance(time.Second)
+	if _, err := h.ws.RetryDelivery(context.Background(), triggers.DeliveryKey{Tenant: tenant, SubscriptionID: sub.ID, EventID: ev.ID}, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	h.runOnce(1)
-	if n := len(rv.requests()); n != 0 {
-		t.Fatalf("receiver got %d requests for a deleted event", n)
+	if n := len(rv.requests()); n != 1 {
+		t.Fatalf("receiver got %d requests, want only the first delivery's", n)
 	}
 	d := h.delivery(sub, ev.ID)
-	if d.Status != triggers.DeliveryFailed || d.Attempts[0].Error != "event no longer exists" || d.Attempts[0].StatusCode != 0 {
-		t.Fatalf("delivery %+v, want failed: event no longer exists", d)
+	if a := d.Attempts[len(d.Attempts)-1]; d.Status != triggers.DeliveryFailed || a.Error != "event no longer exists" || a.StatusCode != 0 {
+		t.Fatalf("delivery %s, last attempt %+v; want failed: event no longer exists", d.Status, a)
 	}
 	if s := h.subscription(sub.ID); !s.FailingSince.IsZero() {
 		t.Errorf("FailingSince = %v: a deleted event is not the endpoint's failure", s.FailingSince)
+	}
+	if got := h.counter("failed"); got != 1 {
+		t.Errorf("deliveries_total{failed} = %d, want 1", got)
 	}
 }
 
