@@ -28,6 +28,11 @@ type WebhookOptions struct {
 	// and where its host resolves, DESIGN §11.1); an error is the message
 	// of a 400 naming url. Nil allows any URL ParseNewSubscription accepts.
 	CheckURL func(ctx context.Context, u *url.URL) error
+	// EventsStored, when set, is called after a create stored new events
+	// (not replays), so that a webhook dispatcher in this process claims
+	// their deliveries at once rather than at its next poll. It must not
+	// block.
+	EventsStored func()
 }
 
 // webhooks returns the store's WebhookStore, or an error when it has none.
