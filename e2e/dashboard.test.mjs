@@ -634,6 +634,202 @@ test('dashboard', async (t) => {
     await filter({});
   });
 
+  await t.test('overview: the counts, the oldest age and its warning, per-minute and by-source charts, as GET /v1/stats answers', async () => {
+    // Events of an event type of their own: the overview filtered by it counts
+    // only these. 11 created (6 of stats-a, 3 of stats-b, 1 each of stats-c
+    // and stats-d), 2 of stats-a acknowledged, stats-c leased, stats-d dead:
+    // pending 8 (a 4, b 3, c 1; the leased one included), leased 1, dead 1.
+    const TYPE = 'stats.e2e';
+    const createdAt = []; // every event's created_at, as the API answered
+    const ackedAt = []; // every acknowledgement's acknowledged_at
+    const create = async (source, n) => {
+      const ids = [];
+      for (let i = 0; i < n; i++) {
+        const r = await api('POST', '/v1/events', { body: { source, event_type: TYPE, payload: { i } } });
+        assert.equal(r.status, 201, r.text);
+        ids.push(r.json.event_id);
+        createdAt.push(r.json.created_at);
+      }
+      return ids;
+    };
+    const receive = async (body) => {
+      const r = await api('POST', '/v1/inbox/receive', { body: { event_type: TYPE, ...body } });
+      assert.equal(r.status, 200, r.text);
+      return r.json.events;
+    };
+    const a = await create('stats-a', 6);
+    const b = await create('stats-b', 3);
+    const c = await create('stats-c', 1);
+    const d = await create('stats-d', 1);
+    const mine = [...a, ...b, ...c, ...d];
+    try {
+      for (const id of a.slice(0, 2)) {
+        const r = await api('POST', `/v1/events/${id}/ack`);
+        assert.equal(r.status, 200, r.text);
+        ackedAt.push(r.json.acknowledged_at);
+      }
+      assert.equal((await receive({ source: 'stats-c', lease_seconds: 120 })).length, 1);
+      const leasedAt = Date.now();
+      assert.equal((await receive({ source: 'stats-d', lease_seconds: 1, max_attempts: 1 })).length, 1);
+      await sleep(Math.max(0, leasedAt + 1100 - Date.now()));
+      assert.deepEqual(await receive({ source: 'stats-d', lease_seconds: 1, max_attempts: 1 }), []);
+
+      // The overview is the page's first section; its auto-refresh is on by
+      // default (turned off here, so that the page shows the one answer read below).
+      assert.equal(await page.evaluate(() => document.querySelector('main section').id), 'overview');
+      const auto = page.getByLabel('Auto-refresh every 10 s', { exact: true });
+      assert.equal(await auto.isChecked(), true);
+      await auto.uncheck();
+      const isStats = (resp) => new URL(resp.url()).pathname === '/v1/stats';
+      const answered = page.waitForResponse((resp) => isStats(resp) && new URL(resp.url()).searchParams.get('event_type') === TYPE);
+      await page.fill('#ov-source', '');
+      await page.fill('#ov-event-type', TYPE);
+      await page.getByRole('button', { name: 'Show statistics' }).click();
+      const resp = await answered;
+      assert.equal(resp.status(), 200);
+      assert.equal(resp.request().headers()['x-api-key'], DEV_KEY);
+      const st = await resp.json();
+      await eventually('the overview drawn', async () => (await textOf('#ov-updated')).startsWith('Updated at'));
+
+      // What the API answered: the known numbers.
+      assert.equal(st.pending, 8);
+      assert.equal(st.leased, 1);
+      assert.equal(st.dead, 1);
+      assert.equal(st.oldest_pending_created_at, createdAt[2]); // a[0] and a[1] were acknowledged
+      assert.deepEqual(st.by_source, [{ source: 'stats-a', pending: 4 }, { source: 'stats-b', pending: 3 }, { source: 'stats-c', pending: 1 }]);
+      assert.equal(st.per_minute.length, 60);
+      // Each event in the minute of its created_at, each ack in that of its
+      // acknowledged_at (whichever minutes these were), every other minute 0.
+      // Minutes are compared as instants (Date.parse keeps the milliseconds),
+      // whatever the number of fraction digits the API writes.
+      const minuteOf = (iso) => Math.floor(Date.parse(iso) / 60000) * 60000;
+      const want = st.per_minute.map((m) => ({ minute: m.minute, created: 0, acknowledged: 0 }));
+      const at = new Map(want.map((m) => [Date.parse(m.minute), m]));
+      const slot = (iso) => {
+        const m = at.get(minuteOf(iso));
+        assert.ok(m, `${iso} is in none of the minutes answered`);
+        return m;
+      };
+      for (const iso of createdAt) slot(iso).created++;
+      for (const iso of ackedAt) slot(iso).acknowledged++;
+      assert.deepEqual(st.per_minute, want);
+      assert.equal(Date.parse(st.per_minute[59].minute) - Date.parse(st.per_minute[0].minute), 59 * 60000);
+
+      // The counts as the page shows them: exact (no "≈"), the oldest age.
+      assert.equal(await textOf('#ov-pending'), '8');
+      assert.equal(await textOf('#ov-leased'), '1');
+      assert.equal(await textOf('#ov-dead'), '1');
+      assert.equal(st.approximate, false);
+      assert.equal(await page.locator('#ov-approx').isVisible(), false);
+      const age = st.oldest_pending_age_seconds;
+      assert.ok(age >= 1, String(age));
+      assert.equal(await page.getAttribute('#ov-oldest', 'data-seconds'), String(age));
+      assert.match(await textOf('#ov-oldest'), new RegExp(`^${age < 60 ? `${age} s` : '\\d+ min( \\d+ s)?'}created `));
+      assert.equal(await page.getAttribute('#ov-oldest time', 'datetime'), st.oldest_pending_created_at);
+
+      // Per minute: the table fallback and the bars carry the numbers of the answer.
+      const tableRows = await page.locator('#ov-minutes-rows tr').evaluateAll((trs) => trs.map((tr) => ({
+        minute: tr.querySelector('time').getAttribute('datetime'),
+        created: Number(tr.cells[1].textContent),
+        acknowledged: Number(tr.cells[2].textContent),
+      })));
+      assert.deepEqual(tableRows, st.per_minute);
+      const bars = await page.locator('#ov-minutes-chart g[data-minute]').evaluateAll((gs) => gs.map((g) => ({
+        minute: g.dataset.minute,
+        created: Number(g.dataset.created),
+        acknowledged: Number(g.dataset.acknowledged),
+        heights: [...g.querySelectorAll('rect')].map((r) => [r.getAttribute('class'), Number(r.getAttribute('height'))]),
+      })));
+      const top = Number(await page.getAttribute('#ov-minutes-chart', 'data-top'));
+      assert.ok(top >= Math.max(...st.per_minute.map((m) => Math.max(m.created, m.acknowledged))), String(top));
+      assert.equal(await textOf('#ov-y-top'), String(top));
+      assert.deepEqual(bars.map(({ heights, ...m }) => m), st.per_minute);
+      for (const m of bars) {
+        assert.deepEqual(m.heights.map(([cls]) => cls), ['created', 'acknowledged']);
+        assert.ok(Math.abs(m.heights[0][1] - (m.created / top) * 100) < 0.01, JSON.stringify(m));
+        assert.ok(Math.abs(m.heights[1][1] - (m.acknowledged / top) * 100) < 0.01, JSON.stringify(m));
+      }
+      const chart = page.getByRole('img', { name: /created and acknowledged in each minute/ });
+      assert.match(await chart.getAttribute('aria-label'), /: 11 created, 2 acknowledged\./);
+      assert.match(await textOf('#ov-minutes-summary'), /: 11 created, 2 acknowledged\.$/);
+
+      // Pending by source: bars as long as their share of the largest, and the table.
+      const sourceBars = await page.locator('#ov-sources-chart .source-row').evaluateAll((rs) => rs.map((r) => ({
+        source: r.dataset.source,
+        pending: Number(r.dataset.pending),
+        text: r.textContent,
+        width: Number(r.querySelector('rect').getAttribute('width')),
+      })));
+      assert.deepEqual(sourceBars, [
+        { source: 'stats-a', pending: 4, text: 'stats-a4', width: 100 },
+        { source: 'stats-b', pending: 3, text: 'stats-b3', width: 75 },
+        { source: 'stats-c', pending: 1, text: 'stats-c1', width: 25 },
+      ]);
+      const sourceTable = await page.locator('#ov-sources-rows tr').evaluateAll((trs) =>
+        trs.map((tr) => ({ source: tr.cells[0].textContent, pending: Number(tr.cells[1].textContent) })));
+      assert.deepEqual(sourceTable, st.by_source);
+      assert.equal(await page.getByRole('img', { name: 'Bar chart of the pending events by source: stats-a 4, stats-b 3, stats-c 1.' }).count(), 1);
+      await page.locator('#overview details').evaluateAll((ds) => ds.forEach((x) => { x.open = true; }));
+      await page.locator('#overview').screenshot({ path: path.join(ARTIFACTS, '15-overview.png') });
+      await page.locator('#overview details').evaluateAll((ds) => ds.forEach((x) => { x.open = false; }));
+
+      // The warning: hidden under the default 5 minutes, shown (role alert)
+      // once the threshold is below the oldest age, kept in localStorage
+      // over a reload, gone again above it; an invalid value is flagged.
+      const warning = page.getByRole('alert').filter({ hasText: 'oldest pending event has waited longer than' });
+      assert.equal(await page.inputValue('#ov-threshold'), '5');
+      assert.equal(await warning.count(), 0);
+      await page.fill('#ov-threshold', '0');
+      await eventually('the warning', async () => await warning.isVisible());
+      assert.equal(await textOf('#ov-warning'), 'Warning: the oldest pending event has waited longer than 0 s, the threshold set below.');
+      // localStorage holds the threshold and nothing else (never the key).
+      assert.deepEqual(await page.evaluate(() => ({ ...localStorage })), { 'triggers.dashboard.oldestPendingWarnMinutes': '0' });
+      await page.reload();
+      assert.equal(await page.inputValue('#ov-threshold'), '0');
+      await eventually('the warning after a reload', async () => await warning.isVisible());
+      await page.getByLabel('Auto-refresh every 10 s', { exact: true }).uncheck();
+      await page.fill('#ov-event-type', TYPE);
+      await page.getByRole('button', { name: 'Show statistics' }).click();
+      await eventually('the filtered overview again', async () => (await textOf('#ov-pending')) === '8');
+      await page.fill('#ov-threshold', '-1');
+      assert.equal(await page.getAttribute('#ov-threshold', 'aria-invalid'), 'true');
+      assert.match(await textOf('#ov-threshold-hint'), /^Enter a number of minutes/);
+      await page.fill('#ov-threshold', '60');
+      assert.equal(await page.getAttribute('#ov-threshold', 'aria-invalid'), null);
+      await eventually('the warning gone', async () => !(await page.locator('#ov-warning').isVisible()));
+
+      // At phone width: no sideways scrolling, the charts as wide as the screen allows.
+      await page.setViewportSize({ width: 375, height: 812 });
+      const phone = await page.evaluate(() => ({
+        overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        chart: document.getElementById('ov-minutes-chart').getBoundingClientRect().width,
+        bar: document.querySelector('#ov-sources-chart rect').getBoundingClientRect().width,
+      }));
+      assert.ok(phone.overflow <= 1, `the page is ${phone.overflow}px wider than the screen`);
+      assert.ok(phone.chart > 250 && phone.chart <= 375, JSON.stringify(phone));
+      assert.ok(phone.bar > 50, JSON.stringify(phone));
+      await page.fill('#ov-threshold', '0');
+      await eventually('the warning at phone width', async () => await warning.isVisible());
+      await page.locator('#overview').screenshot({ path: path.join(ARTIFACTS, '15b-phone-overview.png') });
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.fill('#ov-threshold', '5');
+
+      // The refresh button and the auto-refresh pick up new events.
+      mine.push(...await create('stats-b', 1));
+      await page.getByRole('button', { name: 'Refresh overview' }).click();
+      await eventually('the refreshed counts', async () => (await textOf('#ov-pending')) === '9');
+      assert.deepEqual(await page.locator('#ov-sources-chart .source-row').evaluateAll((rs) => rs.map((r) => [r.dataset.source, r.dataset.pending])),
+        [['stats-a', '4'], ['stats-b', '4'], ['stats-c', '1']]);
+      await page.getByLabel('Auto-refresh every 10 s', { exact: true }).check();
+      mine.push(...await create('stats-c', 1));
+      await eventually('the counts through auto-refresh', async () => (await textOf('#ov-pending')) === '10', 15000);
+    } finally {
+      for (const id of mine) assert.equal((await api('DELETE', `/v1/events/${id}`)).status, 200);
+      await page.fill('#ov-event-type', '');
+      await page.getByRole('button', { name: 'Show statistics' }).click();
+    }
+  });
+
   await t.test('429: rate limit exceeded, with the Retry-After time', async () => {
     await useKey(LIMITED_KEY); // one request: 2 of 3 left
     await eventually('the limited key in use', async () => (await textOf('#rate-limit')) === '3 / min');

@@ -111,6 +111,7 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"GET", "/v1/inbox"},
 	{"GET", "/v1/events/{id}"},
 	{"DELETE", "/v1/events/{id}"},
+	{"GET", "/v1/stats"},
 }
 
 // FuzzServer_Requests sends fuzzed bodies and queries through the whole
@@ -157,6 +158,9 @@ func FuzzServer_Requests(f *testing.F) {
 		{12, 0, ``, "created_after=2026-01-01T00:00:00Z&created_before=2025-01-01"},
 		{13, 12, ``, ""},
 		{14, 0, ``, "x=1"},
+		{15, 0, ``, "source=s&event_type=t"},
+		{15, 0, ``, "source=%00&event_type=%ff&limit=1"},
+		{15, 0, ``, "source=a&source=b&%zz"},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, s.variant, []byte(s.body), s.query)

@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	// A receive may wait (wait_seconds, up to 20 s) but passes the
 	// pipeline once: it is one request for the rate limiter.
 	s.mux.Handle("POST /v1/inbox/receive", keyed(s.handleReceive))
+	s.mux.Handle("GET /v1/stats", keyed(s.handleStats))
 
 	// Push delivery (DESIGN §11, webhooks.go).
 	s.mux.Handle("POST /v1/subscriptions", keyed(s.handleCreateSubscription))

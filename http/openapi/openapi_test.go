@@ -53,6 +53,7 @@ func TestDocument_Operations(t *testing.T) {
 		"GET /v1/health",
 		"GET /v1/health/ready",
 		"GET /v1/inbox",
+		"GET /v1/stats",
 		"POST /v1/events",
 		"POST /v1/events/bulk",
 		"POST /v1/events/bulk/ack",
@@ -183,6 +184,24 @@ func TestDocument_LeaseLimits(t *testing.T) {
 			t.Errorf("%s.%s: minimum %v, maximum %v, default %v; want %d, %d, %d",
 				c.schema, c.field, p.Min, p.Max, p.Default, c.lo, c.hi, c.def)
 		}
+	}
+}
+
+// TestDocument_StatsLimits: the document's bounds on a stats answer are the
+// domain's (DESIGN §12): every minute of the window, at most the top
+// sources.
+func TestDocument_StatsLimits(t *testing.T) {
+	doc := MustLoad(t)
+	props := doc.Components.Schemas["StatsResponse"].Value.Properties
+	perMinute, bySource := props["per_minute"].Value, props["by_source"].Value
+	if perMinute.MinItems != triggers.StatsMinutes || perMinute.MaxItems == nil || int(*perMinute.MaxItems) != triggers.StatsMinutes {
+		t.Errorf("StatsResponse.per_minute: %d to %v items, want exactly %d", perMinute.MinItems, perMinute.MaxItems, triggers.StatsMinutes)
+	}
+	if bySource.MaxItems == nil || int(*bySource.MaxItems) != triggers.StatsTopSources {
+		t.Errorf("StatsResponse.by_source: at most %v items, want %d", bySource.MaxItems, triggers.StatsTopSources)
+	}
+	if src := doc.Components.Schemas["SourceCount"].Value.Properties["source"].Value; src.MaxLength == nil || int(*src.MaxLength) != triggers.MaxSourceLen {
+		t.Errorf("SourceCount.source maxLength = %v, want %d", src.MaxLength, triggers.MaxSourceLen)
 	}
 }
 

@@ -1,12 +1,19 @@
-// The Triggers dashboard: inbox with filters and paging (pending events with
+// The Triggers dashboard: an overview first (the inbox's counts, the age of
+// its oldest pending event with a warning past a threshold the user sets,
+// charts of created vs acknowledged per minute and of pending by source),
+// then the inbox with filters and paging (pending events with
 // their attempts and lease state, or dead letters), event details,
 // acknowledge, delete and redrive (one or in bulk), a test-event editor, and
 // the key's rate-limit state. Plain ES modules, no build step
 // (docs/DASHBOARD.md).
 import { ApiError, chunks, createClient } from './api.js';
+import { drawPerMinute, sourceRows } from './charts.js';
 import { parseLossless, stringifyPretty } from './json.js';
 
 const KEY_STORAGE = 'triggers.dashboard.apiKey';
+const THRESHOLD_STORAGE = 'triggers.dashboard.oldestPendingWarnMinutes';
+const THRESHOLD_DEFAULT = 5; // minutes
+const OVERVIEW_EVERY = 10; // seconds between the overview's automatic refreshes
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const METADATA_MAX = 10; // conditions per request (docs/API.md §3.8)
 const METADATA_VALUE_MAX = 256; // characters
@@ -49,6 +56,15 @@ const state = {
   autoTimer: null,
   detailsId: null,
   detailsOpener: null,
+  overview: {
+    filters: [], // the applied source and event_type (query pairs)
+    data: null, // the last answer of GET /v1/stats
+    loadedAt: 0,
+    note: '', // why the numbers shown are not fresh, when they are not
+    seq: 0,
+    threshold: THRESHOLD_DEFAULT, // minutes: warn when the oldest pending event is older
+    timer: null,
+  },
 };
 
 function readKey() {
@@ -150,6 +166,200 @@ function renderRate() {
   $('rate-remaining').classList.toggle('exhausted', r.remaining === 0);
   const secs = Math.ceil((r.resetAt - Date.now()) / 1000);
   $('rate-reset').textContent = secs > 0 ? `in ${secs} s (at ${timeOf(r.resetAt)})` : 'now';
+}
+
+// ---- overview --------------------------------------------------------------
+
+/** A number of seconds, readable: "42 s", "3 min 5 s", "2 h 10 min", "3 d 4 h". */
+function fmtAge(total) {
+  const s = Math.max(0, Math.round(total));
+  const pair = (a, ua, b, ub) => (b ? `${a} ${ua} ${b} ${ub}` : `${a} ${ua}`);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return pair(Math.floor(s / 60), 'min', s % 60, 's');
+  if (s < 86400) return pair(Math.floor(s / 3600), 'h', Math.floor(s / 60) % 60, 'min');
+  return pair(Math.floor(s / 86400), 'd', Math.floor(s / 3600) % 24, 'h');
+}
+
+/** A minute of the per-minute counts in local time, e.g. "14:05". */
+function fmtMinute(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** The warning threshold typed in, in minutes; null unless a number of at least 0. */
+function parseThreshold(text) {
+  const t = String(text ?? '').trim();
+  const n = Number(t);
+  return t && Number.isFinite(n) && n >= 0 ? n : null;
+}
+
+function readThreshold() {
+  try {
+    return parseThreshold(localStorage.getItem(THRESHOLD_STORAGE)) ?? THRESHOLD_DEFAULT;
+  } catch {
+    return THRESHOLD_DEFAULT;
+  }
+}
+
+/** Reads the overview's filter form into query pairs. */
+function overviewQuery() {
+  const query = [];
+  const source = $('ov-source').value.trim();
+  const type = $('ov-event-type').value.trim();
+  if (source) query.push(['source', source]);
+  if (type) query.push(['event_type', type]);
+  return query;
+}
+
+/**
+ * Loads GET /v1/stats for the overview's filters; returns whether it did.
+ * A quiet load (auto-refresh, after a change) that fails keeps the numbers
+ * shown and says so in the overview only; any other failure is an alert.
+ */
+async function loadOverview({ quiet = false } = {}) {
+  const ov = state.overview;
+  if (!state.key) {
+    renderOverview();
+    return false;
+  }
+  const seq = ++ov.seq;
+  $('overview').setAttribute('aria-busy', 'true');
+  try {
+    const { data } = await api.request('GET', '/v1/stats', { query: ov.filters });
+    if (seq !== ov.seq) return false;
+    ov.data = data;
+    ov.loadedAt = Date.now();
+    ov.note = '';
+    renderOverview();
+    return true;
+  } catch (err) {
+    if (seq !== ov.seq) return false;
+    if (quiet) {
+      if (err instanceof ApiError && err.status === 429) state.retryUntil = Date.now() + (err.retryAfter ?? 1) * 1000;
+      ov.note = `The refresh at ${timeOf(Date.now())} failed (${err.code || err.message})`
+        + (ov.data ? `: these numbers are from ${timeOf(ov.loadedAt)}.` : '.');
+    } else {
+      ov.data = null;
+      ov.note = 'The overview could not be loaded: see the message above.';
+      showError(err, 'Loading the overview');
+    }
+    renderOverview();
+    return false;
+  } finally {
+    if (seq === ov.seq) $('overview').removeAttribute('aria-busy');
+  }
+}
+
+function renderOverview() {
+  const ov = state.overview;
+  const d = state.key ? ov.data : null;
+  const approx = d && d.approximate ? '≈ ' : '';
+  for (const [id, n] of [['ov-pending', d && d.pending], ['ov-leased', d && d.leased], ['ov-dead', d && d.dead]]) {
+    $(id).textContent = d ? `${approx}${Number(n).toLocaleString()}` : '–';
+  }
+  $('ov-approx').hidden = !approx;
+  const oldest = $('ov-oldest');
+  const iso = d && d.oldest_pending_created_at;
+  if (!d) oldest.replaceChildren('–');
+  else if (!iso) oldest.replaceChildren('nothing pending');
+  else oldest.replaceChildren(fmtAge(d.oldest_pending_age_seconds), el('span', { className: 'since' }, 'created ', timeEl(iso, fmtShort(iso))));
+  oldest.dataset.seconds = d ? String(d.oldest_pending_age_seconds) : '';
+  let updated = ov.note || (d ? `Updated at ${timeOf(ov.loadedAt)}.` : '');
+  if (!state.key) updated = 'Enter an API key above to see the overview.';
+  $('ov-updated').textContent = updated;
+  renderWarning();
+  renderPerMinute(d ? d.per_minute : []);
+  renderSources(d ? d.by_source : null);
+}
+
+/**
+ * Shows the warning while the oldest pending event is older than the
+ * threshold. Its text names the threshold, not the age, so that a refresh
+ * does not make screen readers announce it again.
+ */
+function renderWarning() {
+  const ov = state.overview;
+  const d = state.key ? ov.data : null;
+  const limit = ov.threshold * 60;
+  const over = !!(d && d.oldest_pending_created_at && d.oldest_pending_age_seconds > limit);
+  const text = over ? `Warning: the oldest pending event has waited longer than ${fmtAge(limit)}, the threshold set below.` : '';
+  const w = $('ov-warning');
+  if (w.textContent !== text) w.textContent = text;
+  w.hidden = !over;
+}
+
+function renderPerMinute(minutes) {
+  const chart = $('ov-minutes-chart');
+  const top = drawPerMinute(chart, minutes, (m) => `${fmtMinute(m.minute)}: ${m.created} created, ${m.acknowledged} acknowledged`);
+  $('ov-y-top').textContent = String(top);
+  $('ov-y-mid').textContent = String(top / 2);
+  const first = minutes.length ? fmtMinute(minutes[0].minute) : '';
+  const last = minutes.length ? fmtMinute(minutes[minutes.length - 1].minute) : '';
+  $('ov-x-first').textContent = first;
+  $('ov-x-last').textContent = last;
+  let summary = 'No statistics loaded.';
+  if (minutes.length) {
+    const created = minutes.reduce((n, m) => n + m.created, 0);
+    const acked = minutes.reduce((n, m) => n + m.acknowledged, 0);
+    summary = `From ${first} to ${last}: ${created} created, ${acked} acknowledged.`;
+  }
+  $('ov-minutes-summary').textContent = summary;
+  chart.setAttribute('aria-label', minutes.length
+    ? `Bar chart of the events created and acknowledged in each minute. ${summary} The table below lists every minute.`
+    : summary);
+  $('ov-minutes-rows').replaceChildren(...minutes.map((m) => el('tr', { dataset: { minute: m.minute } },
+    el('th', { scope: 'row' }, timeEl(m.minute, fmtMinute(m.minute))),
+    el('td', {}, String(m.created)),
+    el('td', {}, String(m.acknowledged)))));
+}
+
+/** The pending-by-source bars; sources is null when nothing is loaded. */
+function renderSources(sources) {
+  const list = sources || [];
+  const chart = $('ov-sources-chart');
+  chart.replaceChildren(...sourceRows($('ov-minutes-chart').namespaceURI, list));
+  chart.setAttribute('aria-label', list.length
+    ? `Bar chart of the pending events by source: ${list.map((s) => `${s.source} ${s.pending}`).join(', ')}.`
+    : (sources ? 'No pending events.' : 'No statistics loaded.'));
+  $('ov-sources-empty').hidden = !sources || list.length > 0;
+  $('ov-sources-rows').replaceChildren(...list.map((s) => el('tr', { dataset: { source: s.source } },
+    el('th', { scope: 'row' }, s.source),
+    el('td', {}, String(s.pending)))));
+}
+
+/** Takes the threshold input: a valid one is kept in the browser (local storage) and applied at once. */
+function onThresholdInput() {
+  const input = $('ov-threshold');
+  const v = parseThreshold(input.value);
+  if (v === null) {
+    input.setAttribute('aria-invalid', 'true');
+    $('ov-threshold-hint').textContent = 'Enter a number of minutes, 0 or more (e.g. 0.5 for 30 s).';
+    return;
+  }
+  input.removeAttribute('aria-invalid');
+  state.overview.threshold = v;
+  $('ov-threshold-hint').textContent = `Kept in this browser: warn after ${fmtAge(v * 60)}.`;
+  try {
+    localStorage.setItem(THRESHOLD_STORAGE, String(v));
+  } catch {
+    // Storage refused (private mode): the threshold lasts until the page is closed.
+  }
+  renderWarning();
+}
+
+function setOverviewAuto(on) {
+  const ov = state.overview;
+  if (ov.timer) window.clearInterval(ov.timer);
+  ov.timer = null;
+  if (!on) return;
+  ov.timer = window.setInterval(() => {
+    if (!state.key || document.hidden || Date.now() < state.retryUntil) return;
+    loadOverview({ quiet: true });
+  }, OVERVIEW_EVERY * 1000);
+}
+
+/** After an action that changes the inbox: the inbox and the overview again, quietly. */
+async function reloadQuietly() {
+  await Promise.all([loadInbox({ quiet: true }), loadOverview({ quiet: true })]);
 }
 
 // ---- filters and inbox -----------------------------------------------------
@@ -492,7 +702,7 @@ async function ackOne(id) {
     }
   }
   state.selected.delete(id);
-  await loadInbox({ quiet: true });
+  await reloadQuietly();
   $('inbox-heading').focus();
 }
 
@@ -507,7 +717,7 @@ async function deleteOne(id) {
     return;
   }
   state.selected.delete(id);
-  await loadInbox({ quiet: true });
+  await reloadQuietly();
   $('inbox-heading').focus();
 }
 
@@ -530,7 +740,7 @@ async function redriveOne(id) {
     }
   }
   state.selected.delete(id);
-  await loadInbox({ quiet: true });
+  await reloadQuietly();
   $('inbox-heading').focus();
 }
 
@@ -587,7 +797,7 @@ async function bulk(op) {
     clearAlert();
     setStatus(`${verb} ${ok.length} of ${ids.length} selected events; ${failed.length} failed.`);
   }
-  await loadInbox({ quiet: true });
+  await reloadQuietly();
   box.focus();
 }
 
@@ -684,7 +894,7 @@ async function sendEvent() {
     showError(err, 'Sending the event');
     return;
   }
-  await loadInbox({ quiet: true });
+  await reloadQuietly();
 }
 
 // ---- auto-refresh ----------------------------------------------------------
@@ -715,6 +925,10 @@ function init() {
   renderView();
   resetMetaRows();
   if (state.key) $('api-key').value = state.key;
+  // The overview's filters and auto-refresh as the browser may have restored them on a reload.
+  state.overview.filters = overviewQuery();
+  state.overview.threshold = readThreshold();
+  $('ov-threshold').value = String(state.overview.threshold);
   $('event-json').value = JSON.stringify(EXAMPLE_EVENT, null, 2);
   checkEventJSON();
 
@@ -740,9 +954,13 @@ function init() {
     state.rate = null;
     state.retryUntil = 0;
     hideBulkResult();
+    state.overview.data = null;
+    state.overview.note = '';
+    renderOverview();
     renderRate();
     clearAlert();
     setStatus('API key set for this tab.');
+    loadOverview();
     loadInbox();
   });
   $('forget-key').addEventListener('click', () => {
@@ -759,9 +977,21 @@ function init() {
     renderRate();
     clearAlert();
     renderNoKey();
+    renderOverview();
     setStatus('API key forgotten.');
     $('api-key').focus();
   });
+
+  $('ov-filters').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    state.overview.filters = overviewQuery();
+    loadOverview();
+  });
+  $('ov-refresh').addEventListener('click', async () => {
+    if (await loadOverview()) setStatus(`Overview updated at ${timeOf(state.overview.loadedAt)}.`);
+  });
+  $('ov-auto').addEventListener('change', () => setOverviewAuto($('ov-auto').checked));
+  $('ov-threshold').addEventListener('input', onThresholdInput);
 
   $('filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -855,8 +1085,14 @@ function init() {
   });
 
   window.setInterval(renderRate, 1000);
-  if (state.key) loadInbox();
-  else renderNoKey();
+  setOverviewAuto($('ov-auto').checked);
+  renderOverview();
+  if (state.key) {
+    loadOverview();
+    loadInbox();
+  } else {
+    renderNoKey();
+  }
 }
 
 init();
