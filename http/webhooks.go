@@ -205,8 +205,8 @@ func (s *Server) handleSubscriptionSecret(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) handleRotateSecret(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
-	// No body has a meaning; one sent must still be JSON of the usual size.
-	if _, err := s.readOptionalJSONBody(w, r, MaxSubscriptionBodyBytes); err != nil {
+	// No body has a meaning: none, or {} (as for a redrive).
+	if err := s.readEmptyBody(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -220,6 +220,16 @@ func (s *Server) handleRotateSecret(w http.ResponseWriter, r *http.Request, key 
 	out.Secret, out.RequestID = sub.Secret, infoFrom(r.Context()).id
 	noStore(w)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// readEmptyBody reads the body of a route that takes no fields: none, or
+// an empty JSON object, of at most MaxSubscriptionBodyBytes.
+func (s *Server) readEmptyBody(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readOptionalJSONBody(w, r, MaxSubscriptionBodyBytes)
+	if err != nil {
+		return err
+	}
+	return parseEmptyBody(body)
 }
 
 // deliveryJSON is a delivery on the wire. RequestID is set when the
@@ -282,7 +292,7 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request, key tr
 }
 
 func (s *Server) handleRetryDelivery(w http.ResponseWriter, r *http.Request, key triggers.APIKey) {
-	if _, err := s.readOptionalJSONBody(w, r, MaxSubscriptionBodyBytes); err != nil {
+	if err := s.readEmptyBody(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

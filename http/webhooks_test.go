@@ -252,6 +252,11 @@ func TestSubscriptions_Validation(t *testing.T) {
 		})
 	}
 	mustInvalid(t, ts.Do(t, Req{Method: "PATCH", Path: "/v1/subscriptions/" + sub.SubscriptionID, Key: keyA, Body: `{"status":"paused"}`}), "status")
+	// A rotation takes no fields: none, or {}.
+	mustInvalid(t, ts.post(t, keyA, "/v1/subscriptions/"+sub.SubscriptionID+"/rotate-secret", `{"secret":"whsec_mine"}`), "secret")
+	if r := ts.post(t, keyA, "/v1/subscriptions/"+sub.SubscriptionID+"/rotate-secret", `{}`); r.StatusCode != http.StatusOK {
+		t.Errorf("rotate with {} = %d %s, want 200", r.StatusCode, r.Body)
+	}
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions?limit=0", Key: keyA}), "limit")
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions?cursor=nope", Key: keyA}), "cursor")
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions?colour=red", Key: keyA}), "colour")
@@ -265,7 +270,7 @@ func TestSubscriptions_Validation(t *testing.T) {
 		t.Errorf("%d subscriptions after the refusals, want 1", n)
 	}
 	r = ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions/" + sub.SubscriptionID, Key: keyA})
-	if got := decode[subscription](t, r); got.UpdatedAt != sub.UpdatedAt || got.URL != sub.URL {
+	if got := decode[subscription](t, r); got.URL != sub.URL || got.Description == nil || *got.Description != "" || got.Status != "active" {
 		t.Errorf("subscription after refused patches = %s, want unchanged", r.Body)
 	}
 }
@@ -533,6 +538,7 @@ func TestDeliveries_LogRetryReplay(t *testing.T) {
 	}
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions/" + sub.SubscriptionID + "/deliveries?status=lost", Key: keyA}), "status")
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions/" + sub.SubscriptionID + "/deliveries?event_id=x", Key: keyA}), "event_id")
+	mustInvalid(t, ts.post(t, keyA, "/v1/subscriptions/"+sub.SubscriptionID+"/deliveries/"+ids[2]+"/retry", `{"now":true}`), "now")
 	mustInvalid(t, ts.Do(t, Req{Method: "GET", Path: "/v1/subscriptions/" + sub.SubscriptionID + "/deliveries?status=failed&cursor=" +
 		url.QueryEscape(first.Pagination.NextCursor), Key: keyA}), "cursor")
 
