@@ -205,7 +205,7 @@ func TestTablesMatchCode(t *testing.T) {
 }
 
 // TestFunction checks the function's runtime, environment and its IAM
-// policy: only item actions, only on the four tables and the inbox index.
+// policy: only item actions, only on the stage's tables and the indexes the store queries.
 func TestFunction(t *testing.T) {
 	tmpl := loadTemplate(t)
 	fn := get(tmpl, "Resources", "TriggersFunction")
@@ -240,7 +240,8 @@ func TestFunction(t *testing.T) {
 
 	allowed := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 		"dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
-	wantRes := map[string]bool{"${EventsTable.Arn}/index/" + dynamodb.InboxIndex: false}
+	wantRes := map[string]bool{"${EventsTable.Arn}/index/" + dynamodb.InboxIndex: false,
+		"${EventsTable.Arn}/index/" + dynamodb.TimelineIndex: false, "${WebhooksTable.Arn}/index/" + dynamodb.DueIndex: false}
 	for id := range templateTables(t, tmpl) {
 		wantRes[id+".Arn"] = false
 	}

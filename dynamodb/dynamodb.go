@@ -3,7 +3,7 @@
 //
 // # Tables
 //
-// A deployment stage S has four tables, all on-demand (PAY_PER_REQUEST):
+// A deployment stage S has five tables, all on-demand (PAY_PER_REQUEST):
 //
 //	triggers-api-events-S        pk (S)                       TTL: ttl (optional, Options.EventTTL)
 //	                             (also the statistics counters, see Statistics)
@@ -12,6 +12,10 @@
 //	triggers-api-keys-S          hash (S)
 //	triggers-api-idempotency-S   pk (S)                       TTL: ttl
 //	triggers-api-rate-limits-S   api_key (S), window_start (N) TTL: ttl (created here, used by the rate limiter)
+//	  GSI timeline (events)      timeline_key (S), created_at (N), projection INCLUDE id, source, event_type, priority, metadata
+//	                             (every event: under "outbox#" + tenant until fanned out, then under tenant)
+//	triggers-api-webhooks-S      pk (S), sk (S)               TTL: ttl (subscriptions and deliveries)
+//	  GSI due                    due_shard (S), due_at (N), projection KEYS_ONLY (pending deliveries)
 //
 // # Events
 //
@@ -248,6 +252,27 @@
 // supports it). DeleteExpired also removes them, with a Scan: fine for tests
 // and small tables, not meant to replace TTL at scale.
 //
+// # Webhooks
+//
+// Push delivery (DESIGN §11; docs/DECISIONS.md, Webhooks on DynamoDB). The
+// outbox is part of the event's item: every event is written with
+// timeline_key = "outbox#" + tenant, so the event and the promise of its
+// deliveries are one write, and a create costs no request more. A fan-out,
+// run by ClaimDeliveries (and by subscription changes, which drain the
+// tenant's outbox before they are written), reads the outbox partitions of
+// the tenants that have subscriptions, writes each event's deliveries to
+// the subscriptions that match it, each conditional on being new, and only
+// then moves the event's entry to timeline_key = tenant: a fan-out killed
+// midway is done again, without duplicates. The webhooks table holds per
+// tenant a head (pk "subs", sk tenant: the set of subscription ids, whose
+// size is the atomic limit), the subscriptions (pk "sub#" + tenant) and
+// the deliveries (pk "dlv#" + tenant + "#" + subscription, sk event id).
+// Pending deliveries are in the due index, sharded over "due#0".."due#7"
+// and sorted by due_at; a claim Queries every shard and leases each
+// candidate with one UpdateItem conditional on it being pending, indexed
+// and due_at <= now, and sets due_at to the lease's expiry: exclusive
+// across instances, and due again by itself if the holder dies.
+//
 // # Errors
 //
 // Every call runs with a timeout (Options.Timeout) and the SDK's standard
@@ -325,7 +350,9 @@ type Store struct {
 	timeout time.Duration
 	opts    Options
 
-	events, keys, idem string // table names
+	events, keys, idem, hooks string // table names
+
+	webhooks webhookState // push delivery (webhooks.go)
 
 	mu          sync.Mutex
 	lastCreated int64 // greatest created_at this process stored, Unix micros
@@ -378,6 +405,7 @@ func Open(ctx context.Context, client *dynamodb.Client, stage string, opts *Opti
 	return &Store{
 		client: client, stage: stage, timeout: o.Timeout, opts: o,
 		events: EventsTable(stage), keys: KeysTable(stage), idem: IdempotencyTable(stage),
+		hooks: WebhooksTable(stage),
 	}, nil
 }
 

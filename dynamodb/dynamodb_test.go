@@ -33,12 +33,12 @@ func TestCreateTables_Idempotent(t *testing.T) {
 	stage := teststore.EmptyStage(t, client, "idem")
 	ctx := context.Background()
 	first, err := dynamodb.CreateTables(ctx, client, stage)
-	if err != nil || len(first.Created) != 4 || len(first.Existing) != 0 {
-		t.Fatalf("CreateTables() = %+v, %v; want 4 created", first, err)
+	if err != nil || len(first.Created) != 5 || len(first.Existing) != 0 {
+		t.Fatalf("CreateTables() = %+v, %v; want 5 created", first, err)
 	}
 	second, err := dynamodb.CreateTables(ctx, client, stage)
-	if err != nil || len(second.Created) != 0 || len(second.Existing) != 4 {
-		t.Fatalf("CreateTables() again = %+v, %v; want 4 existing", second, err)
+	if err != nil || len(second.Created) != 0 || len(second.Existing) != 5 {
+		t.Fatalf("CreateTables() again = %+v, %v; want 5 existing", second, err)
 	}
 	// dynalite has no UpdateTimeToLive: a warning per TTL table, not an error.
 	for _, w := range second.Warnings {

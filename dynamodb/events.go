@@ -62,6 +62,10 @@ func (s *Store) eventItem(e triggers.Event, created int64) map[string]types.Attr
 		"metadata":      str(string(e.Metadata)),
 		"inbox_tenant":  str(e.Tenant),
 		"created_at_id": str(sortKey(created, e.ID)),
+		// The outbox (see the package doc, Webhooks): the event's entry in
+		// the timeline index is in its tenant's outbox partition until its
+		// deliveries are written.
+		"timeline_key": str(outboxKey(e.Tenant)),
 		// What the event weighs against a receive's byte bound, for the
 		// receive's Query, which does not read the payload.
 		"nbytes": num(int64(triggers.EventBytes(&e))),
@@ -161,6 +165,7 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 			continue
 		}
 		results[i] = triggers.InsertResult{Event: events[i]}
+		s.webhooks.dirty.Store(true) // an outbox entry: fan out at the next claim
 	}
 	// The counters of the events stored (see the package doc, Statistics).
 	d := newStatsDelta()
@@ -714,7 +719,7 @@ func settlePage(page triggers.Page, q triggers.InboxQuery, bound time.Time) trig
 	return page
 }
 
-// DeleteExpired scans both tables for expired items and deletes them, each
+// DeleteExpired scans the events, idempotency and webhooks tables for expired items and deletes them, each
 // with a DeleteItem conditional on it still being expired. In production
 // DynamoDB's TTL does this work; this is for servers without TTL and tests.
 //
@@ -727,8 +732,11 @@ func (s *Store) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time
 	if err != nil {
 		return n, err
 	}
-	_, err = s.deleteScanned(ctx, s.idem, micros(idemBefore), false)
-	return n, err
+	if _, err = s.deleteScanned(ctx, s.idem, micros(idemBefore), false); err != nil {
+		return n, err
+	}
+	// The deliveries of the events expired (see the package doc, Webhooks).
+	return n, s.deleteExpiredDeliveries(ctx, micros(eventsBefore))
 }
 
 // deleteScanned deletes the items of table created at or before before;

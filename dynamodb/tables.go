@@ -16,9 +16,24 @@ func EventsTable(stage string) string      { return "triggers-api-events-" + sta
 func KeysTable(stage string) string        { return "triggers-api-keys-" + stage }
 func IdempotencyTable(stage string) string { return "triggers-api-idempotency-" + stage }
 func RateLimitsTable(stage string) string  { return "triggers-api-rate-limits-" + stage }
+func WebhooksTable(stage string) string    { return "triggers-api-webhooks-" + stage }
 
 // InboxIndex is the events table's sparse index of pending events.
 const InboxIndex = "inbox"
+
+// The indexes of push delivery (see the package doc, Webhooks).
+const (
+	// TimelineIndex is the events table's index of every event by
+	// timeline_key and created_at: timeline_key is "outbox#" + tenant until
+	// the event's deliveries are written (the outbox), then the tenant.
+	TimelineIndex = "timeline"
+	// DueIndex is the webhooks table's sparse index of pending deliveries by
+	// shard and the instant they are due.
+	DueIndex = "due"
+)
+
+// eventMatchAttrs are the attributes the timeline index projects: what Subscription.Matches reads of an event.
+var eventMatchAttrs = []string{"id", "source", "event_type", "priority", "metadata"}
 
 // Table is the definition of one table: how to create it, and the attribute
 // DynamoDB's TTL reads ("" for none).
@@ -27,7 +42,7 @@ type Table struct {
 	TTLAttribute string
 }
 
-// TableDefinitions returns the four tables of a stage, as CreateTables creates
+// TableDefinitions returns the five tables of a stage, as CreateTables creates
 // them (and as deploy templates must declare them).
 func TableDefinitions(stage string) []Table {
 	s := func(name string) types.AttributeDefinition {
@@ -45,14 +60,19 @@ func TableDefinitions(stage string) []Table {
 	return []Table{
 		{
 			Create: dynamodb.CreateTableInput{
-				TableName:            aws.String(EventsTable(stage)),
-				BillingMode:          types.BillingModePayPerRequest,
-				AttributeDefinitions: []types.AttributeDefinition{s("pk"), s("inbox_tenant"), s("created_at_id")},
-				KeySchema:            []types.KeySchemaElement{hash("pk")},
+				TableName:   aws.String(EventsTable(stage)),
+				BillingMode: types.BillingModePayPerRequest,
+				AttributeDefinitions: []types.AttributeDefinition{s("pk"), s("inbox_tenant"), s("created_at_id"),
+					s("timeline_key"), n("created_at")},
+				KeySchema: []types.KeySchemaElement{hash("pk")},
 				GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 					IndexName:  aws.String(InboxIndex),
 					KeySchema:  []types.KeySchemaElement{hash("inbox_tenant"), rng("created_at_id")},
 					Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+				}, {
+					IndexName:  aws.String(TimelineIndex),
+					KeySchema:  []types.KeySchemaElement{hash("timeline_key"), rng("created_at")},
+					Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: eventMatchAttrs},
 				}},
 			},
 			TTLAttribute: "ttl",
@@ -80,6 +100,20 @@ func TableDefinitions(stage string) []Table {
 				BillingMode:          types.BillingModePayPerRequest,
 				AttributeDefinitions: []types.AttributeDefinition{s("api_key"), n("window_start")},
 				KeySchema:            []types.KeySchemaElement{hash("api_key"), rng("window_start")},
+			},
+			TTLAttribute: "ttl",
+		},
+		{
+			Create: dynamodb.CreateTableInput{
+				TableName:            aws.String(WebhooksTable(stage)),
+				BillingMode:          types.BillingModePayPerRequest,
+				AttributeDefinitions: []types.AttributeDefinition{s("pk"), s("sk"), s("due_shard"), n("due_at")},
+				KeySchema:            []types.KeySchemaElement{hash("pk"), rng("sk")},
+				GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+					IndexName:  aws.String(DueIndex),
+					KeySchema:  []types.KeySchemaElement{hash("due_shard"), rng("due_at")},
+					Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+				}},
 			},
 			TTLAttribute: "ttl",
 		},
