@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -544,4 +545,49 @@ func ExampleClient_Stats() {
 	// pending: 2 leased: 0 dead: 0
 	// by source: [{example-stats 2}]
 	// minutes: 60 oldest known: true
+}
+
+func ExampleClient_CreateSubscription() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+	sub, err := c.CreateSubscription(ctx, client.CreateSubscriptionRequest{
+		URL:    "https://example.com/hooks/orders",
+		Filter: client.SubscriptionFilter{Source: "example-webhooks", EventType: "order.created"},
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	// Keep sub.Secret where the receiver can read it: it verifies every
+	// delivery with it (package webhook).
+	fmt.Println("status:", sub.Status, "secret:", strings.HasPrefix(sub.Secret, "whsec_"))
+
+	for i := range 2 {
+		if _, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-webhooks", EventType: "order.created",
+			Payload: map[string]int{"order": i}}); err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+	}
+	// Each event has a delivery; on this server no dispatcher runs, so they
+	// stay pending with no attempt.
+	for d, err := range c.DeliveriesAll(ctx, sub.SubscriptionID, client.DeliveryQuery{}) {
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		fmt.Println("delivery:", d.Status, "attempts:", len(d.Attempts))
+	}
+	// After an outage: deliver the last hour again.
+	rep, err := c.Replay(ctx, sub.SubscriptionID, time.Now().Add(-time.Hour), time.Time{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("replayed:", rep.Queued)
+	// Output:
+	// status: active secret: true
+	// delivery: pending attempts: 0
+	// delivery: pending attempts: 0
+	// replayed: 2
 }

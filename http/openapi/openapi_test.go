@@ -65,7 +65,18 @@ func TestDocument_Operations(t *testing.T) {
 		"POST /v1/events/{event_id}/nack",
 		"POST /v1/events/{event_id}/redrive",
 		"POST /v1/inbox/receive",
+		"GET /v1/subscriptions",
+		"POST /v1/subscriptions",
+		"DELETE /v1/subscriptions/{subscription_id}",
+		"GET /v1/subscriptions/{subscription_id}",
+		"PATCH /v1/subscriptions/{subscription_id}",
+		"GET /v1/subscriptions/{subscription_id}/deliveries",
+		"POST /v1/subscriptions/{subscription_id}/deliveries/{event_id}/retry",
+		"POST /v1/subscriptions/{subscription_id}/replay",
+		"POST /v1/subscriptions/{subscription_id}/rotate-secret",
+		"GET /v1/subscriptions/{subscription_id}/secret",
 	}
+	slices.Sort(want)
 	var got []string
 	ids := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
@@ -145,7 +156,8 @@ func TestDocument_ConflictReasons(t *testing.T) {
 	for _, v := range doc.Components.Schemas["ConflictReason"].Value.Enum {
 		got = append(got, v.(string))
 	}
-	want := []string{triggers.ReasonAlreadyAcknowledged, triggers.ReasonLeaseLost, triggers.ReasonLeaseExpired, triggers.ReasonNotDead}
+	want := []string{triggers.ReasonAlreadyAcknowledged, triggers.ReasonLeaseLost, triggers.ReasonLeaseExpired, triggers.ReasonNotDead,
+		triggers.ReasonSubscriptionLimit}
 	if !slices.Equal(got, want) {
 		t.Errorf("ConflictReason enum = %q\nwant %q", got, want)
 	}
