@@ -511,3 +511,37 @@ func ExampleClient_BulkRedrive() {
 	// dead report.requested attempts 1 dead_at set: true
 	// redriven: true pending attempts 0
 }
+
+func ExampleClient_Stats() {
+	ctx := context.Background()
+	c := client.New(exampleURL, testKey, nil)
+	var first string
+	for i := range 3 {
+		r, err := c.CreateEvent(ctx, client.CreateEventRequest{Source: "example-stats", EventType: "report.ready",
+			Payload: map[string]int{"report": i}})
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		if i == 0 {
+			first = r.EventID
+		}
+	}
+	if _, err := c.AckEvent(ctx, first); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+
+	st, err := c.Stats(ctx, client.StatsOptions{Source: "example-stats"})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	fmt.Println("pending:", st.Pending, "leased:", st.Leased, "dead:", st.Dead)
+	fmt.Println("by source:", st.BySource)
+	fmt.Println("minutes:", len(st.PerMinute), "oldest known:", !st.OldestPendingCreatedAt.IsZero())
+	// Output:
+	// pending: 2 leased: 0 dead: 0
+	// by source: [{example-stats 2}]
+	// minutes: 60 oldest known: true
+}

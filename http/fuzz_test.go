@@ -93,8 +93,75 @@ func (c *changeCounter) RedriveEvents(ctx context.Context, tenant string, ids []
 	return res, err
 }
 
+// webhookChangeCounter is a changeCounter over a store with webhooks: it
+// counts the subscriptions created, updated and deleted, the deliveries
+// retried and replayed.
+type webhookChangeCounter struct {
+	*changeCounter
+	ws triggers.WebhookStore
+}
+
+func (c *webhookChangeCounter) count(err error) {
+	if err == nil {
+		c.changes.Add(1)
+	}
+}
+
+func (c *webhookChangeCounter) CreateSubscription(ctx context.Context, sub triggers.Subscription, max int) error {
+	err := c.ws.CreateSubscription(ctx, sub, max)
+	c.count(err)
+	return err
+}
+
+func (c *webhookChangeCounter) GetSubscription(ctx context.Context, tenant, id string) (triggers.Subscription, error) {
+	return c.ws.GetSubscription(ctx, tenant, id)
+}
+
+func (c *webhookChangeCounter) ListSubscriptions(ctx context.Context, tenant string) ([]triggers.Subscription, error) {
+	return c.ws.ListSubscriptions(ctx, tenant)
+}
+
+func (c *webhookChangeCounter) UpdateSubscription(ctx context.Context, tenant, id string, fn func(*triggers.Subscription) error) (triggers.Subscription, error) {
+	sub, err := c.ws.UpdateSubscription(ctx, tenant, id, fn)
+	c.count(err)
+	return sub, err
+}
+
+func (c *webhookChangeCounter) DeleteSubscription(ctx context.Context, tenant, id string) (bool, error) {
+	ok, err := c.ws.DeleteSubscription(ctx, tenant, id)
+	if ok {
+		c.changes.Add(1)
+	}
+	return ok, err
+}
+
+func (c *webhookChangeCounter) ClaimDeliveries(ctx context.Context, q triggers.ClaimQuery) ([]triggers.Delivery, error) {
+	return c.ws.ClaimDeliveries(ctx, q)
+}
+
+func (c *webhookChangeCounter) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome) (triggers.Delivery, error) {
+	return c.ws.CompleteDelivery(ctx, o)
+}
+
+func (c *webhookChangeCounter) ListDeliveries(ctx context.Context, q triggers.DeliveryQuery) ([]triggers.Delivery, bool, error) {
+	return c.ws.ListDeliveries(ctx, q)
+}
+
+func (c *webhookChangeCounter) RetryDelivery(ctx context.Context, k triggers.DeliveryKey, now time.Time) (triggers.Delivery, error) {
+	d, err := c.ws.RetryDelivery(ctx, k, now)
+	c.count(err)
+	return d, err
+}
+
+func (c *webhookChangeCounter) ReplayDeliveries(ctx context.Context, tenant, id string, after, before, notBefore, now time.Time, max int) (int, time.Time, error) {
+	n, next, err := c.ws.ReplayDeliveries(ctx, tenant, id, after, before, notBefore, now, max)
+	c.changes.Add(int64(n))
+	return n, next, err
+}
+
 // fuzzRoutes are the routes FuzzServer_Requests sends to; {id} is replaced
-// by an event id, and the fuzzed query is added to every path.
+// by an event id, {sub} by a subscription id, and the fuzzed query is
+// added to every path.
 var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/v1/events"},
 	{"POST", "/v1/events/bulk"},
@@ -111,6 +178,16 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"GET", "/v1/inbox"},
 	{"GET", "/v1/events/{id}"},
 	{"DELETE", "/v1/events/{id}"},
+	{"GET", "/v1/stats"},
+	{"POST", "/v1/subscriptions"},
+	{"GET", "/v1/subscriptions"},
+	{"GET", "/v1/subscriptions/{sub}"},
+	{"PATCH", "/v1/subscriptions/{sub}"},
+	{"GET", "/v1/subscriptions/{sub}/deliveries"},
+	{"POST", "/v1/subscriptions/{sub}/deliveries/{id}/retry"},
+	{"POST", "/v1/subscriptions/{sub}/replay"},
+	{"POST", "/v1/subscriptions/{sub}/rotate-secret"},
+	{"DELETE", "/v1/subscriptions/{sub}"},
 }
 
 // FuzzServer_Requests sends fuzzed bodies and queries through the whole
@@ -157,13 +234,36 @@ func FuzzServer_Requests(f *testing.F) {
 		{12, 0, ``, "created_after=2026-01-01T00:00:00Z&created_before=2025-01-01"},
 		{13, 12, ``, ""},
 		{14, 0, ``, "x=1"},
+		{15, 0, ``, "source=s&event_type=t"},
+		{15, 0, ``, "source=%00&event_type=%ff&limit=1"},
+		{15, 0, ``, "source=a&source=b&%zz"},
+		{16, 0, `{"url":"https://example.com/hooks","description":"d","filter":{"source":"s","event_type":"t","priority":"high","metadata":{"k":"v"}},"ack_on_delivery":true}`, ""},
+		{16, 0, `{"url":"http://[::1]:0/x#y","filter":{"metadata":{"k":1},"x":null}}`, ""},
+		{16, 0, `{"url":"https://example.com","url":"https://example.org"}`, ""},
+		{16, 1, `{"url":"https://example.com"}`, ""},
+		{17, 0, ``, "limit=1&cursor=c3Vic2NyaXB0aW9uczp4"},
+		{18, 0, ``, ""},
+		{19, 0, `{"status":"disabled","description":null,"filter":null}`, ""},
+		{19, 0, `{"status":"paused","url":""}`, ""},
+		{20, 0, ``, "status=failed&event_id=0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6&limit=5"},
+		{20, 0, ``, "cursor=%%%&status=x"},
+		{21, 0, ``, ""},
+		{21, 12, `{}`, ""},
+		{22, 0, `{"created_after":"2020-01-01T00:00:00Z","created_before":"2030-01-01"}`, ""},
+		{22, 0, `{"created_after":null}`, ""},
+		{23, 0, ``, ""},
+		{24, 0, ``, ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, s.variant, []byte(s.body), s.query)
 	}
 
 	store := &changeCounter{Store: teststore.Open(f, "fuzz")}
-	svc := triggers.NewService(store, nil)
+	var backing triggers.Store = store
+	if ws, ok := store.Store.(triggers.WebhookStore); ok {
+		backing = &webhookChangeCounter{changeCounter: store, ws: ws}
+	}
+	svc := triggers.NewService(backing, nil)
 	if _, _, err := svc.CreateKey(context.Background(), triggers.KeySpec{Tenant: "tenant-a", Raw: keyA}); err != nil {
 		f.Fatal(err)
 	}
@@ -196,11 +296,25 @@ func FuzzServer_Requests(f *testing.F) {
 		ids = append(ids, res.EventID)
 	}
 	ids = append(ids, "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6", "not-a-uuid")
+	// A subscription to send to. (A store without webhooks answers 404.)
+	// The events above came before it: retrying their deliveries is a 404,
+	// replaying them gives some.
+	sub := "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f7"
+	if rec := serve("POST", "/v1/subscriptions", []byte(`{"url":"https://example.com/fuzz"}`), "application/json"); rec.Code == http.StatusCreated {
+		var res struct {
+			ID string `json:"subscription_id"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil {
+			f.Fatalf("create subscription: %v %s", err, rec.Body)
+		}
+		sub = res.ID
+	}
 	contentTypes := []string{"application/json", "", "text/plain", "application/json; charset=utf-8"}
 
 	f.Fuzz(func(t *testing.T, route, variant uint8, body []byte, query string) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		target := strings.ReplaceAll(rt.path, "{id}", ids[variant>>2%4])
+		target = strings.ReplaceAll(target, "{sub}", sub)
 		if query != "" {
 			target += "?" + query
 		}

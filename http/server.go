@@ -158,6 +158,19 @@ func (s *Server) routes() {
 	// A receive may wait (wait_seconds, up to 20 s) but passes the
 	// pipeline once: it is one request for the rate limiter.
 	s.mux.Handle("POST /v1/inbox/receive", keyed(s.handleReceive))
+	s.mux.Handle("GET /v1/stats", keyed(s.handleStats))
+
+	// Push delivery (DESIGN §11, webhooks.go).
+	s.mux.Handle("POST /v1/subscriptions", keyed(s.handleCreateSubscription))
+	s.mux.Handle("GET /v1/subscriptions", keyed(s.handleListSubscriptions))
+	s.mux.Handle("GET /v1/subscriptions/{subscription_id}", keyed(s.handleGetSubscription))
+	s.mux.Handle("PATCH /v1/subscriptions/{subscription_id}", keyed(s.handleUpdateSubscription))
+	s.mux.Handle("DELETE /v1/subscriptions/{subscription_id}", keyed(s.handleDeleteSubscription))
+	s.mux.Handle("GET /v1/subscriptions/{subscription_id}/secret", keyed(s.handleSubscriptionSecret))
+	s.mux.Handle("POST /v1/subscriptions/{subscription_id}/rotate-secret", keyed(s.handleRotateSecret))
+	s.mux.Handle("GET /v1/subscriptions/{subscription_id}/deliveries", keyed(s.handleDeliveries))
+	s.mux.Handle("POST /v1/subscriptions/{subscription_id}/deliveries/{event_id}/retry", keyed(s.handleRetryDelivery))
+	s.mux.Handle("POST /v1/subscriptions/{subscription_id}/replay", keyed(s.handleReplay))
 }
 
 // route dispatches to the mux, answering unknown routes (404) and known

@@ -53,6 +53,7 @@ func TestDocument_Operations(t *testing.T) {
 		"GET /v1/health",
 		"GET /v1/health/ready",
 		"GET /v1/inbox",
+		"GET /v1/stats",
 		"POST /v1/events",
 		"POST /v1/events/bulk",
 		"POST /v1/events/bulk/ack",
@@ -64,7 +65,18 @@ func TestDocument_Operations(t *testing.T) {
 		"POST /v1/events/{event_id}/nack",
 		"POST /v1/events/{event_id}/redrive",
 		"POST /v1/inbox/receive",
+		"GET /v1/subscriptions",
+		"POST /v1/subscriptions",
+		"DELETE /v1/subscriptions/{subscription_id}",
+		"GET /v1/subscriptions/{subscription_id}",
+		"PATCH /v1/subscriptions/{subscription_id}",
+		"GET /v1/subscriptions/{subscription_id}/deliveries",
+		"POST /v1/subscriptions/{subscription_id}/deliveries/{event_id}/retry",
+		"POST /v1/subscriptions/{subscription_id}/replay",
+		"POST /v1/subscriptions/{subscription_id}/rotate-secret",
+		"GET /v1/subscriptions/{subscription_id}/secret",
 	}
+	slices.Sort(want)
 	var got []string
 	ids := map[string]bool{}
 	for path, item := range doc.Paths.Map() {
@@ -144,7 +156,8 @@ func TestDocument_ConflictReasons(t *testing.T) {
 	for _, v := range doc.Components.Schemas["ConflictReason"].Value.Enum {
 		got = append(got, v.(string))
 	}
-	want := []string{triggers.ReasonAlreadyAcknowledged, triggers.ReasonLeaseLost, triggers.ReasonLeaseExpired, triggers.ReasonNotDead}
+	want := []string{triggers.ReasonAlreadyAcknowledged, triggers.ReasonLeaseLost, triggers.ReasonLeaseExpired, triggers.ReasonNotDead,
+		triggers.ReasonSubscriptionLimit}
 	if !slices.Equal(got, want) {
 		t.Errorf("ConflictReason enum = %q\nwant %q", got, want)
 	}
@@ -171,6 +184,24 @@ func TestDocument_LeaseLimits(t *testing.T) {
 			t.Errorf("%s.%s: minimum %v, maximum %v, default %v; want %d, %d, %d",
 				c.schema, c.field, p.Min, p.Max, p.Default, c.lo, c.hi, c.def)
 		}
+	}
+}
+
+// TestDocument_StatsLimits: the document's bounds on a stats answer are the
+// domain's (DESIGN §12): every minute of the window, at most the top
+// sources.
+func TestDocument_StatsLimits(t *testing.T) {
+	doc := MustLoad(t)
+	props := doc.Components.Schemas["StatsResponse"].Value.Properties
+	perMinute, bySource := props["per_minute"].Value, props["by_source"].Value
+	if perMinute.MinItems != triggers.StatsMinutes || perMinute.MaxItems == nil || int(*perMinute.MaxItems) != triggers.StatsMinutes {
+		t.Errorf("StatsResponse.per_minute: %d to %v items, want exactly %d", perMinute.MinItems, perMinute.MaxItems, triggers.StatsMinutes)
+	}
+	if bySource.MaxItems == nil || int(*bySource.MaxItems) != triggers.StatsTopSources {
+		t.Errorf("StatsResponse.by_source: at most %v items, want %d", bySource.MaxItems, triggers.StatsTopSources)
+	}
+	if src := doc.Components.Schemas["SourceCount"].Value.Properties["source"].Value; src.MaxLength == nil || int(*src.MaxLength) != triggers.MaxSourceLen {
+		t.Errorf("SourceCount.source maxLength = %v, want %d", src.MaxLength, triggers.MaxSourceLen)
 	}
 }
 

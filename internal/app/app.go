@@ -158,6 +158,7 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 	if db, ok := store.(*sqlite.DB); ok {
 		registerSQLiteMetrics(registry, db)
 	}
+	registerStatsMetrics(registry, store, svc, logger)
 	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger, Registry: registry,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
 		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,

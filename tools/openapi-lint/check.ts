@@ -34,4 +34,12 @@ const nacks = (r: Received): NackBody[] =>
 const dead: Event = { ...pending, status: "dead", attempts: 10, dead_at: "2025-11-10T12:05:00.000000Z" };
 const lost: components["schemas"]["ConflictReason"] = "lease_lost";
 
-export { acknowledged, notFound, firstEvents, nacks, dead, lost };
+// A dashboard: the backlog not yet taken by a worker, the oldest event's
+// time (null when nothing waits), the chart's points.
+type Stats = paths["/v1/stats"]["get"]["responses"][200]["content"]["application/json"];
+const available = (s: Stats): number => s.pending - s.leased;
+const oldest = (s: Stats): string | null => s.oldest_pending_created_at;
+const points = (s: Stats): [string, number, number][] => s.per_minute.map((m) => [m.minute, m.created, m.acknowledged]);
+const sources = (s: Stats): string[] => s.by_source.map((b) => `${b.source}: ${b.pending}`);
+
+export { acknowledged, notFound, firstEvents, nacks, dead, lost, available, oldest, points, sources };

@@ -50,6 +50,18 @@ const (
 	lease   = `"lease":{"lease_id":"` + leaseID + `","expires_at":"` + ts + `"}`
 )
 
+// stats is a stats answer: the counts, oldest (a JSON value), the 60
+// minutes (each with created and acknowledged), bySource (a JSON array) and
+// the rest of the fields.
+func stats(oldest string, minutes int, bySource, rest string) string {
+	pm := make([]string, minutes)
+	for i := range pm {
+		pm[i] = fmt.Sprintf(`{"minute":"2025-11-10T11:%02d:00.000000Z","created":%d,"acknowledged":1}`, i%60, i)
+	}
+	return `{"pending":3,"leased":1,"dead":0,"oldest_pending_created_at":` + oldest + `,"oldest_pending_age_seconds":42,` +
+		`"per_minute":[` + strings.Join(pm, ",") + `],"by_source":` + bySource + `,"approximate":false` + rest + `}`
+}
+
 func conflictBody(details string) string {
 	return `{"error":{"code":"CONFLICT","message":"m","details":` + details + `,"request_id":"` + reqID + `"}}`
 }
@@ -129,6 +141,15 @@ var samples = []sample{
 		body: `{"events":[` + event("dead", `,"dead_at":"`+ts+`"`) + `],"pagination":{"limit":50},"request_id":"` + reqID + `"}`},
 	{name: "InboxLastPage", method: "GET", target: "/v1/inbox", status: 200,
 		body: `{"events":[],"pagination":{"limit":50},"request_id":"` + reqID + `"}`},
+	{name: "Stats", method: "GET", target: "/v1/stats?source=shop", status: 200,
+		body: stats(`"`+ts+`"`, 60, `[{"source":"shop","pending":3}]`, `,"request_id":"`+reqID+`"`)},
+	{name: "StatsNothingPending", method: "GET", target: "/v1/stats", status: 200,
+		body: stats("null", 60, `[]`, `,"request_id":"`+reqID+`"`)},
+	{name: "StatsUnknownParameter", method: "GET", target: "/v1/stats?limit=5", status: 400,
+		body: `{"error":{"code":"VALIDATION_ERROR","message":"m","details":{"fields":[{"field":"limit","message":"m"}]},"request_id":"` + reqID + `"}}`},
+	{name: "StatsRateLimited", method: "GET", target: "/v1/stats", status: 429,
+		header: map[string]string{"Retry-After": "3"},
+		body:   `{"error":{"code":"RATE_LIMIT_EXCEEDED","message":"m","details":{"limit":10,"retry_after":3,"reset_at":1762776000},"request_id":"` + reqID + `"}}`},
 	{name: "Unauthorized", method: "GET", target: "/v1/inbox", status: 401, body: errorBody("UNAUTHORIZED")},
 	{name: "UnknownPath", method: "GET", target: "/v2/nothing", status: 404, body: errorBody("NOT_FOUND")},
 	{name: "UnknownPathUnauthorized", method: "GET", target: "/v2/nothing", status: 401, body: errorBody("UNAUTHORIZED")},
@@ -211,6 +232,25 @@ var samples = []sample{
 	{name: "ErrRedriveAttempts", method: "POST", target: "/v1/events/" + eventID + "/redrive", status: 200,
 		body:    `{"event_id":"` + eventID + `","status":"pending","attempts":3,"message":"m","request_id":"` + reqID + `"}`,
 		wantErr: "doesn't match schema"},
+	{name: "ErrStatsMissingMinutes", method: "GET", target: "/v1/stats", status: 200,
+		body: stats(`"`+ts+`"`, 59, `[]`, `,"request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrStatsBySourceNull", method: "GET", target: "/v1/stats", status: 200,
+		body: stats(`"`+ts+`"`, 60, `null`, `,"request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrStatsOldestMissing", method: "GET", target: "/v1/stats", status: 200,
+		body:    strings.Replace(stats("null", 60, `[]`, `,"request_id":"`+reqID+`"`), `"oldest_pending_created_at":null,`, "", 1),
+		wantErr: "doesn't match schema"},
+	{name: "ErrStatsOldestNotTimestamp", method: "GET", target: "/v1/stats", status: 200,
+		body: stats(`"yesterday"`, 60, `[]`, `,"request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrStatsNegativeCount", method: "GET", target: "/v1/stats", status: 200,
+		body:    strings.Replace(stats("null", 60, `[]`, `,"request_id":"`+reqID+`"`), `"pending":3`, `"pending":-1`, 1),
+		wantErr: "doesn't match schema"},
+	{name: "ErrStatsWithoutApproximate", method: "GET", target: "/v1/stats", status: 200,
+		body:    strings.Replace(stats("null", 60, `[]`, `,"request_id":"`+reqID+`"`), `,"approximate":false`, "", 1),
+		wantErr: "doesn't match schema"},
+	{name: "ErrStatsSourceWithoutCount", method: "GET", target: "/v1/stats", status: 200,
+		body: stats("null", 60, `[{"source":"shop"}]`, `,"request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
+	{name: "ErrStatsUnknownField", method: "GET", target: "/v1/stats", status: 200,
+		body: stats("null", 60, `[]`, `,"tenant":"t1","request_id":"`+reqID+`"`), wantErr: "doesn't match schema"},
 	{name: "ErrInboxNoPagination", method: "GET", target: "/v1/inbox", status: 200,
 		body: `{"events":[],"request_id":"` + reqID + `"}`, wantErr: "doesn't match schema"},
 	{name: "ErrWrongContentType", method: "GET", target: "/v1/inbox", status: 200,
