@@ -172,3 +172,16 @@ type WebhookStore interface {
 	// unknown or of another tenant.
 	ReplayDeliveries(ctx context.Context, tenant, id string, after, before, notBefore, now time.Time, max int) (int, time.Time, error)
 }
+
+// SubscriptionLimitReached is the ECONFLICT of creating a subscription for
+// a tenant that already has max of them.
+func SubscriptionLimitReached(max int) *Error {
+	return conflict(ReasonSubscriptionLimit, "the tenant already has its maximum of %d subscriptions", max)
+}
+
+// SubscriptionNotFound is the ENOTFOUND of a subscription that is unknown
+// or of another tenant.
+func SubscriptionNotFound() *Error { return Errorf(ENOTFOUND, "subscription not found") }
+
+// DeliveryNotFound is the ENOTFOUND of a delivery that is unknown.
+func DeliveryNotFound() *Error { return Errorf(ENOTFOUND, "delivery not found") }

@@ -81,6 +81,10 @@ func deleteOne(tx *writeTx, tenant, id string, notBefore time.Time) (bool, error
 // every one is durable. A failure of some inserts is their Err; when none
 // was stored, it is the call's error.
 //
+// Each event stored (not a replay) gets its deliveries in the same write:
+// one per active subscription of its tenant that matches it, found in the
+// writer's cache of subscriptions (the outbox, see webhooks.go).
+//
 // Everything that does not need the transaction (the metadata terms, the
 // column values) is prepared here, in the caller's goroutine, so that the
 // single writer only executes statements.
@@ -101,6 +105,11 @@ func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]tr
 			r, err := insertOne(tx, &rows[i], &last)
 			if err != nil {
 				return err
+			}
+			if !r.Replayed {
+				if err := db.outbox(tx, &r.Event, rows[i].terms); err != nil {
+					return err
+				}
 			}
 			db.lastCreated = last
 			results[i] = r
@@ -322,14 +331,14 @@ func (db *DB) DeleteEvents(ctx context.Context, tenant string, ids []string, not
 // (1,000 took about 90 ms in one transaction; the total barely changes).
 const purgeBatch = 100
 
-// DeleteExpired removes expired events and idempotency records in small
-// transactions.
+// DeleteExpired removes expired events, their deliveries and idempotency
+// records in small transactions.
 func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
 	total := 0
 	for {
-		var n, idem int64
+		var n, idem, deliveries int64
 		err := db.exec(ctx, "", func(tx *writeTx) error {
-			n, idem = 0, 0
+			n, idem, deliveries = 0, 0, 0
 			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
 				RETURNING tenant, id, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
@@ -364,7 +373,17 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			if err != nil {
 				return err
 			}
-			idem, err = res.RowsAffected()
+			if idem, err = res.RowsAffected(); err != nil {
+				return err
+			}
+			// The deliveries of purged events go with them.
+			res, err = tx.Exec(`DELETE FROM deliveries WHERE rowid IN
+				(SELECT rowid FROM deliveries INDEXED BY deliveries_by_age WHERE event_created_at <= ? LIMIT ?)`,
+				micros(eventsBefore), deleteBatch)
+			if err != nil {
+				return err
+			}
+			deliveries, err = res.RowsAffected()
 			return err
 		})
 		db.pages.invalidateAll()
@@ -375,7 +394,7 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 		// Idempotency records expire after 24 h, events after the
 		// retention: either may have a full batch left while the other
 		// has none.
-		if n < purgeBatch && idem < purgeBatch || ctx.Err() != nil {
+		if n < purgeBatch && idem < purgeBatch && deliveries < deleteBatch || ctx.Err() != nil {
 			return total, nil
 		}
 	}

@@ -189,3 +189,41 @@ func TestPlanLeases_UseTheirIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanWebhooks_UseTheirIndexes checks the plans of the delivery
+// queries: a claim is a range of deliveries_due answered from the index
+// alone (leased deliveries skipped without visiting the table), earliest
+// due first without a sort; a subscription's deliveries are a range of
+// deliveries_by_key or deliveries_by_status in event order; a replay is a
+// range of the tenant's events by created_at.
+func TestPlanWebhooks_UseTheirIndexes(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cases := []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"claim", qClaimWalk, []any{1, 1, 10}, "SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"},
+		{"list", `SELECT ` + deliveryColumns + ` FROM deliveries INDEXED BY deliveries_by_key WHERE tenant = ? AND subscription_id = ?
+			AND event_id > ? ORDER BY event_id LIMIT ?`, []any{"a", "s", "e", 10},
+			"SEARCH deliveries USING INDEX deliveries_by_key (tenant=? AND subscription_id=? AND event_id>?)"},
+		{"list by status", `SELECT ` + deliveryColumns + ` FROM deliveries INDEXED BY deliveries_by_status WHERE tenant = ?
+			AND subscription_id = ? AND status = ? AND event_id > ? ORDER BY event_id LIMIT ?`, []any{"a", "s", "pending", "e", 10},
+			"SEARCH deliveries USING INDEX deliveries_by_status (tenant=? AND subscription_id=? AND status=? AND event_id>?)"},
+		{"replay", `SELECT id, created_at, source, event_type, priority, metadata FROM events INDEXED BY events_by_tenant_age
+			WHERE tenant = ? AND created_at > ? AND created_at < ? ORDER BY created_at LIMIT ?`, []any{"a", 1, 2, 10},
+			"SEARCH events USING INDEX events_by_tenant_age (tenant=? AND created_at>? AND created_at<?)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := queryPlan(t, db, c.query, c.args...)
+			if got != c.want {
+				t.Errorf("plan = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

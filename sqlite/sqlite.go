@@ -105,6 +105,13 @@ type DB struct {
 
 	pages *pageCache // nil: off
 
+	// subs is every subscription by tenant, for the outbox and claims
+	// (sqlite/webhooks.go); subsStale: a failed commit may have left it
+	// ahead of the database, so it is read again before its next use.
+	// Writer only.
+	subs      map[string][]*triggers.Subscription
+	subsStale bool
+
 	readStmts  sync.Map // query text -> *sql.Stmt on the read pool
 	writeStmts sync.Map // query text -> *sql.Stmt on the write connection
 }
@@ -152,7 +159,8 @@ type writeTx struct {
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes}
+	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes,
+	qInsertDelivery}
 
 // stmt returns the hot statement query bound to the transaction, or nil
 // if query is not one of hotWrites. It is bound once per transaction, not
@@ -283,6 +291,10 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := write.QueryRow(`SELECT coalesce(max(created_at), 0) FROM events`).Scan(&db.lastCreated); err != nil {
 		db.close()
 		return nil, fmt.Errorf("sqlite: read last created_at: %w", err)
+	}
+	if db.subs, err = loadSubs(write); err != nil {
+		db.close()
+		return nil, err
 	}
 	for _, q := range slices.Concat(hotWrites, leaseManyStatements()) {
 		s, err := write.Prepare(q)
@@ -659,10 +671,12 @@ func (db *DB) commit(s *schedule, batch []*writeOp) []*writeOp {
 	batch, volatile, err := db.fill(s, batch)
 	if errors.Is(err, errNeedSavepoints) {
 		db.lastCreated = lastCreated
+		db.subsStale = true // the ops run again; the cache is read afresh
 		err = db.rerun(batch)
 	}
 	if err != nil {
 		db.lastCreated = lastCreated
+		db.subsStale = true
 		err = formatError(fmt.Errorf("sqlite: commit: %w", err))
 		for _, op := range batch {
 			op.err = err
