@@ -84,15 +84,22 @@ func (s *Service) CreateSubscription(ctx context.Context, tenant string, body []
 
 // GetSubscription returns one of tenant's subscriptions.
 func (s *Service) GetSubscription(ctx context.Context, tenant, id string) (Subscription, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return Subscription{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return Subscription{}, err
 	}
 	return ws.GetSubscription(ctx, tenant, id)
+}
+
+// subscriptionRef returns the store's WebhookStore and the canonical form
+// of a subscription id from a request path.
+func (s *Service) subscriptionRef(id string) (WebhookStore, string, error) {
+	ws, err := s.webhooks()
+	if err != nil {
+		return nil, "", err
+	}
+	id, err = parseSubscriptionID(id)
+	return ws, id, err
 }
 
 // parseSubscriptionID lowercases a subscription id, which is a UUID; any
@@ -176,11 +183,7 @@ func (p *inboxQuery) listCursor(kind string) string {
 // UpdateSubscription applies a PATCH body to one of tenant's
 // subscriptions. Making a subscription active again forgets its failures.
 func (s *Service) UpdateSubscription(ctx context.Context, tenant, id string, body []byte) (Subscription, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return Subscription{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -208,11 +211,7 @@ func (s *Service) UpdateSubscription(ctx context.Context, tenant, id string, bod
 // DeleteSubscription removes one of tenant's subscriptions; ENOTFOUND when
 // there is none.
 func (s *Service) DeleteSubscription(ctx context.Context, tenant, id string) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return err
 	}
@@ -226,11 +225,7 @@ func (s *Service) DeleteSubscription(ctx context.Context, tenant, id string) err
 // RotateSecret gives a subscription a new secret; the old one keeps
 // signing beside it for SecretRotationOverlap.
 func (s *Service) RotateSecret(ctx context.Context, tenant, id string) (Subscription, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return Subscription{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -256,11 +251,7 @@ type DeliveryPage struct {
 // Deliveries returns a page of one subscription's deliveries, oldest event
 // first, for the query parameters status, event_id, limit and cursor.
 func (s *Service) Deliveries(ctx context.Context, tenant, id string, q url.Values) (DeliveryPage, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return DeliveryPage{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return DeliveryPage{}, err
 	}
@@ -302,11 +293,7 @@ func (s *Service) Deliveries(ctx context.Context, tenant, id string, q url.Value
 
 // RetryDelivery makes one delivery pending and due now.
 func (s *Service) RetryDelivery(ctx context.Context, tenant, id, eventID string) (Delivery, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return Delivery{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -330,11 +317,7 @@ type ReplayResult struct {
 // "created_before"}, created_after required, created_before defaulting to
 // now.
 func (s *Service) Replay(ctx context.Context, tenant, id string, body []byte) (ReplayResult, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return ReplayResult{}, err
-	}
-	id, err = parseSubscriptionID(id)
+	ws, id, err := s.subscriptionRef(id)
 	if err != nil {
 		return ReplayResult{}, err
 	}

@@ -20,16 +20,21 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertIdem = `INSERT OR REPLACE INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`
-	// qAck acknowledges a pending or dead event, ending its lease; with a
-	// lease id (given twice, "" for none) only while that is its lease.
-	qAck = `UPDATE events SET acked_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL, dead_at = NULL
-		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL AND (? = '' OR lease_id = ?)
+	// qAck acknowledges a pending event, ending its lease; with a lease id
+	// (given twice, "" for none) only while that is its lease. qAckDead
+	// acknowledges a dead event (which has no lease). They are two so that
+	// the statistics know which counter the event leaves (countEvent).
+	qAck = `UPDATE events SET acked_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
+		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL AND dead_at IS NULL AND (? = '' OR lease_id = ?)
+		RETURNING ` + eventColumns
+	qAckDead = `UPDATE events SET acked_at = ?, dead_at = NULL
+		WHERE tenant = ? AND id = ? AND created_at > ? AND acked_at IS NULL AND dead_at IS NOT NULL
 		RETURNING ` + eventColumns
 	// qEventState tells why a conditional write found nothing to change.
 	qEventState = `SELECT acked_at IS NOT NULL, dead_at IS NOT NULL, coalesce(lease_id, ''), coalesce(lease_expires_at, 0)
 		FROM events WHERE tenant = ? AND id = ? AND created_at > ?`
 	qDeleteEvent = `DELETE FROM events WHERE tenant = ? AND id = ? AND created_at > ?
-		RETURNING acked_at IS NULL AND dead_at IS NULL`
+		RETURNING ` + stateColumns + `, source, event_type`
 	qInsertTerm = `INSERT OR IGNORE INTO event_metadata (tenant, key, value, created_at, id, source, event_type, priority)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	// qDeleteTerms removes an event's metadata index rows: a range of
@@ -37,6 +42,10 @@ const (
 	// statistics would not choose over a walk of the tenant.
 	qDeleteTerms = `DELETE FROM event_metadata INDEXED BY event_metadata_by_event WHERE tenant = ? AND id = ?`
 )
+
+// stateColumns reads whether a row is open (pending: neither acknowledged
+// nor dead) and whether it is dead, the two states the statistics count.
+const stateColumns = `acked_at IS NULL AND dead_at IS NULL, acked_at IS NULL AND dead_at IS NOT NULL`
 
 // indexMetadata adds the metadata index rows of a pending event (terms
 // from triggers.MetadataTerms), and unindexMetadata removes them when it
@@ -62,14 +71,19 @@ func unindexMetadata(tx *writeTx, tenant, id string) error {
 // deleteOne deletes a visible event and its metadata index rows, reporting
 // whether it existed.
 func deleteOne(tx *writeTx, tenant, id string, notBefore time.Time) (bool, error) {
-	var pending bool
-	err := tx.QueryRow(qDeleteEvent, tenant, id, micros(notBefore)).Scan(&pending)
+	var pending, dead bool
+	var source, eventType string
+	err := tx.QueryRow(qDeleteEvent, tenant, id, micros(notBefore)).Scan(&pending, &dead, &source, &eventType)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("sqlite: delete event: %w", err)
-	case pending:
+	}
+	if err := countEvent(tx, tenant, source, eventType, -b2i(pending), -b2i(dead)); err != nil {
+		return false, err
+	}
+	if pending {
 		return true, unindexMetadata(tx, tenant, id)
 	}
 	return true, nil
@@ -157,6 +171,12 @@ func insertOne(tx *writeTx, in *insertRow, last *int64) (triggers.InsertResult, 
 		return triggers.InsertResult{}, fmt.Errorf("sqlite: insert event: %w", err)
 	}
 	if err := indexMetadata(tx, &e, in.terms, created); err != nil {
+		return triggers.InsertResult{}, err
+	}
+	if err := countEvent(tx, e.Tenant, e.Source, e.EventType, 1, 0); err != nil {
+		return triggers.InsertResult{}, err
+	}
+	if err := countHistory(tx, e.Tenant, e.Source, e.EventType, created, 1, 0); err != nil {
 		return triggers.InsertResult{}, err
 	}
 	if in.IdempotencyKey != "" {
@@ -268,8 +288,21 @@ func isDomain(err error) bool {
 // or LeaseLost when a.LeaseID is set and is not the event's lease).
 func ackOne(tx *writeTx, tenant string, a triggers.Ack, at, notBefore time.Time) (triggers.Event, error) {
 	e, err := scanEvent(tx.QueryRow(qAck, micros(at), tenant, a.ID, micros(notBefore), a.LeaseID, a.LeaseID))
+	dead := false
+	if errors.Is(err, sql.ErrNoRows) && a.LeaseID == "" {
+		e, err = scanEvent(tx.QueryRow(qAckDead, micros(at), tenant, a.ID, micros(notBefore)))
+		dead = true
+	}
 	if err == nil {
-		// A dead event has no metadata rows: the delete then finds none.
+		if err := countEvent(tx, tenant, e.Source, e.EventType, -b2i(!dead), -b2i(dead)); err != nil {
+			return triggers.Event{}, err
+		}
+		if err := countHistory(tx, tenant, e.Source, e.EventType, micros(at), 0, 1); err != nil {
+			return triggers.Event{}, err
+		}
+		if dead {
+			return e, nil // a dead event has no metadata rows
+		}
 		return e, unindexMetadata(tx, tenant, a.ID)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -333,7 +366,13 @@ const purgeBatch = 100
 
 // DeleteExpired removes expired events, their deliveries and idempotency
 // records in small transactions.
+//
+// It also removes the statistics history that no stats call can ask for
+// any more (purgeHistory).
 func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.Time) (int, error) {
+	if err := db.purgeHistory(ctx); err != nil {
+		return 0, formatError(fmt.Errorf("sqlite: purge stats history: %w", err))
+	}
 	total := 0
 	for {
 		var n, idem, deliveries int64
@@ -341,22 +380,29 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			n, idem, deliveries = 0, 0, 0
 			rows, err := tx.tx.Query(`DELETE FROM events WHERE seq IN
 				(SELECT seq FROM events WHERE created_at <= ? LIMIT ?)
-				RETURNING tenant, id, acked_at IS NULL AND dead_at IS NULL`, micros(eventsBefore), purgeBatch)
+				RETURNING tenant, id, `+stateColumns+`, source, event_type`, micros(eventsBefore), purgeBatch)
 			if err != nil {
 				return err
 			}
 			type gone struct{ tenant, id string }
 			var pending []gone
+			counts := map[countKey][2]int{} // open, dead
 			for rows.Next() {
 				var g gone
-				var isPending bool
-				if err := rows.Scan(&g.tenant, &g.id, &isPending); err != nil {
+				var k countKey
+				var isPending, isDead bool
+				if err := rows.Scan(&g.tenant, &g.id, &isPending, &isDead, &k.source, &k.eventType); err != nil {
 					rows.Close()
 					return err
 				}
 				n++
 				if isPending {
 					pending = append(pending, g)
+				}
+				if isPending || isDead {
+					k.tenant = g.tenant
+					c := counts[k]
+					counts[k] = [2]int{c[0] - b2i(isPending), c[1] - b2i(isDead)}
 				}
 			}
 			rows.Close()
@@ -365,6 +411,11 @@ func (db *DB) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time.T
 			}
 			for _, g := range pending {
 				if err := unindexMetadata(tx, g.tenant, g.id); err != nil {
+					return err
+				}
+			}
+			for k, c := range counts {
+				if err := countEvent(tx, k.tenant, k.source, k.eventType, c[0], c[1]); err != nil {
 					return err
 				}
 			}

@@ -17,7 +17,7 @@ import (
 // from their indexes.
 const (
 	qDeadLetter = `UPDATE events SET dead_at = ?, lease_id = NULL, lease_expires_at = NULL, available_at = NULL
-		WHERE seq = ? RETURNING tenant, id`
+		WHERE seq = ? RETURNING tenant, id, source, event_type`
 	// qNextAvailable reads the earliest instant after now at which a held
 	// event of the tenant becomes available: one entry of events_held.
 	qNextAvailable = `SELECT ` + readyAt + ` FROM events INDEXED BY events_held
@@ -208,9 +208,12 @@ func receive(tx *writeTx, q triggers.ReceiveQuery, limit int, walks []receiveWal
 	}
 	var got triggers.Received
 	for _, seq := range dead {
-		var tenant, id string
-		if err := tx.QueryRow(qDeadLetter, micros(q.Now), seq).Scan(&tenant, &id); err != nil {
+		var tenant, id, source, eventType string
+		if err := tx.QueryRow(qDeadLetter, micros(q.Now), seq).Scan(&tenant, &id, &source, &eventType); err != nil {
 			return triggers.Received{}, fmt.Errorf("sqlite: dead-letter: %w", err)
+		}
+		if err := countEvent(tx, tenant, source, eventType, -1, 1); err != nil {
+			return triggers.Received{}, err
 		}
 		if err := unindexMetadata(tx, tenant, id); err != nil {
 			return triggers.Received{}, err
@@ -346,6 +349,9 @@ func (db *DB) RedriveEvents(ctx context.Context, tenant string, ids []string, no
 		e, err := scanEvent(tx.QueryRow(qRedrive, tenant, ids[i], micros(notBefore)))
 		switch {
 		case err == nil:
+			if err := countEvent(tx, tenant, e.Source, e.EventType, 1, -1); err != nil {
+				return triggers.Event{}, err
+			}
 			return e, indexMetadata(tx, &e, triggers.MetadataTerms(e.Metadata), micros(e.CreatedAt))
 		case !errors.Is(err, sql.ErrNoRows):
 			return triggers.Event{}, fmt.Errorf("sqlite: redrive: %w", err)

@@ -158,8 +158,8 @@ type writeTx struct {
 // hotWrites are the write statements prepared when the store opens. They
 // cannot be prepared later: the one write connection is then busy with the
 // transaction.
-var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qEventState, qDeleteEvent,
-	qInsertTerm, qDeleteTerms, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes,
+var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckDead, qEventState, qDeleteEvent,
+	qInsertTerm, qDeleteTerms, qCountEvent, qCountMinute, qCountDetail, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes,
 	qInsertDelivery}
 
 // stmt returns the hot statement query bound to the transaction, or nil

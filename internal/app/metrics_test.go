@@ -62,6 +62,8 @@ func TestOpen_SQLiteMetrics(t *testing.T) {
 		"triggers_sqlite_committed_writes_total ",
 		`triggers_sqlite_inbox_pages_total{from="database"} 1`,
 		`triggers_sqlite_inbox_pages_total{from="memory"} 1`,
+		"triggers_events_pending 3\n", // the backlog gauges of issue 15, from the store's TotalStats
+		"triggers_oldest_pending_age_seconds ",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics has no line starting %q", want)
