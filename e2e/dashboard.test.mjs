@@ -956,7 +956,7 @@ test('dashboard', async (t) => {
       await page.fill('#wh-url', 'ftp://example.invalid/hook');
       await page.getByRole('button', { name: 'Create subscription' }).click();
       await eventually('the url error', async () => !(await page.locator('#wh-url-error').isHidden()));
-      assert.match(await textOf('#wh-url-error'), /^url /);
+      assert.match(await textOf('#wh-url-error'), /^url: /);
       assert.equal(await page.getAttribute('#wh-url', 'aria-invalid'), 'true');
       assert.equal(await page.evaluate(() => document.activeElement.id), 'wh-url');
       assert.match(await textOf('#alert'), /\(400 VALIDATION_ERROR\)/);

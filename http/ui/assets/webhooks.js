@@ -331,7 +331,7 @@ export function setupWebhooks(ctx) {
     } catch (err) {
       showError(err, 'Creating the subscription');
       const fields = err.details && Array.isArray(err.details.fields) ? err.details.fields : [];
-      showFieldErrors(fields.map((f) => [formFieldFor(f.field), `${f.field} ${f.message}`]).filter(([id]) => id));
+      showFieldErrors(fields.map((f) => [formFieldFor(f.field), `${f.field}: ${f.message}`]).filter(([id]) => id));
       return;
     }
     clearAlert();
@@ -411,7 +411,7 @@ export function setupWebhooks(ctx) {
         dataset: { statusCode: a.status_code ? String(a.status_code) : '' },
       }, `${i + 1}. `, timeEl(a.at, fmtShort(a.at)), ` – ${attemptResult(a)}`));
       const next = d.status === 'pending' && d.next_attempt_at
-        ? el('span', { className: 'next' }, 'next attempt ', timeEl(d.next_attempt_at, fmtShort(d.next_attempt_at)))
+        ? el('span', { className: 'next' }, ' next attempt ', timeEl(d.next_attempt_at, fmtShort(d.next_attempt_at)))
         : null;
       const retry = button('Retry', `Retry the delivery of event ${id}`, (b) => retryDelivery(id, b));
       return el('tr', { dataset: { eventId: id, status: d.status } },
