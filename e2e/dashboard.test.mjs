@@ -972,7 +972,7 @@ test('dashboard', async (t) => {
       assert.equal(await page.locator('#wh-url-error').isHidden(), true);
       assert.equal(await row().count(), 1);
       assert.match(await row().textContent(), /active.*source=webhook-e2e.*no/s);
-      await screenshot('10-webhook-created');
+      await screenshot('16-webhook-created');
       await page.getByRole('button', { name: 'Hide secret' }).click();
       assert.equal(await textOf('#wh-secret-value'), '');
       const subs = (await api('GET', '/v1/subscriptions')).json.subscriptions;
@@ -1006,7 +1006,7 @@ test('dashboard', async (t) => {
       await page.selectOption('#wh-log-status', 'pending');
       await page.getByRole('button', { name: 'Show deliveries' }).click();
       await eventually('only the pending delivery', async () => (await page.locator('#wh-log-rows tr').count()) === 1 && (await logRow(failing).count()) === 1);
-      await screenshot('11-webhook-failed');
+      await screenshot('17-webhook-failed');
       receiver.status = 200;
       await page.getByRole('button', { name: `Retry the delivery of event ${failing}` }).click();
       await eventually('the retry queued', async () => (await textOf('#status')).includes('queued again'));
@@ -1042,7 +1042,7 @@ test('dashboard', async (t) => {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
       assert.equal(await page.locator('#wh-table thead').evaluate((e) => getComputedStyle(e).position), 'absolute');
-      await page.locator('#webhooks').screenshot({ path: path.join(ARTIFACTS, '12-webhooks-phone.png') });
+      await page.locator('#webhooks').screenshot({ path: path.join(ARTIFACTS, '18-webhooks-phone.png') });
       await page.setViewportSize({ width: 1280, height: 900 });
 
       // Disable, then enable again, by keyboard.
@@ -1053,7 +1053,7 @@ test('dashboard', async (t) => {
       assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Enable');
       await page.keyboard.press('Enter');
       await eventually('active again', async () => (await row().locator('td').first().textContent()).startsWith('active'));
-      await screenshot('13-webhooks');
+      await screenshot('19-webhooks');
 
       // Delete (confirmed): the row and the open log go.
       page.once('dialog', (d) => d.accept());
