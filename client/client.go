@@ -292,7 +292,7 @@ const (
 
 // Reasons of a 409 CONFLICT (APIError.Reason, BulkItemError.Reason): why
 // an ack, nack, lease extension or redrive found the event in another state
-// than it needed.
+// than it needed, or why a subscription could not be created.
 const (
 	// ReasonAlreadyAcknowledged: the event is acknowledged (by this client,
 	// when a retried request's first attempt did it, or by someone else).
@@ -307,6 +307,9 @@ const (
 	ReasonLeaseExpired = "lease_expired"
 	// ReasonNotDead: a redrive of an event that is not dead.
 	ReasonNotDead = "not_dead"
+	// ReasonSubscriptionLimit: a CreateSubscription when the tenant has
+	// its maximum of subscriptions (20 by default); delete one first.
+	ReasonSubscriptionLimit = "subscription_limit"
 )
 
 // reason returns details.reason, "" when absent.
