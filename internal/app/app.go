@@ -13,14 +13,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	triggers "github.com/triggersapi/triggers"
 	"github.com/triggersapi/triggers/clientip"
+	"github.com/triggersapi/triggers/dispatch"
 	"github.com/triggersapi/triggers/dynamodb"
 	triggershttp "github.com/triggersapi/triggers/http"
+	"github.com/triggersapi/triggers/internal/egress"
 	"github.com/triggersapi/triggers/internal/version"
 	"github.com/triggersapi/triggers/ratelimit"
 	"github.com/triggersapi/triggers/sqlite"
@@ -129,7 +132,10 @@ type App struct {
 	Store   triggers.Store
 	Service *triggers.Service
 	Server  *triggershttp.Server
-	Logger  *slog.Logger
+	// Dispatcher delivers webhooks; nil when the store has no webhooks or
+	// the configuration turns it off. Serve runs it.
+	Dispatcher *dispatch.Dispatcher
+	Logger     *slog.Logger
 }
 
 // Open opens the store and builds the service and the HTTP API. When the
@@ -153,17 +159,51 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention})
+	guard := &egress.Guard{AllowPrivate: cfg.WebhookAllowPrivate}
+	if cfg.WebhookAllowPrivate {
+		logger.Warn("webhooks may reach loopback, private and link-local addresses (--webhook-allow-private): for local development and tests only")
+	}
+	svc := triggers.NewService(store, &triggers.Options{Retention: cfg.Retention,
+		Webhooks: triggers.WebhookOptions{MaxSubscriptions: cfg.MaxSubscriptions,
+			CheckURL: webhookURLPolicy(guard, cfg.WebhookAllowInsecure)}})
 	registry := triggershttp.NewRegistry()
 	if db, ok := store.(*sqlite.DB); ok {
 		registerSQLiteMetrics(registry, db)
 	}
 	registerStatsMetrics(registry, store, svc, logger)
+	if b, ok := store.(dispatch.Backlog); ok {
+		// Whether or not this instance delivers: the backlog is the store's.
+		registry.MustRegister(dispatch.NewBacklogCollector(b, svc.Now, logger))
+	}
+	var dispatcher *dispatch.Dispatcher
+	if ws, ok := store.(triggers.WebhookStore); ok && !cfg.DisableWebhookDispatcher {
+		ua := "Triggers/" + version.String()
+		dispatcher = dispatch.New(dispatch.Config{Store: ws, Events: svc, Client: egress.NewClient(guard, ua),
+			Now: svc.Now, Logger: logger, Metrics: dispatch.NewMetrics(registry), UserAgent: ua,
+			MaxInFlight: cfg.WebhookConcurrency, DrainTimeout: cfg.ShutdownTimeout})
+	}
 	srv := triggershttp.NewServer(svc, &triggershttp.Options{Version: version.String(), Logger: logger, Registry: registry,
 		ClientIP: clientip.New(cfg.TrustedProxies), Limiter: limiter,
 		DefaultRateLimit: cfg.DefaultRateLimit, RateLimitFailClosed: cfg.RateLimitFailClosed,
 		CORS: cfg.CORS, MaxBodyBytesInFlight: cfg.MaxBodyBytesInFlight})
-	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Logger: logger}, nil
+	return &App{Config: cfg, Store: store, Service: svc, Server: srv, Dispatcher: dispatcher, Logger: logger}, nil
+}
+
+// webhookURLPolicy is the server's rule for subscription URLs (DESIGN
+// §11.1): https (or http with allowInsecure), and a host whose every
+// address the guard allows. Its errors are the message of a 400 naming url.
+func webhookURLPolicy(g *egress.Guard, allowInsecure bool) func(context.Context, *url.URL) error {
+	return func(ctx context.Context, u *url.URL) error {
+		pu, err := egress.CheckURL(u.String(), allowInsecure)
+		if err == nil {
+			err = g.CheckHost(ctx, pu.Hostname())
+		}
+		var ee *egress.Error
+		if errors.As(err, &ee) {
+			return errors.New(ee.Reason)
+		}
+		return err
+	}
 }
 
 // Close closes the store.
@@ -237,6 +277,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer stopPprof()
 	}
 
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	defer stopDispatch()
+	dispatched := make(chan struct{})
+	if a.Dispatcher != nil {
+		a.Logger.Info("webhook dispatcher running", slog.Int("max_in_flight", a.Config.WebhookConcurrency))
+		go func() { defer close(dispatched); a.Dispatcher.Run(dispatchCtx) }()
+	} else {
+		close(dispatched)
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.Logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", a.Config.Store),
@@ -251,11 +301,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// Waiting receives answer at once (with what they have, usually no
 	// events) rather than hold the shutdown for up to their wait_seconds.
 	a.Service.StopWaiting()
+	// The dispatcher stops claiming and finishes its attempts in flight
+	// (within ShutdownTimeout too) while the server finishes its requests.
+	stopDispatch()
 	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("app: shutdown: %w", err)
 	}
+	<-dispatched
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

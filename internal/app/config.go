@@ -11,6 +11,7 @@ import (
 	"time"
 
 	triggers "github.com/triggersapi/triggers"
+	"github.com/triggersapi/triggers/dispatch"
 	triggershttp "github.com/triggersapi/triggers/http"
 )
 
@@ -68,6 +69,26 @@ type Config struct {
 	// must be a loopback one (--pprof-addr, TRIGGERS_PPROF_ADDR): profiles
 	// of a running server for bench/harness.sh. Default off.
 	PprofAddr string
+	// DisableWebhookDispatcher keeps `triggers serve` from delivering
+	// webhooks (--webhook-dispatcher=false, TRIGGERS_WEBHOOK_DISPATCHER=false),
+	// for instances that only serve the API while others (or the scheduled
+	// Lambda) deliver. Default: the dispatcher runs when the store supports
+	// webhooks.
+	DisableWebhookDispatcher bool
+	// WebhookAllowInsecure accepts http:// subscription URLs besides
+	// https:// (--webhook-allow-insecure, TRIGGERS_WEBHOOK_ALLOW_INSECURE).
+	WebhookAllowInsecure bool
+	// WebhookAllowPrivate lets deliveries reach loopback, private and
+	// link-local addresses (--webhook-allow-private,
+	// TRIGGERS_WEBHOOK_ALLOW_PRIVATE): local development and tests only.
+	WebhookAllowPrivate bool
+	// MaxSubscriptions bounds a tenant's subscriptions (--max-subscriptions,
+	// TRIGGERS_MAX_SUBSCRIPTIONS); default triggers.DefaultMaxSubscriptions.
+	MaxSubscriptions int
+	// WebhookConcurrency bounds the deliveries one dispatcher holds at once
+	// (--webhook-concurrency, TRIGGERS_WEBHOOK_CONCURRENCY); default
+	// dispatch.DefaultMaxInFlight (50).
+	WebhookConcurrency int
 	// PurgeInterval is how often expired events are removed; default 1m.
 	PurgeInterval time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 20s.
@@ -95,6 +116,12 @@ func (c *Config) defaults() {
 	}
 	if c.Retention <= 0 {
 		c.Retention = triggers.DefaultRetention
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = triggers.DefaultMaxSubscriptions
+	}
+	if c.WebhookConcurrency <= 0 {
+		c.WebhookConcurrency = dispatch.DefaultMaxInFlight
 	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
@@ -195,6 +222,39 @@ var settings = []setting{
 			c.MaxBodyBytesInFlight = n
 			return nil
 		}},
+	{flag: "webhook-dispatcher", env: "TRIGGERS_WEBHOOK_DISPATCHER", bool: true, def: "true",
+		usage: "deliver webhooks from this server (false: only serve the API; another instance or the scheduled Lambda delivers)",
+		parse: func(c *Config, v string) error {
+			on, err := parseBool(v)
+			c.DisableWebhookDispatcher = !on
+			return err
+		}},
+	{flag: "webhook-allow-insecure", env: "TRIGGERS_WEBHOOK_ALLOW_INSECURE", bool: true,
+		usage: "accept http:// webhook URLs besides https://",
+		parse: func(c *Config, v string) (err error) { c.WebhookAllowInsecure, err = parseBool(v); return err }},
+	{flag: "webhook-allow-private", env: "TRIGGERS_WEBHOOK_ALLOW_PRIVATE", bool: true,
+		usage: "let webhooks reach loopback, private and link-local addresses (local development and tests only)",
+		parse: func(c *Config, v string) (err error) { c.WebhookAllowPrivate, err = parseBool(v); return err }},
+	{flag: "max-subscriptions", env: "TRIGGERS_MAX_SUBSCRIPTIONS", def: strconv.Itoa(triggers.DefaultMaxSubscriptions),
+		usage: "webhook `subscriptions` a tenant may have",
+		parse: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxMaxSubscriptions {
+				return fmt.Errorf("%q is not a number of subscriptions from 1 to %d", v, maxMaxSubscriptions)
+			}
+			c.MaxSubscriptions = n
+			return nil
+		}},
+	{flag: "webhook-concurrency", env: "TRIGGERS_WEBHOOK_CONCURRENCY", def: strconv.Itoa(dispatch.DefaultMaxInFlight),
+		usage: "webhook `deliveries` this server holds at once (each subscription gets at most 10 of them)",
+		parse: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxWebhookConcurrency {
+				return fmt.Errorf("%q is not a number of deliveries from 1 to %d", v, maxWebhookConcurrency)
+			}
+			c.WebhookConcurrency = n
+			return nil
+		}},
 	{flag: "log-level", env: "TRIGGERS_LOG_LEVEL", def: `"info"`, usage: "log `level`: debug, info, warn, error",
 		parse: func(c *Config, v string) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -212,6 +272,14 @@ var settings = []setting{
 			return nil
 		}},
 }
+
+// Upper bounds of the webhook settings: a tenant lists its subscriptions
+// in one store read, and every delivery held is a goroutine and a
+// connection.
+const (
+	maxMaxSubscriptions   = 1000
+	maxWebhookConcurrency = 10_000
+)
 
 // The settings each command reads, by flag name.
 var (

@@ -64,6 +64,22 @@ func TestFlags_Config(t *testing.T) {
 		{"DevKey", map[string]string{"TRIGGERS_DEV_KEY": "test-api-key-12345"}, nil, func(c app.Config) bool { return c.DevKey == "test-api-key-12345" }},
 		{"MaxBodyBytesInFlight", map[string]string{"TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT": "33554432"}, nil,
 			func(c app.Config) bool { return c.MaxBodyBytesInFlight == 32<<20 }},
+		{"WebhookDefaults", nil, nil, func(c app.Config) bool {
+			return !c.DisableWebhookDispatcher && !c.WebhookAllowInsecure && !c.WebhookAllowPrivate &&
+				c.MaxSubscriptions == 0 && c.WebhookConcurrency == 0
+		}},
+		{"WebhookDispatcherOffEnv", map[string]string{"TRIGGERS_WEBHOOK_DISPATCHER": "false"}, nil,
+			func(c app.Config) bool { return c.DisableWebhookDispatcher }},
+		{"WebhookDispatcherFlagWins", map[string]string{"TRIGGERS_WEBHOOK_DISPATCHER": "false"}, []string{"--webhook-dispatcher"},
+			func(c app.Config) bool { return !c.DisableWebhookDispatcher }},
+		{"WebhookAllowFlags", nil, []string{"--webhook-allow-insecure", "--webhook-allow-private"},
+			func(c app.Config) bool { return c.WebhookAllowInsecure && c.WebhookAllowPrivate }},
+		{"WebhookAllowEnv", map[string]string{"TRIGGERS_WEBHOOK_ALLOW_INSECURE": "true", "TRIGGERS_WEBHOOK_ALLOW_PRIVATE": "1"}, nil,
+			func(c app.Config) bool { return c.WebhookAllowInsecure && c.WebhookAllowPrivate }},
+		{"MaxSubscriptions", map[string]string{"TRIGGERS_MAX_SUBSCRIPTIONS": "5"}, []string{"--max-subscriptions", "7"},
+			func(c app.Config) bool { return c.MaxSubscriptions == 7 }},
+		{"WebhookConcurrencyEnv", map[string]string{"TRIGGERS_WEBHOOK_CONCURRENCY": "200"}, nil,
+			func(c app.Config) bool { return c.WebhookConcurrency == 200 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +110,13 @@ func TestFlags_ConfigBadValue(t *testing.T) {
 		{"log-level", "TRIGGERS_LOG_LEVEL", "loud", "loud"},
 		{"max-body-bytes-in-flight", "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT", "1000", `"1000"`},
 		{"max-body-bytes-in-flight", "TRIGGERS_MAX_BODY_BYTES_IN_FLIGHT", "64MiB", "64MiB"},
+		{"webhook-dispatcher", "TRIGGERS_WEBHOOK_DISPATCHER", "off", "off"},
+		{"webhook-allow-insecure", "TRIGGERS_WEBHOOK_ALLOW_INSECURE", "yes", "yes"},
+		{"webhook-allow-private", "TRIGGERS_WEBHOOK_ALLOW_PRIVATE", "maybe", "maybe"},
+		{"max-subscriptions", "TRIGGERS_MAX_SUBSCRIPTIONS", "0", `"0"`},
+		{"max-subscriptions", "TRIGGERS_MAX_SUBSCRIPTIONS", "1001", `"1001"`},
+		{"webhook-concurrency", "TRIGGERS_WEBHOOK_CONCURRENCY", "0", `"0"`},
+		{"webhook-concurrency", "TRIGGERS_WEBHOOK_CONCURRENCY", "many", "many"},
 	}
 	for _, tt := range tests {
 		t.Run("Flag_"+tt.flag+"="+tt.value, func(t *testing.T) {
