@@ -286,11 +286,11 @@ test('dashboard', async (t) => {
     assert.equal(await textOf('#page-label'), 'Page 1');
     assert.equal(await page.locator('#prev-page').isDisabled(), true);
     await screenshot('04-inbox');
-    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByRole('button', { name: 'Next page', exact: true }).click();
     await eventually('page 2', async () => (await rows().count()) === 2 && (await textOf('#page-label')) === 'Page 2');
     assert.deepEqual(await rowIds(), seeded.slice(5));
     assert.equal(await page.locator('#next-page').isDisabled(), true);
-    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.getByRole('button', { name: 'Previous page', exact: true }).click();
     await eventually('page 1 again', async () => (await rows().count()) === 5 && (await textOf('#page-label')) === 'Page 1');
     assert.deepEqual(await rowIds(), seeded.slice(0, 5));
   });
