@@ -626,6 +626,10 @@ test('dashboard', async (t) => {
     await screenshot('13-dead-details');
     await page.keyboard.press('Escape');
     await eventually('the dialog closed', async () => !(await page.locator('#details').isVisible()));
+    // The dialog's close event, a task after it closed, gives the focus back
+    // to its opener: wait for it, or it could take the focus set below.
+    await eventually('the focus back on the Details button', async () =>
+      (await page.evaluate(() => document.activeElement.getAttribute('aria-label'))) === `Details of event ${poison[0]}`);
 
     // Redrive one, by keyboard.
     await page.getByRole('button', { name: `Redrive event ${poison[0]}` }).focus();
