@@ -156,11 +156,13 @@ type WebhookStore interface {
 	// another tenant.
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, bool, error)
 	// RetryDelivery makes one delivery pending and due at now, whatever its
-	// status, with Tries 0 and no lease, keeping its log; ENOTFOUND when
-	// it is unknown.
+	// status, with Tries 0, keeping its log and an unexpired lease (an
+	// attempt in flight finishes and its outcome stands: a delivery is
+	// never attempted twice at once); ENOTFOUND when it is unknown.
 	RetryDelivery(ctx context.Context, k DeliveryKey, now time.Time) (Delivery, error)
 	// ReplayDeliveries makes a delivery to subscription id, pending and
-	// due at now with Tries 0, of the events of tenant created after
+	// due at now with Tries 0 (an unexpired lease kept, as by
+	// RetryDelivery), of the events of tenant created after
 	// `after` and before `before` (both exclusive) and after notBefore
 	// (retained) that the subscription's filter matches, whatever became
 	// of them since (acknowledged and dead events too), creating the

@@ -639,11 +639,14 @@ func (db *DB) ListDeliveries(ctx context.Context, q triggers.DeliveryQuery) ([]t
 
 // qResetDelivery makes a delivery pending again (a retry or a replay),
 // creating it if needed: arguments tenant, subscription id, event id, event
-// created_at, next attempt, held.
+// created_at, next attempt (now), held. An unexpired lease is kept: the
+// attempt in flight finishes, and its outcome stands.
 const qResetDelivery = `INSERT INTO deliveries (tenant, subscription_id, event_id, event_created_at, status, next_attempt_at, tries, attempts, held)
 	VALUES (?, ?, ?, ?, 'pending', ?, 0, '[]', ?)
 	ON CONFLICT (tenant, subscription_id, event_id) DO UPDATE SET status = 'pending', next_attempt_at = excluded.next_attempt_at,
-		tries = 0, lease_id = NULL, lease_expires_at = NULL, held = excluded.held`
+		tries = 0, held = excluded.held,
+		lease_id = CASE WHEN lease_expires_at > excluded.next_attempt_at THEN lease_id END,
+		lease_expires_at = CASE WHEN lease_expires_at > excluded.next_attempt_at THEN lease_expires_at END`
 
 // heldFor is the held column of a delivery made pending for sub.
 func heldFor(sub *triggers.Subscription) int {
@@ -665,8 +668,10 @@ func (db *DB) RetryDelivery(ctx context.Context, k triggers.DeliveryKey, now tim
 		if sub == nil {
 			return triggers.DeliveryNotFound()
 		}
-		d, err = scanDelivery(tx.QueryRow(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, tries = 0,
-			lease_id = NULL, lease_expires_at = NULL, held = ? WHERE tenant = ? AND subscription_id = ? AND event_id = ?
+		d, err = scanDelivery(tx.QueryRow(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, tries = 0,
+			lease_id = CASE WHEN lease_expires_at > ?1 THEN lease_id END,
+			lease_expires_at = CASE WHEN lease_expires_at > ?1 THEN lease_expires_at END,
+			held = ?2 WHERE tenant = ?3 AND subscription_id = ?4 AND event_id = ?5
 			RETURNING `+deliveryColumns, micros(now), heldFor(sub), k.Tenant, k.SubscriptionID, k.EventID))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

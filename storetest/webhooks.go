@@ -522,6 +522,21 @@ func testRetryDelivery(t *testing.T, s triggers.WebhookStore) {
 	k.Tenant = "b"
 	_, err = s.RetryDelivery(ctx, k, later)
 	mustCode(t, err, triggers.ENOTFOUND)
+
+	// A retry of a delivery in flight keeps its lease: it is not claimed
+	// again while the attempt runs, and the attempt's outcome stands.
+	inFlight := mustClaim(t, s, later.Add(2*time.Minute), 1)[0] // the claim above expired
+	if _, err := s.RetryDelivery(ctx, inFlight.Key(), later.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustClaim(t, s, later.Add(2*time.Minute), 5); len(got) != 0 {
+		t.Fatalf("claim while a retried delivery is in flight = %v, want none", pairs(got))
+	}
+	got, err = s.CompleteDelivery(ctx, triggers.DeliveryOutcome{Key: inFlight.Key(), LeaseID: inFlight.LeaseID,
+		Attempt: triggers.DeliveryAttempt{At: later, StatusCode: 200}, Status: triggers.DeliverySucceeded})
+	if err != nil || got.Status != triggers.DeliverySucceeded {
+		t.Fatalf("completing the attempt in flight after a retry = %+v, %v; want succeeded", got, err)
+	}
 }
 
 func testReplay(t *testing.T, s triggers.WebhookStore) {
