@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/triggersapi/triggers/dispatch"
 	"github.com/triggersapi/triggers/dynamodb"
 	"go.yaml.in/yaml/v4"
 )
@@ -274,5 +277,56 @@ func TestFunction(t *testing.T) {
 		if !seen {
 			t.Errorf("policy does not cover %s", r)
 		}
+	}
+}
+
+// TestDispatcherFunction checks the scheduled webhook dispatcher: the same
+// binary in its dispatcher role, the API function's store settings and
+// IAM policy exactly, an EventBridge schedule every minute and no API
+// route, and a timeout that lets each invocation claim until the next one
+// starts and still finish its attempts (dispatch.StopBeforeDeadline).
+func TestDispatcherFunction(t *testing.T) {
+	tmpl := loadTemplate(t)
+	api := get(tmpl, "Resources", "TriggersFunction", "Properties")
+	fn := get(tmpl, "Resources", "DispatcherFunction")
+	if str(get(fn, "Type")) != "AWS::Serverless::Function" {
+		t.Fatalf("DispatcherFunction: type %v", get(fn, "Type"))
+	}
+	props := get(fn, "Properties")
+	for _, k := range []string{"Runtime", "Handler", "CodeUri", "Architectures", "Policies"} {
+		if g, w := fmt.Sprint(get(props, k)), fmt.Sprint(get(api, k)); g != w {
+			t.Errorf("%s = %s, want the API function's %s", k, g, w)
+		}
+	}
+	vars := get(props, "Environment", "Variables")
+	if str(get(vars, "TRIGGERS_LAMBDA_ROLE")) != "dispatcher" {
+		t.Errorf("TRIGGERS_LAMBDA_ROLE = %v, want dispatcher", get(vars, "TRIGGERS_LAMBDA_ROLE"))
+	}
+	apiVars := get(api, "Environment", "Variables")
+	for _, k := range []string{"TRIGGERS_STORE", "TRIGGERS_STAGE", "TRIGGERS_RETENTION"} {
+		if g, w := fmt.Sprint(get(vars, k)), fmt.Sprint(get(apiVars, k)); g != w || get(vars, k) == nil {
+			t.Errorf("%s = %s, want the API function's %s", k, g, w)
+		}
+	}
+	events, _ := get(props, "Events").(map[string]any)
+	if len(events) != 1 {
+		t.Fatalf("events %v, want one schedule", events)
+	}
+	for name, ev := range events {
+		if str(get(ev, "Type")) != "Schedule" || str(get(ev, "Properties", "Schedule")) != "rate(1 minute)" {
+			t.Errorf("event %s = %v, want a Schedule rate(1 minute)", name, ev)
+		}
+	}
+	timeout, err := strconv.Atoi(str(get(props, "Timeout")))
+	if err != nil {
+		t.Fatalf("Timeout = %v: %v", get(props, "Timeout"), err)
+	}
+	claiming := time.Duration(timeout)*time.Second - dispatch.StopBeforeDeadline
+	if claiming < time.Minute || timeout > 900 {
+		t.Errorf("Timeout = %ds: claims for %v; want at least the minute between invocations, and at most Lambda's 900 s",
+			timeout, claiming)
+	}
+	if str(get(props, "EventInvokeConfig", "MaximumRetryAttempts")) != "0" {
+		t.Error("a failed invocation is retried: the next minute's takes over, set EventInvokeConfig.MaximumRetryAttempts: 0")
 	}
 }

@@ -205,7 +205,7 @@ func (d *Dispatcher) now() time.Time { return d.cfg.Now().UTC().Truncate(time.Mi
 // the attempts in flight, up to Config.DrainTimeout (then cancels them). It
 // returns nil once stopped.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	return d.run(ctx, ctx, d.cfg.DrainTimeout)
+	return d.run(ctx, ctx, time.Time{})
 }
 
 // RunUntil is Run for a process that must be done by deadline (a Lambda
@@ -214,10 +214,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) RunUntil(ctx context.Context, deadline time.Time) error {
 	claimCtx, cancel := context.WithDeadline(ctx, deadline.Add(-StopBeforeDeadline))
 	defer cancel()
-	return d.run(ctx, claimCtx, max(time.Until(deadline)-time.Second, 0))
+	return d.run(ctx, claimCtx, deadline.Add(-time.Second))
 }
 
-func (d *Dispatcher) run(ctx, claimCtx context.Context, drain time.Duration) error {
+// run claims until claimCtx ends, then waits for the attempts in flight
+// until drainBy, or for DrainTimeout when drainBy is zero.
+func (d *Dispatcher) run(ctx, claimCtx context.Context, drainBy time.Time) error {
 	// Attempts outlive claiming: they end on their own or at the drain bound.
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAttempts()
@@ -238,6 +240,10 @@ func (d *Dispatcher) run(ctx, claimCtx context.Context, drain time.Duration) err
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
+	drain := d.cfg.DrainTimeout
+	if !drainBy.IsZero() {
+		drain = max(time.Until(drainBy), 0)
+	}
 	t := time.NewTimer(drain)
 	defer t.Stop()
 	select {

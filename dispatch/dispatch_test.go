@@ -547,6 +547,7 @@ func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 	const perSub = 2
 	h := newHarness(t, func(cfg *dispatch.Config) { cfg.MaxPerSubscription = perSub })
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
 	var mu sync.Mutex
 	inFlight, maxInFlight := 0, 0
 	slow := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -554,6 +555,7 @@ func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 		inFlight++
 		maxInFlight = max(maxInFlight, inFlight)
 		mu.Unlock()
+		arrived <- struct{}{}
 		<-release
 		mu.Lock()
 		inFlight--
@@ -572,13 +574,19 @@ func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 	h.clock.Advance(time.Second) // a store may move CreatedAt of events created together a little forward
 	done := make(chan error, 1)
 	go func() { _, err := h.d.RunOnce(context.Background()); done <- err }()
-	for i := range 3 {
+	for i := range 3 + perSub {
 		select {
 		case <-fastDone:
+		case <-arrived:
 		case <-time.After(10 * time.Second): // a deadlock guard, not a timing assertion
 			close(release)
-			t.Fatalf("the fast subscription got %d of its 3 deliveries while the slow one hung", i)
+			t.Fatalf("%d of the 3 fast deliveries and %d hanging slow ones arrived", i, perSub)
 		}
+	}
+	// Both slow attempts hang, the fast subscription got all of its
+	// deliveries, and the other slow ones wait in the dispatcher.
+	if n := len(slow.requests()); n != perSub {
+		t.Errorf("slow receiver got %d requests while %d hung, want %d", n, perSub, perSub)
 	}
 	close(release)
 	if err := <-done; err != nil {
@@ -685,5 +693,27 @@ func TestBacklogCollector(t *testing.T) {
 	want := map[string]float64{"triggers_webhook_deliveries_pending": 2, "triggers_webhook_oldest_pending_delivery_age_seconds": 90}
 	if !maps.Equal(got, want) {
 		t.Fatalf("backlog gauges = %v, want %v", got, want)
+	}
+}
+
+// TestDispatcher_HugeResponse: a receiver answering an endless error body
+// costs one bounded read, and the log keeps a short excerpt of it.
+func TestDispatcher_HugeResponse(t *testing.T) {
+	h := newHarness(t, nil)
+	rv := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.WriteHeader(http.StatusBadGateway)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 1 << 10 { // 64 MiB unless the client goes away
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	sub := h.subscribe(rv.URL, "")
+	ev := h.create("billing")
+	h.runOnce(1)
+	a := h.delivery(sub, ev.ID).Attempts[0]
+	if a.StatusCode != 502 || !strings.HasPrefix(a.Error, "HTTP 502: xxx") || len(a.Error) > 220 {
+		t.Fatalf("attempt %d %q (%d bytes), want 502 with a short excerpt", a.StatusCode, a.Error, len(a.Error))
 	}
 }

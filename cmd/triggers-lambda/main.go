@@ -11,6 +11,16 @@
 // ignored. It creates no
 // tables: the SAM template (deploy/template.yaml) does.
 //
+// The same binary is the scheduled webhook dispatcher (DESIGN §11.2) when
+// TRIGGERS_LAMBDA_ROLE=dispatcher: invoked by an EventBridge schedule
+// every minute, it delivers due webhooks until StopBeforeDeadline before
+// the invocation's deadline (dispatch.Dispatcher.RunUntil), then returns.
+// The role is chosen by the variable, not guessed from the event, so that
+// each function does only what its IAM policy and timeout were made for:
+// the API function refuses a scheduled event, the dispatcher an HTTP one.
+// TRIGGERS_WEBHOOK_CONCURRENCY, TRIGGERS_WEBHOOK_ALLOW_INSECURE and
+// TRIGGERS_WEBHOOK_ALLOW_PRIVATE apply as in `triggers serve`.
+//
 // Build: GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -o build/bootstrap ./cmd/triggers-lambda
 package main
 
@@ -22,10 +32,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/triggersapi/triggers/dispatch"
 	"github.com/triggersapi/triggers/internal/app"
 	"github.com/triggersapi/triggers/internal/version"
 )
@@ -48,14 +60,83 @@ func run() error {
 	if cfg, err = lambdaRules(cfg, logger); err != nil {
 		return err
 	}
+	role, err := lambdaRole(os.Getenv)
+	if err != nil {
+		return err
+	}
 	a, err := app.Open(cfg, logger)
 	if err != nil {
 		return err
 	}
-	logger.Info("triggers-lambda ready", slog.String("store", cfg.Store), slog.String("stage", cfg.Stage),
+	logger.Info("triggers-lambda ready", slog.String("role", role), slog.String("store", cfg.Store), slog.String("stage", cfg.Stage),
 		slog.String("version", version.String()))
+	if role == roleDispatcher {
+		if a.Dispatcher == nil {
+			return errors.New("TRIGGERS_LAMBDA_ROLE=dispatcher: no webhook dispatcher (TRIGGERS_WEBHOOK_DISPATCHER=false, or a store without webhooks)")
+		}
+		lambda.Start(newDispatcherHandler(a.Dispatcher, logger))
+		return nil
+	}
 	lambda.Start(newHandler(a.Server.Handler()))
 	return nil
+}
+
+// The roles of the function (TRIGGERS_LAMBDA_ROLE).
+const (
+	roleAPI        = "api"
+	roleDispatcher = "dispatcher"
+)
+
+// lambdaRole reads TRIGGERS_LAMBDA_ROLE: "api" (the default) or
+// "dispatcher".
+func lambdaRole(getenv func(string) string) (string, error) {
+	switch r := getenv("TRIGGERS_LAMBDA_ROLE"); r {
+	case "", roleAPI:
+		return roleAPI, nil
+	case roleDispatcher:
+		return r, nil
+	default:
+		return "", fmt.Errorf("TRIGGERS_LAMBDA_ROLE: %q is not a role (known: api, dispatcher)", r)
+	}
+}
+
+// runner is what the dispatcher handler runs: *dispatch.Dispatcher.
+type runner interface {
+	RunUntil(ctx context.Context, deadline time.Time) error
+}
+
+// dispatchResult is what the dispatcher handler returns: when it stopped.
+type dispatchResult struct {
+	Deadline time.Time `json:"deadline"`
+	Stopped  time.Time `json:"stopped"`
+}
+
+// newDispatcherHandler returns the Lambda handler of the dispatcher role:
+// for each EventBridge scheduled event, it runs r until the invocation's
+// deadline (Lambda's timeout) is near.
+func newDispatcherHandler(r runner, logger *slog.Logger) func(ctx context.Context, raw json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var ev events.EventBridgeEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("triggers-lambda dispatcher: event is not a JSON object: %w", err)
+		}
+		if ev.Source != "aws.events" || ev.DetailType != "Scheduled Event" {
+			return nil, errors.New("triggers-lambda dispatcher: unsupported event: not an EventBridge scheduled event " +
+				"(TRIGGERS_LAMBDA_ROLE=dispatcher serves only its schedule)")
+		}
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			return nil, errors.New("triggers-lambda dispatcher: the invocation has no deadline")
+		}
+		if time.Until(deadline) <= dispatch.StopBeforeDeadline {
+			logger.Warn("webhook dispatcher: the function's timeout leaves no time to claim deliveries; give it more than "+
+				dispatch.StopBeforeDeadline.String(), slog.Duration("left", time.Until(deadline)))
+		}
+		if err := r.RunUntil(ctx, deadline); err != nil {
+			return nil, fmt.Errorf("triggers-lambda dispatcher: %w", err)
+		}
+		return dispatchResult{Deadline: deadline.UTC(), Stopped: time.Now().UTC()}, nil
+	}
 }
 
 // lambdaConfig reads the configuration from the environment, as run does.

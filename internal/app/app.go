@@ -192,18 +192,9 @@ func Open(cfg Config, logger *slog.Logger) (*App, error) {
 // webhookURLPolicy is the server's rule for subscription URLs (DESIGN
 // §11.1): https (or http with allowInsecure), and a host whose every
 // address the guard allows. Its errors are the message of a 400 naming url.
+// It is egress's (Guard.URLCheck), which the HTTP tests use too.
 func webhookURLPolicy(g *egress.Guard, allowInsecure bool) func(context.Context, *url.URL) error {
-	return func(ctx context.Context, u *url.URL) error {
-		pu, err := egress.CheckURL(u.String(), allowInsecure)
-		if err == nil {
-			err = g.CheckHost(ctx, pu.Hostname())
-		}
-		var ee *egress.Error
-		if errors.As(err, &ee) {
-			return errors.New(ee.Reason)
-		}
-		return err
-	}
+	return g.URLCheck(allowInsecure)
 }
 
 // Close closes the store.

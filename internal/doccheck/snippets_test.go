@@ -34,7 +34,9 @@ func TestGoSnippetsMatchExamples(t *testing.T) {
 		t.Fatal("no // Output: in client/example_test.go")
 	}
 	// A go block directly followed by a plain block: snippet and output.
-	re := regexp.MustCompile("(?s)```go\n.*?\n```\n```\n(.*?)\n```")
+	// The snippet's lines never start with a fence, so that a go block
+	// without an output is not paired with a later block's output.
+	re := regexp.MustCompile("(?m)^```go\n(?:[^`\n].*\n|\n)*?```\n```\n((?s:.*?))\n```")
 	n := 0
 	for _, m := range re.FindAllStringSubmatchIndex(string(doc), -1) {
 		n++
