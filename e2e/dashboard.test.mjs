@@ -13,7 +13,9 @@
 // The subtests run in order and share one page: each builds on the state the
 // ones before it left.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -53,6 +55,38 @@ async function api(method, p, { key = DEV_KEY, body } = {}) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The webhook receiver: a local HTTP server that records every request
+ * (headers, raw body, the status it answered) and answers receiver.status.
+ * The server under test runs with --webhook-allow-insecure and
+ * --webhook-allow-private, so it may deliver to http://127.0.0.1.
+ */
+const receiver = { url: '', status: 200, got: [], server: null };
+
+function startReceiver() {
+  receiver.server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const status = receiver.status;
+      receiver.got.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status });
+      res.writeHead(status, { 'Content-Type': 'text/plain' });
+      res.end(status === 200 ? 'ok' : 'failing on purpose');
+    });
+  });
+  return new Promise((resolve) => receiver.server.listen(0, '127.0.0.1', () => {
+    receiver.url = `http://127.0.0.1:${receiver.server.address().port}`;
+    resolve();
+  }));
+}
+
+/** The Standard Webhooks signature of a received request with a whsec_ secret: "v1,<base64>". */
+function sign(secret, got) {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  const mac = createHmac('sha256', key).update(`${got.headers['webhook-id']}.${got.headers['webhook-timestamp']}.${got.body}`).digest('base64');
+  return `v1,${mac}`;
+}
 
 /** Polls fn until it returns a truthy value. */
 async function eventually(what, fn, timeout = 10000) {
@@ -127,6 +161,7 @@ async function localInput(offsetMs) {
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
+  await startReceiver();
   // Seven events (more than a page of 5), in order; every third is high priority.
   for (let i = 0; i < 7; i++) {
     const prio = i % 3 === 0 ? 'high' : 'low';
@@ -158,6 +193,10 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
+  if (receiver.server) {
+    receiver.server.closeAllConnections();
+    receiver.server.close();
+  }
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
@@ -247,11 +286,11 @@ test('dashboard', async (t) => {
     assert.equal(await textOf('#page-label'), 'Page 1');
     assert.equal(await page.locator('#prev-page').isDisabled(), true);
     await screenshot('04-inbox');
-    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByRole('button', { name: 'Next page', exact: true }).click();
     await eventually('page 2', async () => (await rows().count()) === 2 && (await textOf('#page-label')) === 'Page 2');
     assert.deepEqual(await rowIds(), seeded.slice(5));
     assert.equal(await page.locator('#next-page').isDisabled(), true);
-    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.getByRole('button', { name: 'Previous page', exact: true }).click();
     await eventually('page 1 again', async () => (await rows().count()) === 5 && (await textOf('#page-label')) === 'Page 1');
     assert.deepEqual(await rowIds(), seeded.slice(0, 5));
   });
@@ -587,6 +626,10 @@ test('dashboard', async (t) => {
     await screenshot('13-dead-details');
     await page.keyboard.press('Escape');
     await eventually('the dialog closed', async () => !(await page.locator('#details').isVisible()));
+    // The dialog's close event, a task after it closed, gives the focus back
+    // to its opener: wait for it, or it could take the focus set below.
+    await eventually('the focus back on the Details button', async () =>
+      (await page.evaluate(() => document.activeElement.getAttribute('aria-label'))) === `Details of event ${poison[0]}`);
 
     // Redrive one, by keyboard.
     await page.getByRole('button', { name: `Redrive event ${poison[0]}` }).focus();
@@ -884,6 +927,148 @@ test('dashboard', async (t) => {
     assert.equal(await page.locator('#inbox thead').evaluate((el) => getComputedStyle(el).position), 'absolute');
     await screenshot('09-phone');
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await t.test('webhooks: create a subscription to a local receiver, see signed deliveries in its log, retry a failure, rotate, disable, delete', async () => {
+    const created = []; // event ids to delete at the end
+    const hookURL = `${receiver.url}/hook`;
+    const row = () => page.locator('#wh-rows tr', { hasText: hookURL });
+    const logRow = (id) => page.locator(`#wh-log-rows tr[data-event-id="${id}"]`);
+    const newEvent = async (n) => {
+      const r = await api('POST', '/v1/events', { body: { source: 'webhook-e2e', event_type: 'hook.test', payload: { n, big: 1 }, metadata: {} } });
+      assert.equal(r.status, 201, r.text);
+      created.push(r.json.event_id);
+      return r.json.event_id;
+    };
+    /** Clicks "Refresh deliveries" until the event's row in the log passes check. */
+    const logShows = (what, id, check) => eventually(what, async () => {
+      await page.getByRole('button', { name: 'Refresh deliveries' }).click();
+      await sleep(150);
+      const r = logRow(id);
+      if ((await r.count()) !== 1) return false;
+      return check({
+        status: await r.getAttribute('data-status'),
+        codes: await r.locator('ol.attempts li').evaluateAll((lis) => lis.map((li) => li.dataset.statusCode)),
+        text: await r.textContent(),
+      });
+    });
+    try {
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await eventually('the empty subscription list', async () => (await textOf('#wh-summary')) === 'No subscriptions.');
+
+      // The API's field error shows next to its field.
+      await page.fill('#wh-url', 'ftp://example.invalid/hook');
+      await page.getByRole('button', { name: 'Create subscription' }).click();
+      await eventually('the url error', async () => !(await page.locator('#wh-url-error').isHidden()));
+      assert.match(await textOf('#wh-url-error'), /^url: /);
+      assert.equal(await page.getAttribute('#wh-url', 'aria-invalid'), 'true');
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'wh-url');
+      assert.match(await textOf('#alert'), /\(400 VALIDATION_ERROR\)/);
+
+      // Create through the page: the secret is shown once, with a copy button.
+      await page.fill('#wh-url', hookURL);
+      await page.fill('#wh-description', 'e2e receiver');
+      await page.fill('#wh-source', 'webhook-e2e');
+      await page.getByRole('button', { name: 'Create subscription' }).click();
+      await eventually('the new secret', async () => !(await page.locator('#wh-secret').isHidden()));
+      const secret = await textOf('#wh-secret-value');
+      assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+      assert.equal(await page.locator('#wh-url-error').isHidden(), true);
+      assert.equal(await row().count(), 1);
+      assert.match(await row().textContent(), /active.*source=webhook-e2e.*no/s);
+      await screenshot('16-webhook-created');
+      await page.getByRole('button', { name: 'Hide secret' }).click();
+      assert.equal(await textOf('#wh-secret-value'), '');
+      const subs = (await api('GET', '/v1/subscriptions')).json.subscriptions;
+      assert.equal(subs.length, 1);
+      const subId = subs[0].subscription_id;
+      assert.equal(subs[0].secret, undefined);
+
+      // Two events: delivered, signed with that secret, and succeeded in the log.
+      const ids = [await newEvent(1), await newEvent(2)];
+      for (const id of ids) {
+        const got = await eventually(`the delivery of ${id}`, () => receiver.got.find((g) => g.headers['webhook-id'] === id));
+        assert.equal(got.status, 200);
+        assert.equal(got.headers['content-type'], 'application/json');
+        assert.match(got.headers['user-agent'], /^Triggers\//);
+        assert.match(got.headers['webhook-timestamp'], /^\d+$/);
+        assert.deepEqual(got.headers['webhook-signature'].split(' '), [sign(secret, got)]);
+        assert.equal(JSON.parse(got.body).event_id, id);
+      }
+      await page.getByRole('button', { name: `Deliveries of ${hookURL}` }).click();
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'wh-log-heading');
+      for (const id of ids) {
+        await logShows(`${id} succeeded with 200`, id, (d) => d.status === 'succeeded' && d.codes.join() === '200');
+        assert.match(await logRow(id).textContent(), /HTTP 200, [\d.,]+ ms/);
+      }
+
+      // The receiver fails: a pending delivery with a failed attempt; retried by hand once it answers 200.
+      receiver.status = 500;
+      const failing = await newEvent(3);
+      await logShows(`${failing} pending after a 500`, failing, (d) => d.status === 'pending' && d.codes[0] === '500');
+      assert.match(await logRow(failing).textContent(), /next attempt/);
+      await page.selectOption('#wh-log-status', 'pending');
+      await page.getByRole('button', { name: 'Show deliveries' }).click();
+      await eventually('only the pending delivery', async () => (await page.locator('#wh-log-rows tr').count()) === 1 && (await logRow(failing).count()) === 1);
+      await screenshot('17-webhook-failed');
+      receiver.status = 200;
+      await page.getByRole('button', { name: `Retry the delivery of event ${failing}` }).click();
+      await eventually('the retry queued', async () => (await textOf('#status')).includes('queued again'));
+      await page.selectOption('#wh-log-status', '');
+      await page.getByRole('button', { name: 'Show deliveries' }).click();
+      await logShows(`${failing} succeeded after the retry`, failing, (d) => d.status === 'succeeded' && d.codes.at(-1) === '200' && d.codes[0] === '500');
+      assert.ok(receiver.got.filter((g) => g.headers['webhook-id'] === failing && g.status === 200).length >= 1);
+
+      // Replay a range: every matching event again.
+      await page.fill('#wh-replay-after', await localInput(-60_000));
+      await page.getByRole('button', { name: 'Replay' }).click();
+      await eventually('the replay result', async () => /^Replay queued 3 deliveries\./.test(await textOf('#wh-replay-result')));
+
+      // Rotate: the new secret is shown, the old one keeps signing beside it for 24 h.
+      let question = '';
+      page.once('dialog', (d) => { question = d.message(); d.accept(); });
+      await page.getByRole('button', { name: `Rotate the secret of ${hookURL}` }).click();
+      await eventually('the rotated secret', async () => !(await page.locator('#wh-secret').isHidden()) && (await textOf('#wh-secret-value')) !== '');
+      assert.match(question, /old one keeps signing beside it for 24 hours/);
+      const rotated = await textOf('#wh-secret-value');
+      assert.notEqual(rotated, secret);
+      assert.match(await textOf('#wh-secret-note'), /old secret keeps signing beside this one for 24 hours/);
+      const after = await newEvent(4);
+      const got = await eventually(`the delivery of ${after}`, () => receiver.got.find((g) => g.headers['webhook-id'] === after));
+      assert.deepEqual(new Set(got.headers['webhook-signature'].split(' ')), new Set([sign(rotated, got), sign(secret, got)]));
+      await page.getByRole('button', { name: 'Hide secret' }).click();
+      await page.getByRole('button', { name: `Show the secret of ${hookURL}` }).click();
+      await eventually('the secret shown again', async () => (await textOf('#wh-secret-value')) === rotated);
+      await page.getByRole('button', { name: 'Hide secret' }).click();
+
+      // Readable at phone width, the log open.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+      assert.equal(await page.locator('#wh-table thead').evaluate((e) => getComputedStyle(e).position), 'absolute');
+      await page.locator('#webhooks').screenshot({ path: path.join(ARTIFACTS, '18-webhooks-phone.png') });
+      await page.setViewportSize({ width: 1280, height: 900 });
+
+      // Disable, then enable again, by keyboard.
+      await page.getByRole('button', { name: `Disable ${hookURL}` }).focus();
+      await page.keyboard.press('Enter');
+      await eventually('disabled', async () => (await row().locator('td').first().textContent()).startsWith('disabled'));
+      assert.equal((await api('GET', `/v1/subscriptions/${subId}`)).json.status, 'disabled');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Enable');
+      await page.keyboard.press('Enter');
+      await eventually('active again', async () => (await row().locator('td').first().textContent()).startsWith('active'));
+      await screenshot('19-webhooks');
+
+      // Delete (confirmed): the row and the open log go.
+      page.once('dialog', (d) => d.accept());
+      await page.getByRole('button', { name: `Delete ${hookURL}` }).click();
+      await eventually('the subscription deleted', async () => (await row().count()) === 0);
+      assert.equal(await page.locator('#wh-log').isHidden(), true);
+      assert.equal((await api('GET', `/v1/subscriptions/${subId}`)).status, 404);
+    } finally {
+      receiver.status = 200;
+      for (const id of created) await api('DELETE', `/v1/events/${id}`);
+    }
   });
 
   await t.test('nothing left the origin, no CSP violation, no uncaught error', () => {

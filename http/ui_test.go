@@ -97,13 +97,14 @@ func TestUI_PageNeedsNoKeyAndIgnoresOne(t *testing.T) {
 func TestUI_Assets(t *testing.T) {
 	ts := MustStart(t, nil)
 	want := map[string]string{
-		"app.js":     "text/javascript; charset=utf-8",
-		"api.js":     "text/javascript; charset=utf-8",
-		"json.js":    "text/javascript; charset=utf-8",
-		"charts.js":  "text/javascript; charset=utf-8",
-		"style.css":  "text/css; charset=utf-8",
-		"icon.svg":   "image/svg+xml",
-		"index.html": "text/html; charset=utf-8",
+		"app.js":      "text/javascript; charset=utf-8",
+		"api.js":      "text/javascript; charset=utf-8",
+		"json.js":     "text/javascript; charset=utf-8",
+		"charts.js":   "text/javascript; charset=utf-8",
+		"webhooks.js": "text/javascript; charset=utf-8",
+		"style.css":   "text/css; charset=utf-8",
+		"icon.svg":    "image/svg+xml",
+		"index.html":  "text/html; charset=utf-8",
 	}
 	names := ui.New(nil).Names()
 	if len(names) != len(want) {
@@ -157,7 +158,7 @@ func TestUI_ModulesImportOnlyRelative(t *testing.T) {
 	// localStorage holds one thing only: the overview's warning threshold
 	// (a preference, never the key); any other use of it is refused.
 	threshold := regexp.MustCompile(`localStorage\.(getItem|setItem)\(THRESHOLD_STORAGE[,)]`)
-	for _, name := range []string{"app.js", "api.js", "json.js", "charts.js"} {
+	for _, name := range []string{"app.js", "api.js", "json.js", "charts.js", "webhooks.js"} {
 		_, body := getUI(t, ts.URL+"/ui/"+name)
 		body = threshold.ReplaceAll(body, nil)
 		for _, m := range imports.FindAllStringSubmatch(string(body), -1) {

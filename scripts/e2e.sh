@@ -4,7 +4,8 @@
 # npm ci) driving Debian's Chromium against a real server built from this tree
 # on a fresh data directory, with three keys: the dev key, one limited to
 # 3 requests per minute (to see a 429) and one allowed only from 10.9.9.9/32
-# (to see a 403). Playwright never downloads a browser.
+# (to see a 403), and webhooks allowed to reach http://127.0.0.1 (the test's
+# receiver). Playwright never downloads a browser.
 #
 #   scripts/e2e.sh                      # screenshots in e2e/artifacts/
 #   CHROMIUM=/path/to/chromium scripts/e2e.sh
@@ -70,8 +71,9 @@ export TRIGGERS_E2E_BLOCKED_KEY="e2e-blocked-key-0000000001"
   --allowed-ips 10.9.9.9/32 --key "$TRIGGERS_E2E_BLOCKED_KEY" --json >/dev/null
 
 echo "== e2e: start server"
+# The webhook flags let the dashboard test's receiver (http on 127.0.0.1) be a destination.
 "$tmp/triggers" serve --addr 127.0.0.1:0 --data-dir "$data" --dev-key "$TRIGGERS_E2E_DEV_KEY" \
-  >"$tmp/server.log" 2>&1 &
+  --webhook-allow-insecure --webhook-allow-private >"$tmp/server.log" 2>&1 &
 server_pid=$!
 addr=""
 for _ in $(seq 1 100); do

@@ -4,11 +4,12 @@
 // then the inbox with filters and paging (pending events with
 // their attempts and lease state, or dead letters), event details,
 // acknowledge, delete and redrive (one or in bulk), a test-event editor, and
-// the key's rate-limit state. Plain ES modules, no build step
-// (docs/DASHBOARD.md).
+// the key's rate-limit state, and the Webhooks view (webhooks.js). Plain ES
+// modules, no build step (docs/DASHBOARD.md).
 import { ApiError, chunks, createClient } from './api.js';
 import { drawPerMinute, sourceRows } from './charts.js';
 import { parseLossless, stringifyPretty } from './json.js';
+import { setupWebhooks } from './webhooks.js';
 
 const KEY_STORAGE = 'triggers.dashboard.apiKey';
 const THRESHOLD_STORAGE = 'triggers.dashboard.oldestPendingWarnMinutes';
@@ -916,8 +917,14 @@ function setAutoRefresh(on) {
 
 // ---- wiring ----------------------------------------------------------------
 
+let webhooks; // the Webhooks view (webhooks.js), set up by init
+
 function init() {
   state.key = readKey();
+  webhooks = setupWebhooks({
+    api, $, el, showError, showAlert, clearAlert, setStatus, fmtTime, fmtShort, timeEl,
+    hasKey: () => !!state.key,
+  });
   state.filters = [];
   state.limit = Number($('f-limit').value);
   // The view radio the browser may have restored on a reload.
@@ -960,8 +967,10 @@ function init() {
     renderRate();
     clearAlert();
     setStatus('API key set for this tab.');
+    webhooks.clear();
     loadOverview();
     loadInbox();
+    webhooks.load({ quiet: true });
   });
   $('forget-key').addEventListener('click', () => {
     state.key = '';
@@ -978,6 +987,7 @@ function init() {
     clearAlert();
     renderNoKey();
     renderOverview();
+    webhooks.clear();
     setStatus('API key forgotten.');
     $('api-key').focus();
   });
@@ -1090,8 +1100,10 @@ function init() {
   if (state.key) {
     loadOverview();
     loadInbox();
+    webhooks.load({ quiet: true });
   } else {
     renderNoKey();
+    webhooks.clear();
   }
 }
 
