@@ -160,7 +160,7 @@ type writeTx struct {
 // transaction.
 var hotWrites = []string{qSavepoint, qRelease, qRollbackTo, qSelectIdem, qInsertEvent, qInsertIdem, qAck, qAckDead, qEventState, qDeleteEvent,
 	qInsertTerm, qDeleteTerms, qCountEvent, qCountMinute, qCountDetail, qReceiveIdle, qReceiveHeld, qDeadLetter, qNextAvailable, qNack, qExtend, qRedrive, qEventBytes,
-	qInsertDelivery}
+	qInsertDelivery, qClaimWalk, qClaimOne, qCompleteRead, qCompleteWrite}
 
 // stmt returns the hot statement query bound to the transaction, or nil
 // if query is not one of hotWrites. It is bound once per transaction, not

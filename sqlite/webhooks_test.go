@@ -194,3 +194,31 @@ func TestDeliveryBacklog(t *testing.T) {
 		t.Fatalf("DeliveryBacklog() with the subscription disabled = %d, want 0 (held)", n)
 	}
 }
+
+// TestDispatcherWrites_CommitWithoutTheirOwnFsync checks that a claim and a
+// completion are volatile commits (CompleteDelivery says why), and that the
+// outbox rows of a create are durable with it.
+func TestDispatcherWrites_CommitWithoutTheirOwnFsync(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustCreate(t, db, testSub(lt0.Add(-time.Hour)))
+	before := db.WriterStats()
+	insertEvents(t, db, 1, plainMetadata)
+	created := db.WriterStats()
+	if created.VolatileCommits != before.VolatileCommits {
+		t.Fatalf("a create with its delivery made %d volatile commits, want none", created.VolatileCommits-before.VolatileCommits)
+	}
+	d := mustClaim(t, db, lt0.Add(time.Minute), 1)[0]
+	if _, err := db.CompleteDelivery(context.Background(), triggers.DeliveryOutcome{Key: d.Key(), LeaseID: d.LeaseID,
+		Status: triggers.DeliverySucceeded, Attempt: triggers.DeliveryAttempt{At: lt0, StatusCode: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	after := db.WriterStats()
+	if after.VolatileCommits != created.VolatileCommits+2 || after.Commits != created.Commits+2 {
+		t.Fatalf("a claim and a completion: volatile commits %d -> %d, commits %d -> %d; want two volatile commits",
+			created.VolatileCommits, after.VolatileCommits, created.Commits, after.Commits)
+	}
+}
