@@ -151,6 +151,13 @@ type WebhookStore interface {
 	// the delivery's lease any more, and then nothing changes; ENOTFOUND
 	// when the delivery is gone.
 	CompleteDelivery(ctx context.Context, o DeliveryOutcome) (Delivery, error)
+	// ReleaseDelivery ends a claim without an attempt: the delivery is due
+	// again at dueAt (its NextAttemptAt), its log and Tries unchanged. A
+	// dispatcher releases what it claimed and will not attempt (a
+	// subscription already at its bound, a shutdown), so that it need not
+	// wait out the lease. ECONFLICT (ReasonLeaseLost) when leaseID is not
+	// the delivery's lease, ENOTFOUND when it is gone.
+	ReleaseDelivery(ctx context.Context, k DeliveryKey, leaseID string, dueAt time.Time) error
 	// ListDeliveries returns a page of a subscription's deliveries and
 	// whether more follow. ENOTFOUND when the subscription is unknown or of
 	// another tenant.

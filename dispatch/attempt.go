@@ -81,7 +81,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del triggers.Delivery) {
 		res = d.send(ctx, &sub, &ev, body, start)
 		if ctx.Err() != nil {
 			// Cut off by the end of a drain: not the endpoint's failure.
-			d.abandon(del, "the dispatcher stopped during the attempt")
+			d.abandon(del, "the dispatcher stopped during the attempt", 0)
 			return
 		}
 	}

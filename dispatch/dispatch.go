@@ -27,10 +27,11 @@
 // they belong to; so that the deliveries of other subscriptions due behind
 // a slow one's backlog are reached, one claim per poll interval asks for
 // MaxPerSubscription even when that subscription is full. What such a claim
-// gets beyond a subscription's limit is abandoned: nothing is recorded, its
-// lease expires, and a later claim takes it again. A delivery waiting for a
-// slot is abandoned too when its lease no longer leaves time for a whole
-// attempt, or when the dispatcher stops.
+// gets beyond a subscription's limit is abandoned: nothing is recorded, and
+// its claim is released (ReleaseDelivery) to be due again after a few poll
+// intervals, so that the next claims reach past it. A delivery waiting for
+// a slot is abandoned too, and due again at once, when its lease no longer
+// leaves time for a whole attempt, or when the dispatcher stops.
 //
 // Claims follow one another at once while they fill up; otherwise the next
 // comes after the poll interval (1 s), when Wake is called (a create in the
@@ -360,7 +361,7 @@ func (d *Dispatcher) step(claimCtx, attemptCtx context.Context, why wokenBy) (st
 	for _, del := range dels {
 		s, ok := d.join(subKey{del.Tenant, del.SubscriptionID})
 		if !ok {
-			d.abandon(del, "its subscription holds as many deliveries as it may (attempting and waiting)")
+			d.abandon(del, "its subscription holds as many deliveries as it may (attempting and waiting)", fullBackoff*d.cfg.PollInterval)
 			d.unreserve(1)
 			continue
 		}
@@ -442,7 +443,7 @@ func (d *Dispatcher) handle(claimCtx, attemptCtx context.Context, del triggers.D
 		// Wait only while the lease leaves time for a whole attempt.
 		wait := del.LeaseExpiresAt.Sub(d.now()) - d.timeout - completionMargin
 		if wait <= 0 {
-			d.abandon(del, "its subscription's slots are busy and its lease has no time left for an attempt")
+			d.abandon(del, "its subscription's slots are busy and its lease has no time left for an attempt", 0)
 			return
 		}
 		t := time.NewTimer(wait)
@@ -450,10 +451,10 @@ func (d *Dispatcher) handle(claimCtx, attemptCtx context.Context, del triggers.D
 		select {
 		case s.sem <- struct{}{}:
 		case <-t.C:
-			d.abandon(del, "its subscription's slots stayed busy while its lease had time for an attempt")
+			d.abandon(del, "its subscription's slots stayed busy while its lease had time for an attempt", 0)
 			return
 		case <-claimCtx.Done():
-			d.abandon(del, "the dispatcher is stopping")
+			d.abandon(del, "the dispatcher is stopping", 0)
 			return
 		}
 	}
@@ -461,12 +462,28 @@ func (d *Dispatcher) handle(claimCtx, attemptCtx context.Context, del triggers.D
 	d.attempt(attemptCtx, del)
 }
 
-// abandon leaves a claimed delivery unattempted: its lease expires and a
-// later claim takes it again.
-func (d *Dispatcher) abandon(del triggers.Delivery, why string) {
+// fullBackoff is how many poll intervals a delivery claimed for a
+// subscription already at its bound waits before it is due again: long
+// enough that the claims meanwhile reach past it to other subscriptions'
+// deliveries, short enough that a burst to one fast endpoint is not held
+// up for a whole lease.
+const fullBackoff = 5
+
+// abandon leaves a claimed delivery unattempted and releases its claim, so
+// that it is due again after dueIn rather than when its lease expires
+// (should the release fail, the lease still expires).
+func (d *Dispatcher) abandon(del triggers.Delivery, why string, dueIn time.Duration) {
 	d.metrics.abandoned()
-	d.logger.Debug("webhook delivery abandoned until its lease expires", slog.String("tenant", del.Tenant),
-		slog.String("subscription_id", del.SubscriptionID), slog.String("event_id", del.EventID), slog.String("reason", why))
+	ctx, cancel := context.WithTimeout(context.Background(), completionMargin)
+	defer cancel()
+	err := d.cfg.Store.ReleaseDelivery(ctx, del.Key(), del.LeaseID, d.now().Add(dueIn))
+	attrs := []any{slog.String("tenant", del.Tenant), slog.String("subscription_id", del.SubscriptionID),
+		slog.String("event_id", del.EventID), slog.String("reason", why), slog.Duration("due_in", dueIn)}
+	if err != nil && triggers.ErrorCode(err) != triggers.ECONFLICT && triggers.ErrorCode(err) != triggers.ENOTFOUND {
+		d.logger.Warn("webhook delivery abandoned until its lease expires: the release failed", append(attrs, slog.Any("error", err))...)
+		return
+	}
+	d.logger.Debug("webhook delivery abandoned and released", attrs...)
 }
 
 // errNoChange tells UpdateSubscription that nothing is to be written.

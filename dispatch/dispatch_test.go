@@ -625,8 +625,9 @@ func TestDispatcher_PerSubscriptionBound(t *testing.T) {
 		t.Errorf("attempts to the slow subscription at once = %d, want %d", maxInFlight, perSub)
 	}
 	mu.Unlock()
-	// The abandoned deliveries are claimed again once their leases expire.
-	h.clock.Advance(dispatch.DefaultLeaseDuration + time.Second)
+	// The abandoned deliveries were released: they are claimed again a
+	// few poll intervals later, long before their leases would expire.
+	h.clock.Advance(time.Second)
 	for range slowEvents {
 		if n, err := h.d.RunOnce(context.Background()); err != nil || n == 0 {
 			break

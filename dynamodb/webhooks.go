@@ -912,13 +912,26 @@ func (s *Store) leaseDelivery(ctx context.Context, c candidateDelivery, leaseID 
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
+	item := map[string]types.AttributeValue(nil)
 	if failed, _ := conditionFailed(err); failed {
-		return triggers.Delivery{}, false, nil
-	}
-	if err != nil {
+		// Lost to another claim, or this claim's own write retried by the
+		// SDK after its answer was lost (a timeout, a bad checksum): the
+		// lease id, fresh for this call, tells them apart, so that a
+		// delivery is never left leased to nobody until its lease expires.
+		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.hooks, Key: s.hookKey(c.pk, c.sk), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return triggers.Delivery{}, false, s.formatError("lease a delivery", s.hooks, err)
+		}
+		if got.Item == nil || getS(got.Item, "lease_id") != leaseID {
+			return triggers.Delivery{}, false, nil
+		}
+		item = got.Item
+	} else if err != nil {
 		return triggers.Delivery{}, false, s.formatError("lease a delivery", s.hooks, err)
+	} else {
+		item = out.Attributes
 	}
-	d, err := deliveryFromItem(out.Attributes)
+	d, err := deliveryFromItem(item)
 	return d, err == nil, err
 }
 
@@ -995,6 +1008,35 @@ func (s *Store) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome
 		d.Attempts = d.Attempts[extra:]
 	}
 	return d, nil
+}
+
+// ReleaseDelivery ends a claim without an attempt (triggers.WebhookStore):
+// one UpdateItem conditional on the lease puts the delivery back in the due
+// index at dueAt.
+func (s *Store) ReleaseDelivery(ctx context.Context, k triggers.DeliveryKey, leaseID string, dueAt time.Time) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	key := s.hookKey(deliveryPK(k.Tenant, k.SubscriptionID), k.EventID)
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.hooks, Key: key,
+		UpdateExpression:          aws.String("SET next_attempt_at = :due, due_at = :due REMOVE lease_id, lease_expires_at"),
+		ConditionExpression:       aws.String("lease_id = :lid AND attribute_exists(due_shard)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":lid": str(leaseID), ":due": num(micros(dueAt))},
+	})
+	if failed, _ := conditionFailed(err); failed {
+		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.hooks, Key: key, ConsistentRead: aws.Bool(true)})
+		switch {
+		case err != nil:
+			return s.formatError("release a delivery", s.hooks, err)
+		case got.Item == nil:
+			return triggers.DeliveryNotFound()
+		}
+		return triggers.LeaseLost(k.EventID)
+	}
+	if err != nil {
+		return s.formatError("release a delivery", s.hooks, err)
+	}
+	return nil
 }
 
 // ListDeliveries reads the subscription's delivery partition in event id

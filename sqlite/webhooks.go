@@ -601,6 +601,29 @@ func (db *DB) CompleteDelivery(ctx context.Context, o triggers.DeliveryOutcome) 
 	return d, nil
 }
 
+// ReleaseDelivery ends a claim without an attempt (triggers.WebhookStore),
+// a volatile write as the claim was.
+func (db *DB) ReleaseDelivery(ctx context.Context, k triggers.DeliveryKey, leaseID string, dueAt time.Time) error {
+	return formatError(db.execVolatile(ctx, k.Tenant, func(tx *writeTx) error {
+		var lease string
+		err := tx.QueryRow(`SELECT coalesce(lease_id, '') FROM deliveries WHERE tenant = ? AND subscription_id = ? AND event_id = ?`,
+			k.Tenant, k.SubscriptionID, k.EventID).Scan(&lease)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return triggers.DeliveryNotFound()
+		case err != nil:
+			return fmt.Errorf("sqlite: read delivery: %w", err)
+		case lease == "" || lease != leaseID:
+			return triggers.LeaseLost(k.EventID)
+		}
+		if _, err := tx.Exec(`UPDATE deliveries SET lease_id = NULL, lease_expires_at = NULL, next_attempt_at = ?
+			WHERE tenant = ? AND subscription_id = ? AND event_id = ?`, micros(dueAt), k.Tenant, k.SubscriptionID, k.EventID); err != nil {
+			return fmt.Errorf("sqlite: release delivery: %w", err)
+		}
+		return nil
+	}))
+}
+
 // ListDeliveries returns a page of a subscription's deliveries in event
 // order (triggers.WebhookStore): a range of deliveries_by_key, or of
 // deliveries_by_status with a status.

@@ -25,6 +25,7 @@ var webhookTests = []struct {
 	{"Outbox/OnlySubscriptionsThatExistedBefore", testOutboxLaterSubscription},
 	{"Claim/ExclusiveAndDue", testClaimExclusive},
 	{"Claim/ExpiredLeaseIsClaimedAgain", testClaimExpiry},
+	{"Claim/ReleasedIsClaimedAgain", testClaimRelease},
 	{"Complete/Outcomes", testCompleteOutcomes},
 	{"Complete/LogIsBounded", testCompleteLogBound},
 	{"Deliveries/ListFiltersAndPages", testListDeliveries},
@@ -627,4 +628,29 @@ func testDisabledSubscriptionHolds(t *testing.T, s triggers.WebhookStore) {
 	if got := claimAll(t, s, now); len(got) != len(evs) {
 		t.Fatalf("claim once active again = %v, want the %d deliveries made before it was disabled", pairs(got), len(evs))
 	}
+}
+
+func testClaimRelease(t *testing.T, s triggers.WebhookStore) {
+	ctx := context.Background()
+	deliveryFixture(t, s, 1)
+	now := t0.Add(time.Minute)
+	d := mustClaim(t, s, now, 1)[0]
+	mustConflict(t, s.ReleaseDelivery(ctx, d.Key(), triggers.NewLeaseID(), now), triggers.ReasonLeaseLost)
+	if got := mustClaim(t, s, now, 1); len(got) != 0 {
+		t.Fatalf("claim after a release with another lease = %v, want none", pairs(got))
+	}
+	if err := s.ReleaseDelivery(ctx, d.Key(), d.LeaseID, now.Add(5*time.Second)); err != nil {
+		t.Fatalf("ReleaseDelivery() = %v", err)
+	}
+	if got := mustClaim(t, s, now.Add(4*time.Second), 1); len(got) != 0 {
+		t.Fatalf("claim before the released delivery is due = %v, want none", pairs(got))
+	}
+	again := mustClaim(t, s, now.Add(5*time.Second), 1)
+	if len(again) != 1 || again[0].EventID != d.EventID || again[0].Tries != 0 || len(again[0].Attempts) != 0 {
+		t.Fatalf("claim when the released delivery is due = %+v, want it again, untried", again)
+	}
+	mustConflict(t, s.ReleaseDelivery(ctx, d.Key(), d.LeaseID, now), triggers.ReasonLeaseLost) // the old lease
+	k := d.Key()
+	k.EventID = triggers.NewEventID(t0)
+	mustCode(t, s.ReleaseDelivery(ctx, k, d.LeaseID, now), triggers.ENOTFOUND)
 }
