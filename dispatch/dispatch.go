@@ -165,6 +165,10 @@ type subKey struct{ tenant, id string }
 type subSlots struct {
 	sem   chan struct{}
 	users int
+	// latency is a moving average of its attempts' durations (guarded by
+	// Dispatcher.mu), from which drainTime estimates how soon it can take
+	// a delivery it has no room for.
+	latency time.Duration
 }
 
 // New returns a Dispatcher for cfg, its defaults applied. It panics when
@@ -361,7 +365,7 @@ func (d *Dispatcher) step(claimCtx, attemptCtx context.Context, why wokenBy) (st
 	for _, del := range dels {
 		s, ok := d.join(subKey{del.Tenant, del.SubscriptionID})
 		if !ok {
-			d.abandon(del, "its subscription holds as many deliveries as it may (attempting and waiting)", fullBackoff*d.cfg.PollInterval)
+			d.abandon(del, "its subscription holds as many deliveries as it may (attempting and waiting)", d.drainTime(s))
 			d.unreserve(1)
 			continue
 		}
@@ -406,7 +410,7 @@ func (d *Dispatcher) room() int {
 }
 
 // join takes a place among the deliveries of subscription k, unless it
-// holds holdCap already.
+// holds holdCap already (then it returns the subscription and false).
 func (d *Dispatcher) join(k subKey) (*subSlots, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -416,7 +420,7 @@ func (d *Dispatcher) join(k subKey) (*subSlots, bool) {
 		d.subs[k] = s
 	}
 	if s.users >= d.holdCap() {
-		return nil, false
+		return s, false
 	}
 	s.users++
 	return s, true
@@ -459,15 +463,26 @@ func (d *Dispatcher) handle(claimCtx, attemptCtx context.Context, del triggers.D
 		}
 	}
 	defer func() { <-s.sem }()
+	start := time.Now() // the endpoint's pace, not a schedule: the real clock
 	d.attempt(attemptCtx, del)
+	d.mu.Lock()
+	s.latency += (time.Since(start) - s.latency) / 4
+	d.mu.Unlock()
 }
 
-// fullBackoff is how many poll intervals a delivery claimed for a
-// subscription already at its bound waits before it is due again: long
-// enough that the claims meanwhile reach past it to other subscriptions'
-// deliveries, short enough that a burst to one fast endpoint is not held
-// up for a whole lease.
-const fullBackoff = 5
+// drainTime is how long a subscription that has no room for a claimed
+// delivery will take to get through what it holds, at the pace of its
+// recent attempts: the claim is released to be due again then. At least a
+// poll interval, so that the claims meanwhile reach past it to other
+// subscriptions' deliveries; at most a lease, what an unreleased claim
+// would wait. A burst to a fast endpoint is so taken again within a
+// second or so, while a hanging endpoint's backlog is skipped for a lease.
+func (d *Dispatcher) drainTime(s *subSlots) time.Duration {
+	d.mu.Lock()
+	wait := time.Duration(s.users) * s.latency / time.Duration(d.cfg.MaxPerSubscription)
+	d.mu.Unlock()
+	return min(max(wait, d.cfg.PollInterval), d.cfg.LeaseDuration)
+}
 
 // abandon leaves a claimed delivery unattempted and releases its claim, so
 // that it is due again after dueIn rather than when its lease expires
