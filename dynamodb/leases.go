@@ -383,13 +383,27 @@ func (s *Store) lease(ctx context.Context, q triggers.ReceiveQuery, c candidate,
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
+	item := map[string]types.AttributeValue(nil)
 	if failed, _ := conditionFailed(err); failed {
-		return triggers.Event{}, false, nil
-	}
-	if err != nil {
+		// Lost to another receive, or this write retried by the SDK after
+		// its answer was lost (a timeout, a bad checksum): the lease id,
+		// fresh for this call, tells them apart, so that an event is never
+		// left leased to nobody until its lease expires.
+		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.events,
+			Key: map[string]types.AttributeValue{"pk": str(c.pk)}, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return triggers.Event{}, false, s.formatError("lease event", s.events, err)
+		}
+		if got.Item == nil || getS(got.Item, "lease_id") != leaseID {
+			return triggers.Event{}, false, nil
+		}
+		item = got.Item
+	} else if err != nil {
 		return triggers.Event{}, false, s.formatError("lease event", s.events, err)
+	} else {
+		item = out.Attributes
 	}
-	e, err = eventFromItem(out.Attributes)
+	e, err = eventFromItem(item)
 	return e, err == nil, err
 }
 
