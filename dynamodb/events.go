@@ -744,21 +744,15 @@ func (s *Store) DeleteExpired(ctx context.Context, eventsBefore, idemBefore time
 func (s *Store) deleteScanned(ctx context.Context, table string, before int64, counted bool) (int, error) {
 	deleted := 0
 	bound := map[string]types.AttributeValue{":b": num(before)}
-	in := &dynamodb.ScanInput{
+	err := s.scanPages(ctx, &dynamodb.ScanInput{
 		TableName:                 &table,
 		FilterExpression:          aws.String("created_at <= :b"),
 		ProjectionExpression:      aws.String("pk"),
 		ExpressionAttributeValues: bound,
-	}
-	for {
-		cctx, cancel := s.ctx(ctx)
-		out, err := s.client.Scan(cctx, in)
-		cancel()
-		if err != nil {
-			return deleted, s.formatError("scan expired", table, err)
-		}
+	}, func(items []map[string]types.AttributeValue) error {
 		d := newStatsDelta()
-		for _, item := range out.Items {
+		defer s.applyStats(ctx, d)
+		for _, item := range items {
 			cctx, cancel := s.ctx(ctx)
 			in := &dynamodb.DeleteItemInput{
 				TableName:                 &table,
@@ -775,17 +769,33 @@ func (s *Store) deleteScanned(ctx context.Context, table string, before int64, c
 				continue
 			}
 			if err != nil {
-				s.applyStats(ctx, d)
-				return deleted, s.formatError("delete expired", table, err)
+				return s.formatError("delete expired", table, err)
 			}
 			if counted {
 				d.left(del.Attributes, 0)
 			}
 			deleted++
 		}
-		s.applyStats(ctx, d)
+		return nil
+	})
+	return deleted, err
+}
+
+// scanPages runs a Scan to its end, giving each page's items to each; an
+// error of each ends it.
+func (s *Store) scanPages(ctx context.Context, in *dynamodb.ScanInput, each func(items []map[string]types.AttributeValue) error) error {
+	for {
+		cctx, cancel := s.ctx(ctx)
+		out, err := s.client.Scan(cctx, in)
+		cancel()
+		if err != nil {
+			return s.formatError("scan expired", *in.TableName, err)
+		}
+		if err := each(out.Items); err != nil {
+			return err
+		}
 		if out.LastEvaluatedKey == nil {
-			return deleted, nil
+			return nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

@@ -389,15 +389,9 @@ func (s *Store) lease(ctx context.Context, q triggers.ReceiveQuery, c candidate,
 		// its answer was lost (a timeout, a bad checksum): the lease id,
 		// fresh for this call, tells them apart, so that an event is never
 		// left leased to nobody until its lease expires.
-		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.events,
-			Key: map[string]types.AttributeValue{"pk": str(c.pk)}, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return triggers.Event{}, false, s.formatError("lease event", s.events, err)
+		if item, err = s.heldBy(ctx, s.events, map[string]types.AttributeValue{"pk": str(c.pk)}, leaseID); err != nil || item == nil {
+			return triggers.Event{}, false, err
 		}
-		if got.Item == nil || getS(got.Item, "lease_id") != leaseID {
-			return triggers.Event{}, false, nil
-		}
-		item = got.Item
 	} else if err != nil {
 		return triggers.Event{}, false, s.formatError("lease event", s.events, err)
 	} else {
@@ -405,6 +399,20 @@ func (s *Store) lease(ctx context.Context, q triggers.ReceiveQuery, c candidate,
 	}
 	e, err = eventFromItem(item)
 	return e, err == nil, err
+}
+
+// heldBy reads an item whose conditional lease write failed and returns it
+// when it holds leaseID after all (nil when not): the write was this call's,
+// retried by the SDK after its answer was lost.
+func (s *Store) heldBy(ctx context.Context, table string, key map[string]types.AttributeValue, leaseID string) (map[string]types.AttributeValue, error) {
+	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, s.formatError("read a lease back", table, err)
+	}
+	if got.Item == nil || getS(got.Item, "lease_id") != leaseID {
+		return nil, nil
+	}
+	return got.Item, nil
 }
 
 // deadLetter moves the candidate's event from the tenant's pending

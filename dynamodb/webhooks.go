@@ -918,14 +918,9 @@ func (s *Store) leaseDelivery(ctx context.Context, c candidateDelivery, leaseID 
 		// SDK after its answer was lost (a timeout, a bad checksum): the
 		// lease id, fresh for this call, tells them apart, so that a
 		// delivery is never left leased to nobody until its lease expires.
-		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.hooks, Key: s.hookKey(c.pk, c.sk), ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return triggers.Delivery{}, false, s.formatError("lease a delivery", s.hooks, err)
+		if item, err = s.heldBy(ctx, s.hooks, s.hookKey(c.pk, c.sk), leaseID); err != nil || item == nil {
+			return triggers.Delivery{}, false, err
 		}
-		if got.Item == nil || getS(got.Item, "lease_id") != leaseID {
-			return triggers.Delivery{}, false, nil
-		}
-		item = got.Item
 	} else if err != nil {
 		return triggers.Delivery{}, false, s.formatError("lease a delivery", s.hooks, err)
 	} else {
@@ -1280,20 +1275,13 @@ func (s *Store) timelineMatches(ctx context.Context, key string, f triggers.Inbo
 // as DeleteExpired.
 func (s *Store) deleteExpiredDeliveries(ctx context.Context, before int64) error {
 	bound := map[string]types.AttributeValue{":b": num(before)}
-	in := &dynamodb.ScanInput{
+	return s.scanPages(ctx, &dynamodb.ScanInput{
 		TableName:                 &s.hooks,
 		FilterExpression:          aws.String("event_created_at <= :b"),
 		ProjectionExpression:      aws.String("pk, sk"),
 		ExpressionAttributeValues: bound,
-	}
-	for {
-		cctx, cancel := s.ctx(ctx)
-		out, err := s.client.Scan(cctx, in)
-		cancel()
-		if err != nil {
-			return s.formatError("scan expired deliveries", s.hooks, err)
-		}
-		for _, item := range out.Items {
+	}, func(items []map[string]types.AttributeValue) error {
+		for _, item := range items {
 			cctx, cancel := s.ctx(ctx)
 			_, err := s.client.DeleteItem(cctx, &dynamodb.DeleteItemInput{
 				TableName: &s.hooks, Key: s.hookKey(getS(item, "pk"), getS(item, "sk")),
@@ -1304,9 +1292,6 @@ func (s *Store) deleteExpiredDeliveries(ctx context.Context, before int64) error
 				return s.formatError("delete expired deliveries", s.hooks, err)
 			}
 		}
-		if out.LastEvaluatedKey == nil {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
+		return nil
+	})
 }
