@@ -551,19 +551,26 @@ func TestInbox_PagingReachesTheEnd(t *testing.T) {
 func TestCreateEvent_ChunkedBodyOverLimit(t *testing.T) {
 	// Without a Content-Length the server cannot refuse up front: it must
 	// stop reading at the limit and answer 413.
+	// The client sends a little more than the limit and then waits for the
+	// answer, as a client that stops sending at an early answer (curl) does:
+	// one that went on sending into a connection the server closes would
+	// see its write fail, and Go's client reports that rather than the 413.
 	s := MustStart(t, nil)
 	pr, pw := io.Pipe()
+	answered := make(chan struct{})
 	go func() {
 		pw.Write([]byte(`{"source":"a","event_type":"b","payload":{"x":"`))
-		chunk := []byte(strings.Repeat("y", 64<<10))
-		for range 16 { // 1 MiB, well over 400 KiB
+		chunk := []byte(strings.Repeat("y", 16<<10))
+		for range 26 { // 416 KiB, over the 400 KiB limit
 			if _, err := pw.Write(chunk); err != nil {
 				return // the server stopped reading
 			}
 		}
+		<-answered
 		pw.Write([]byte(`"}}`))
 		pw.Close()
 	}()
+	defer close(answered)
 	req, _ := http.NewRequest("POST", s.URL+"/v1/events", pr)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", keyA)

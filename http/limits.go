@@ -181,21 +181,29 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	return body, nil
 }
 
+// unreadBodyGrace is how long the server goes on reading (and discarding)
+// the rest of a body it answered without reading, before it closes the
+// connection. A client still sending when the connection closes gets a
+// reset instead of the answer, and Go's and most other HTTP clients report
+// the failed write rather than the 4xx already received; a grace lets a
+// client that sends at the speed of the network finish, while a slow one
+// costs the server at most this long.
+const unreadBodyGrace = 500 * time.Millisecond
+
 // closeUnreadBody makes an answer given without reading the request's body
-// to its end (a 401, 403, 429, 503, ..., or a body given up midway) go out
-// at once and end the connection: by default net/http would first read and
-// discard up to 256 KiB of the body, waiting as long as a slow client takes
-// to send it. It must be called before the answer is written.
+// to its end (a 401, 403, 413, 429, 503, ..., or a body given up midway) go
+// out at once and end the connection: by default net/http would first read
+// and discard up to 256 KiB of the body, waiting as long as a slow client
+// takes to send it. It must be called before the answer is written.
 func closeUnreadBody(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	if r.ContentLength == 0 || info.bodyRead {
 		return
 	}
 	w.Header().Set("Connection", "close")
-	// Nor are the body's remains read once the answer is out: net/http
-	// reads them before closing, and a read past the deadline fails at
-	// once. (Not supported outside net/http's server, where it does not
-	// matter.)
-	http.NewResponseController(w).SetReadDeadline(time.Now())
+	// The body's remains are read once the answer is out (net/http discards
+	// up to 256 KiB before closing) for unreadBodyGrace at most. (Not
+	// supported outside net/http's server, where it does not matter.)
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadBodyGrace))
 }
 
 // releaseBody gives the request's body bytes back to the server's budget

@@ -161,6 +161,13 @@ func (s *TestServer) Do(tb testing.TB, rq Req) Response {
 	if rq.Body != "" && !rq.NoJSONType {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if len(rq.Body) > 32<<10 {
+		// As curl does for large bodies: a refusal (413, 401, ...) then comes
+		// before the body is sent. A client that sends on into a connection
+		// the server closes gets a reset, and Go's client reports that
+		// rather than the answer it may already have read.
+		req.Header.Set("Expect", "100-continue")
+	}
 	for k, v := range rq.Header {
 		req.Header.Set(k, v)
 	}
