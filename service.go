@@ -212,9 +212,12 @@ func (s *Service) insertEvents(ctx context.Context, tenant string, items []NewEv
 	for _, r := range results {
 		if r.Err == nil && !r.Replayed {
 			s.eventsAvailable(tenant)
-			if s.webhookOpts.EventsStored != nil {
-				s.webhookOpts.EventsStored()
-			}
+			break
+		}
+	}
+	for _, r := range results {
+		if r.Err == nil && r.Outbox && s.webhookOpts.EventsStored != nil {
+			s.webhookOpts.EventsStored()
 			break
 		}
 	}

@@ -29,9 +29,9 @@ type WebhookOptions struct {
 	// of a 400 naming url. Nil allows any URL ParseNewSubscription accepts.
 	CheckURL func(ctx context.Context, u *url.URL) error
 	// EventsStored, when set, is called after a create stored new events
-	// (not replays), so that a webhook dispatcher in this process claims
-	// their deliveries at once rather than at its next poll. It must not
-	// block.
+	// with work for a dispatcher (InsertResult.Outbox), so that a webhook
+	// dispatcher in this process claims their deliveries at once rather
+	// than at its next poll. It must not block.
 	EventsStored func()
 }
 

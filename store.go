@@ -173,6 +173,11 @@ type InsertResult struct {
 	Replayed    bool
 	RequestHash string // on a replay, the original request's hash
 	Err         error  // this insert failed; nothing of it was stored
+	// Outbox: the insert left work for a webhook dispatcher (DESIGN §11.3):
+	// deliveries written with the event, or an outbox entry to fan out.
+	// A store that knows the event matched no subscription leaves it false,
+	// so that a create wakes no dispatcher for nothing.
+	Outbox bool
 }
 
 // EventResult is the outcome of one item of a bulk verb on events.

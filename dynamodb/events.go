@@ -164,7 +164,7 @@ func (s *Store) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]
 			}
 			continue
 		}
-		results[i] = triggers.InsertResult{Event: events[i]}
+		results[i] = triggers.InsertResult{Event: events[i], Outbox: true}
 		s.webhooks.dirty.Store(true) // an outbox entry: fan out at the next claim
 	}
 	// The counters of the events stored (see the package doc, Statistics).

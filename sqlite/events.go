@@ -121,7 +121,7 @@ func (db *DB) InsertEvents(ctx context.Context, inserts []triggers.Insert) ([]tr
 				return err
 			}
 			if !r.Replayed {
-				if err := db.outbox(tx, &r.Event, rows[i].terms); err != nil {
+				if r.Outbox, err = db.outbox(tx, &r.Event, rows[i].terms); err != nil {
 					return err
 				}
 			}

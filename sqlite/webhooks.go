@@ -381,11 +381,11 @@ func deleteDeliveries(tx *writeTx, tenant, id string) (int64, error) {
 
 // outbox writes the deliveries of a new event (e, with its metadata terms)
 // to the tenant's active subscriptions that match it, in the event's
-// insert (see triggers.WebhookStore). Writer only.
-func (db *DB) outbox(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatch) error {
+// insert (see triggers.WebhookStore), and reports whether it wrote any. Writer only.
+func (db *DB) outbox(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMatch) (wrote bool, err error) {
 	subs, err := db.subsOf(tx, e.Tenant)
 	if err != nil || len(subs) == 0 {
-		return err
+		return false, err
 	}
 	created := micros(e.CreatedAt)
 	for _, s := range subs {
@@ -393,10 +393,11 @@ func (db *DB) outbox(tx *writeTx, e *triggers.Event, terms []triggers.MetadataMa
 			continue
 		}
 		if _, err := tx.Exec(qInsertDelivery, e.Tenant, s.ID, e.ID, created, created); err != nil {
-			return fmt.Errorf("sqlite: insert delivery: %w", err)
+			return false, fmt.Errorf("sqlite: insert delivery: %w", err)
 		}
+		wrote = true
 	}
-	return nil
+	return wrote, nil
 }
 
 // attemptJSON is one attempt of a delivery's stored log.

@@ -87,6 +87,44 @@ func TestOutbox_SurvivesReopen(t *testing.T) {
 	}
 }
 
+// TestInsertEvents_OutboxOnlyWhenDeliveriesWritten checks what wakes the
+// dispatcher (InsertResult.Outbox): an event no active subscription matches
+// says false, so that creates of a tenant without webhooks cost no claim.
+func TestInsertEvents_OutboxOnlyWhenDeliveriesWritten(t *testing.T) {
+	db, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	shop := testSub(lt0.Add(-time.Hour))
+	shop.Filter.Source = "shop"
+	mustCreate(t, db, shop)
+	off := testSub(lt0.Add(-time.Hour))
+	off.Status = triggers.SubscriptionDisabled
+	mustCreate(t, db, off)
+	for _, c := range []struct {
+		name, tenant, source string
+		want                 bool
+	}{
+		{"matching", "a", "shop", true},
+		{"matched by a disabled one only", "a", "crm", false},
+		{"tenant without subscriptions", "b", "shop", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			at := lt0.Add(time.Second)
+			e := triggers.Event{ID: triggers.NewEventID(at), Tenant: c.tenant, Source: c.source, EventType: "t", Payload: []byte(`{}`),
+				Metadata: []byte(`{}`), Priority: triggers.PriorityNormal, CreatedAt: at}
+			res, err := db.InsertEvents(context.Background(), []triggers.Insert{{Event: e}})
+			if err != nil || res[0].Err != nil {
+				t.Fatalf("InsertEvents = %+v, %v", res, err)
+			}
+			if res[0].Outbox != c.want {
+				t.Errorf("Outbox = %v, want %v", res[0].Outbox, c.want)
+			}
+		})
+	}
+}
+
 // TestCreateSubscription_FailedWriteKeepsTheCache checks the cache after a
 // write that fails midway (a duplicate id: the batch is run again with
 // savepoints and the cache read afresh): the next event is delivered once
