@@ -98,8 +98,9 @@ type DB struct {
 	maxTime  time.Duration // Options.MaxCommitTime
 	maxBytes int           // Options.MaxCommitBytes
 
-	lastCreated int64 // the greatest created_at committed or queued; writer only
-	syncNormal  bool  // the write connection runs with synchronous=NORMAL; writer only
+	lastCreated int64        // the greatest created_at committed or queued; writer only
+	syncNormal  bool         // the write connection runs with synchronous=NORMAL; writer only
+	counts      *countDeltas // the running group commit's counter changes; writer only
 
 	commits, committedOps, volatileCommits atomic.Uint64
 
@@ -153,6 +154,9 @@ type writeTx struct {
 	db    *DB
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt // hot statements bound to tx, on first use
+	// counts, when set, collects the statistics counters' changes, which
+	// the commit writes (see countDeltas); nil writes them at once.
+	counts *countDeltas
 }
 
 // hotWrites are the write statements prepared when the store opens. They
@@ -282,7 +286,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	read.SetMaxOpenConns(o.ReadConns)
 	read.SetMaxIdleConns(o.ReadConns)
 
-	db := &DB{path: path, write: write, read: read, queue: make(chan *writeJob, 4096),
+	db := &DB{path: path, write: write, read: read, queue: make(chan *writeJob, 4096), counts: newCountDeltas(),
 		stop: make(chan struct{}), done: make(chan struct{}), maxBat: o.MaxBatch,
 		maxTime: o.MaxCommitTime, maxBytes: o.MaxCommitBytes}
 	if o.PageCache > 0 {
@@ -781,7 +785,8 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 		}
 		return batch, volatile, err
 	}
-	tx := &writeTx{db: db, tx: sqlTx}
+	db.counts.reset()
+	tx := &writeTx{db: db, tx: sqlTx, counts: db.counts}
 	var ran time.Duration // running ops
 	bytes := 0
 	ringServed := false
@@ -814,6 +819,10 @@ func (db *DB) fill(s *schedule, batch []*writeOp) ([]*writeOp, bool, error) {
 		bytes += op.bytes
 	}
 	s.owed = len(s.ring) > 0 && !ringServed
+	if err := db.counts.flush(tx); err != nil {
+		sqlTx.Rollback()
+		return batch, volatile, err
+	}
 	return batch, volatile, sqlTx.Commit()
 }
 

@@ -26,12 +26,78 @@ var _ triggers.StatsTotaler = (*DB)(nil)
 // countKey is a row of stats_counts.
 type countKey struct{ tenant, source, eventType string }
 
+// minuteKey is a row of stats_minutes; detailKey one of stats_detail.
+type (
+	minuteKey struct {
+		tenant string
+		minute int64
+	}
+	detailKey struct {
+		countKey
+		minute int64
+	}
+)
+
+// countDeltas are the counter changes of a group commit's writes, added up
+// in memory and written at the commit, one upsert per counter row (flush):
+// a commit of 25 events of one source and type makes three upserts instead
+// of 75. The counters stay in the events' transaction, so Stats stays exact.
+// Writer only.
+type countDeltas struct {
+	events  map[countKey][2]int  // open, dead
+	minutes map[minuteKey][2]int // created, acked
+	detail  map[detailKey][2]int // created, acked
+}
+
+func newCountDeltas() *countDeltas {
+	return &countDeltas{events: map[countKey][2]int{}, minutes: map[minuteKey][2]int{}, detail: map[detailKey][2]int{}}
+}
+
+// reset empties d for the next commit, keeping its maps' room.
+func (d *countDeltas) reset() {
+	clear(d.events)
+	clear(d.minutes)
+	clear(d.detail)
+}
+
+// flush writes d's changes in tx.
+func (d *countDeltas) flush(tx *writeTx) error {
+	for k, v := range d.events {
+		if v == [2]int{} {
+			continue
+		}
+		if _, err := tx.Exec(qCountEvent, k.tenant, k.source, k.eventType, v[0], v[1]); err != nil {
+			return fmt.Errorf("sqlite: count events: %w", err)
+		}
+	}
+	for k, v := range d.minutes {
+		if _, err := tx.Exec(qCountMinute, k.tenant, k.minute, v[0], v[1]); err != nil {
+			return fmt.Errorf("sqlite: count history: %w", err)
+		}
+	}
+	for k, v := range d.detail {
+		if _, err := tx.Exec(qCountDetail, k.tenant, k.source, k.eventType, k.minute, v[0], v[1]); err != nil {
+			return fmt.Errorf("sqlite: count history: %w", err)
+		}
+	}
+	return nil
+}
+
 // countEvent adds open and dead to the counters of tenant's events of
 // source and eventType: every write that makes, removes or moves an event
 // between the open (pending) and dead states calls it in its own
-// transaction, which is what makes Stats exact.
+// transaction, which is what makes Stats exact. In a group commit's first
+// run the change goes to tx.counts, written at the commit; in a rerun with
+// savepoints (tx.counts nil) at once, so that a write rolled back to its
+// savepoint takes its counts with it.
 func countEvent(tx *writeTx, tenant, source, eventType string, open, dead int) error {
 	if open == 0 && dead == 0 {
+		return nil
+	}
+	if d := tx.counts; d != nil {
+		k := countKey{tenant, source, eventType}
+		v := d.events[k]
+		d.events[k] = [2]int{v[0] + open, v[1] + dead}
 		return nil
 	}
 	if _, err := tx.Exec(qCountEvent, tenant, source, eventType, open, dead); err != nil {
@@ -41,9 +107,19 @@ func countEvent(tx *writeTx, tenant, source, eventType string, open, dead int) e
 }
 
 // countHistory adds created and acked to the history of the minute of at
-// (Unix microseconds): the tenant's and its source and event type's.
+// (Unix microseconds): the tenant's and its source and event type's. Like
+// countEvent, through tx.counts when it is set.
 func countHistory(tx *writeTx, tenant, source, eventType string, at int64, created, acked int) error {
 	minute := at / minuteMicros
+	if d := tx.counts; d != nil {
+		mk := minuteKey{tenant, minute}
+		v := d.minutes[mk]
+		d.minutes[mk] = [2]int{v[0] + created, v[1] + acked}
+		dk := detailKey{countKey{tenant, source, eventType}, minute}
+		v = d.detail[dk]
+		d.detail[dk] = [2]int{v[0] + created, v[1] + acked}
+		return nil
+	}
 	if _, err := tx.Exec(qCountMinute, tenant, minute, created, acked); err != nil {
 		return fmt.Errorf("sqlite: count history: %w", err)
 	}
