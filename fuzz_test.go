@@ -1025,3 +1025,19 @@ func decodeEnvelope(body string, known []string, newEnvelope func() any) (any, b
 	}
 	return v, true
 }
+
+// FuzzAppendTimestamp checks AppendTimestamp's hand-written digits against
+// time.Time.AppendFormat for any instant, in any zone.
+func FuzzAppendTimestamp(f *testing.F) {
+	for _, s := range []int64{0, 1, 59, 86399, 86400, 951782400, 951868800, 1767225599, 4102444800, 253402300799, 253402300800, -1, -62135596800} {
+		f.Add(s, int64(999999999), int64(0))
+	}
+	f.Add(int64(1762776000), int64(123456789), int64(7200))
+	f.Fuzz(func(t *testing.T, sec, nsec, offset int64) {
+		at := time.Unix(sec, nsec%1_000_000_000).In(time.FixedZone("", int(offset%(18*3600))))
+		want := "x" + at.UTC().Format("2006-01-02T15:04:05.000000Z")
+		if got := string(triggers.AppendTimestamp([]byte("x"), at)); got != want {
+			t.Fatalf("AppendTimestamp(%v) = %q, want %q", at, got, want)
+		}
+	})
+}

@@ -143,3 +143,12 @@ func TestFormatTimestamp(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAppendTimestamp is the cost of one instant of an inbox page.
+func BenchmarkAppendTimestamp(b *testing.B) {
+	at := time.Date(2026, 12, 3, 4, 5, 6, 123456000, time.UTC)
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = triggers.AppendTimestamp(buf[:0], at)
+	}
+}
