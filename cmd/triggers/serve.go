@@ -24,6 +24,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	tuneGC(m.Getenv, logger)
 
 	a, err := app.Open(cfg, logger)
 	if err != nil {
