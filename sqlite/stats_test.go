@@ -41,6 +41,31 @@ func mustInsertAll(t *testing.T, db *DB, evs ...triggers.Event) []triggers.Event
 	return out
 }
 
+// historyTally is the history a test expects (recount's want: tenant →
+// Unix minute → created, acknowledged), counted as it writes; safe for
+// concurrent use.
+type historyTally struct {
+	mu sync.Mutex
+	m  map[string]map[int64][2]int64
+}
+
+// count adds created and acked to tenant's minute of at.
+func (h *historyTally) count(tenant string, at time.Time, created, acked int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]map[int64][2]int64{}
+	}
+	if h.m[tenant] == nil {
+		h.m[tenant] = map[int64][2]int64{}
+	}
+	k := at.Truncate(time.Minute).Unix()
+	c := h.m[tenant][k]
+	c[0] += created
+	c[1] += acked
+	h.m[tenant][k] = c
+}
+
 // recount compares stats_counts with a COUNT(*) of the events, and the
 // history tables with want (tenant → Unix minute → created, acked) and
 // with each other.
@@ -104,17 +129,8 @@ func TestStats_CountersMatchRecount(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute)
 	notBefore := base.Add(-time.Hour)
-	tally := map[string]map[int64][2]int64{}
-	count := func(tenant string, at time.Time, created, acked int64) {
-		if tally[tenant] == nil {
-			tally[tenant] = map[int64][2]int64{}
-		}
-		k := at.Truncate(time.Minute).Unix()
-		c := tally[tenant][k]
-		c[0] += created
-		c[1] += acked
-		tally[tenant][k] = c
-	}
+	tally := &historyTally{}
+	count := tally.count
 	var live []triggers.Event // created, not deleted or purged
 	now := base
 	for round := range 12 {
@@ -170,7 +186,7 @@ func TestStats_CountersMatchRecount(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		recount(t, db, fmt.Sprint("round ", round), tally)
+		recount(t, db, fmt.Sprint("round ", round), tally.m)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -178,7 +194,7 @@ func TestStats_CountersMatchRecount(t *testing.T) {
 	if db, err = Open(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	recount(t, db, "after a reopen", tally)
+	recount(t, db, "after a reopen", tally.m)
 }
 
 // TestStats_CountersOfGroupCommits checks the counters when many writes
@@ -197,20 +213,8 @@ func TestStats_CountersOfGroupCommits(t *testing.T) {
 	now := time.Now().UTC()
 	notBefore := now.Add(-time.Hour)
 	before := db.WriterStats()
-	var mu sync.Mutex
-	tally := map[string]map[int64][2]int64{}
-	count := func(tenant string, at time.Time, created, acked int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		if tally[tenant] == nil {
-			tally[tenant] = map[int64][2]int64{}
-		}
-		k := at.Truncate(time.Minute).Unix()
-		c := tally[tenant][k]
-		c[0] += created
-		c[1] += acked
-		tally[tenant][k] = c
-	}
+	tally := &historyTally{}
+	count := tally.count
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
@@ -248,7 +252,7 @@ func TestStats_CountersOfGroupCommits(t *testing.T) {
 	if ops, commits := after.CommittedOps-before.CommittedOps, after.Commits-before.Commits; ops <= commits {
 		t.Logf("no group commit held more than one write (%d writes in %d commits): the test checked less than it should", ops, commits)
 	}
-	recount(t, db, "after concurrent writes", tally)
+	recount(t, db, "after concurrent writes", tally.m)
 }
 
 // TestMigration006_BackfillsCounters migrates a database as schema version
