@@ -216,8 +216,8 @@ func (s *Service) insertEvents(ctx context.Context, tenant string, items []NewEv
 		}
 	}
 	for _, r := range results {
-		if r.Err == nil && r.Outbox && s.webhookOpts.EventsStored != nil {
-			s.webhookOpts.EventsStored()
+		if r.Err == nil && r.Outbox {
+			s.deliveriesDue()
 			break
 		}
 	}

@@ -28,10 +28,11 @@ type WebhookOptions struct {
 	// and where its host resolves, DESIGN §11.1); an error is the message
 	// of a 400 naming url. Nil allows any URL ParseNewSubscription accepts.
 	CheckURL func(ctx context.Context, u *url.URL) error
-	// EventsStored, when set, is called after a create stored new events
-	// with work for a dispatcher (InsertResult.Outbox), so that a webhook
-	// dispatcher in this process claims their deliveries at once rather
-	// than at its next poll. It must not block.
+	// EventsStored, when set, is called when deliveries may be due now: a
+	// create stored events with work for a dispatcher (InsertResult.Outbox),
+	// or a manual retry or a replay queued deliveries. A webhook dispatcher
+	// in this process then claims them at once rather than at its next
+	// poll. It must not block.
 	EventsStored func()
 }
 
@@ -306,7 +307,20 @@ func (s *Service) RetryDelivery(ctx context.Context, tenant, id, eventID string)
 	if err != nil {
 		return Delivery{}, Errorf(ENOTFOUND, "delivery of event %q not found", eventID)
 	}
-	return ws.RetryDelivery(ctx, DeliveryKey{Tenant: tenant, SubscriptionID: id, EventID: eid}, s.Now())
+	d, err := ws.RetryDelivery(ctx, DeliveryKey{Tenant: tenant, SubscriptionID: id, EventID: eid}, s.Now())
+	if err == nil {
+		s.deliveriesDue()
+	}
+	return d, err
+}
+
+// deliveriesDue tells a dispatcher in this process that deliveries are due
+// now (WebhookOptions.EventsStored), so that it claims them at once rather
+// than at its next poll.
+func (s *Service) deliveriesDue() {
+	if s.webhookOpts.EventsStored != nil {
+		s.webhookOpts.EventsStored()
+	}
 }
 
 // ReplayResult is the outcome of a replay: how many deliveries it queued
@@ -358,6 +372,9 @@ func (s *Service) Replay(ctx context.Context, tenant, id string, body []byte) (R
 	n, next, err := ws.ReplayDeliveries(ctx, tenant, id, f.CreatedAfter, before, s.notBefore(now), now, MaxReplayEvents)
 	if err != nil {
 		return ReplayResult{}, err
+	}
+	if n > 0 {
+		s.deliveriesDue()
 	}
 	return ReplayResult{Queued: n, NextAfter: next}, nil
 }
