@@ -1126,35 +1126,34 @@ func (s *Store) requeue(ctx context.Context, k triggers.DeliveryKey, eventCreate
 	if _, ok := values[":ttl"]; ok {
 		names["#ttl"] = "ttl"
 	}
-	for range 3 {
+	// update runs one of the two conditional writes; done is false when
+	// its condition failed.
+	update := func(expr, cond string) (d triggers.Delivery, done bool, err error) {
 		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.hooks, Key: key,
-			UpdateExpression:          aws.String("SET " + set + ", due_at = :now REMOVE lease_id, lease_expires_at"),
-			ConditionExpression:       aws.String(exists + "(attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now)"),
+			UpdateExpression:          aws.String(expr),
+			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
 			ReturnValues:              types.ReturnValueAllNew,
 		})
 		if err == nil {
-			return deliveryFromItem(out.Attributes)
+			d, err = deliveryFromItem(out.Attributes)
+			return d, true, err
 		}
 		if failed, _ := conditionFailed(err); !failed {
-			return triggers.Delivery{}, s.formatError("requeue a delivery", s.hooks, err)
+			return triggers.Delivery{}, true, s.formatError("requeue a delivery", s.hooks, err)
+		}
+		return triggers.Delivery{}, false, nil
+	}
+	for range 3 {
+		if d, done, err := update("SET "+set+", due_at = :now REMOVE lease_id, lease_expires_at",
+			exists+"(attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now)"); done {
+			return d, err
 		}
 		// Absent (a retry), or leased: keep the lease, due at its expiry.
-		out, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.hooks, Key: key,
-			UpdateExpression:          aws.String("SET " + set + ", due_at = lease_expires_at"),
-			ConditionExpression:       aws.String("lease_expires_at > :now"),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-			ReturnValues:              types.ReturnValueAllNew,
-		})
-		if err == nil {
-			return deliveryFromItem(out.Attributes)
-		}
-		if failed, _ := conditionFailed(err); !failed {
-			return triggers.Delivery{}, s.formatError("requeue a delivery", s.hooks, err)
+		if d, done, err := update("SET "+set+", due_at = lease_expires_at", "lease_expires_at > :now"); done {
+			return d, err
 		}
 		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.hooks, Key: key, ConsistentRead: aws.Bool(true)})
 		if err != nil {

@@ -162,32 +162,39 @@ func TestPlanReceive_UsesIndexRange(t *testing.T) {
 	}
 }
 
-// TestPlanLeases_UseTheirIndexes checks the plans of the other lease
-// queries: the next availability is one entry of events_held, and
-// the dead list is a range of events_dead in inbox order.
-func TestPlanLeases_UseTheirIndexes(t *testing.T) {
+// planCase is a query, its arguments and the plan it must have.
+type planCase struct {
+	name, query string
+	args        []any
+	want        string
+}
+
+// checkPlans checks each case's plan on a new store.
+func checkPlans(t *testing.T, cases []planCase) {
+	t.Helper()
 	db, err := Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cases := []struct {
-		name, query string
-		args        []any
-		want        string
-	}{
-		{"next available", qNextAvailable, []any{"a", 1}, "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr>>?)"},
-		{"dead list", `SELECT ` + eventColumns + ` FROM events INDEXED BY events_dead WHERE tenant = ? AND dead_at IS NOT NULL
-			AND created_at > ? ORDER BY created_at, id LIMIT ?`, []any{"a", 1, 10}, "SEARCH events USING INDEX events_dead (tenant=? AND created_at>?)"},
-	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := queryPlan(t, db, c.query, c.args...)
-			if got != c.want {
+			if got := queryPlan(t, db, c.query, c.args...); got != c.want {
 				t.Errorf("plan = %q, want %q", got, c.want)
 			}
 		})
 	}
+}
+
+// TestPlanLeases_UseTheirIndexes checks the plans of the other lease
+// queries: the next availability is one entry of events_held, and
+// the dead list is a range of events_dead in inbox order.
+func TestPlanLeases_UseTheirIndexes(t *testing.T) {
+	checkPlans(t, []planCase{
+		{"next available", qNextAvailable, []any{"a", 1}, "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr>>?)"},
+		{"dead list", `SELECT ` + eventColumns + ` FROM events INDEXED BY events_dead WHERE tenant = ? AND dead_at IS NOT NULL
+			AND created_at > ? ORDER BY created_at, id LIMIT ?`, []any{"a", 1, 10}, "SEARCH events USING INDEX events_dead (tenant=? AND created_at>?)"},
+	})
 }
 
 // TestPlanWebhooks_UseTheirIndexes checks the plans of the delivery
@@ -197,16 +204,7 @@ func TestPlanLeases_UseTheirIndexes(t *testing.T) {
 // deliveries_by_key or deliveries_by_status in event order; a replay is a
 // range of the tenant's events by created_at.
 func TestPlanWebhooks_UseTheirIndexes(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cases := []struct {
-		name, query string
-		args        []any
-		want        string
-	}{
+	checkPlans(t, []planCase{
 		{"claim", qClaimWalk, []any{1, 1, 10}, "SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"},
 		{"list", `SELECT ` + deliveryColumns + ` FROM deliveries INDEXED BY deliveries_by_key WHERE tenant = ? AND subscription_id = ?
 			AND event_id > ? ORDER BY event_id LIMIT ?`, []any{"a", "s", "e", 10},
@@ -217,13 +215,5 @@ func TestPlanWebhooks_UseTheirIndexes(t *testing.T) {
 		{"replay", `SELECT id, created_at, source, event_type, priority, metadata FROM events INDEXED BY events_by_tenant_age
 			WHERE tenant = ? AND created_at > ? AND created_at < ? ORDER BY created_at LIMIT ?`, []any{"a", 1, 2, 10},
 			"SEARCH events USING INDEX events_by_tenant_age (tenant=? AND created_at>? AND created_at<?)"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := queryPlan(t, db, c.query, c.args...)
-			if got != c.want {
-				t.Errorf("plan = %q, want %q", got, c.want)
-			}
-		})
-	}
+	})
 }
