@@ -30,6 +30,9 @@ echo "== pure-Go builds (CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o /dev/null ./cmd/triggers
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -o /dev/null ./cmd/triggers-lambda
 
+echo "== bench/engines (a module of its own: the store beside Pebble, docs/PERFORMANCE.md)"
+(cd bench/engines && go vet .)
+
 echo "== OpenAPI lint (tools/openapi-lint)"
 # redocly lint (recommended rules, any error or warning fails) on the served
 # document, and the TypeScript types openapi-typescript generates from it
