@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,7 +100,9 @@ type result struct {
 	EventsPerReceive                                float64
 	// BacklogMax is the largest created − acked seen at a 100 ms sample;
 	// BacklogAtStop when producers stopped; DrainSeconds how long the
-	// consumers then took to ack everything (-1: not within -drain).
+	// consumers then took to ack everything (-1: not within -drain). All
+	// three are 0, 0 and -1 without producers: a preloaded backlog is not
+	// counted.
 	BacklogMax, BacklogAtStop int64
 	DrainSeconds              float64
 	// LatencyMs: created_at to the receive's answer, per event received.
@@ -112,9 +115,16 @@ type result struct {
 func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "| producers | consumers | created/s | acked/s | receives/s | events/receive | backlog max | backlog at stop | drain s | create→receive p50 ms | p95 ms | p99 ms | receive p95 ms | errors |\n")
 	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %.0f | %.1f | %d | %d | %.2f | %.1f | %.1f | %.1f | %.1f | %d |\n",
+	// Without producers the backlog is a preload this program did not
+	// count: its columns are left empty rather than created − acked < 0.
+	backlogMax, backlogAtStop, drain := "—", "—", "—"
+	if r.Config.Producers > 0 {
+		backlogMax, backlogAtStop = strconv.FormatInt(r.BacklogMax, 10), strconv.FormatInt(r.BacklogAtStop, 10)
+		drain = strconv.FormatFloat(r.DrainSeconds, 'f', 2, 64)
+	}
+	fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %.0f | %.1f | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %d |\n",
 		r.Config.Producers, r.Config.Consumers, r.CreatesPerSec, r.AcksPerSec, r.ReceivesPerSec, r.EventsPerReceive,
-		r.BacklogMax, r.BacklogAtStop, r.DrainSeconds, r.LatencyMs.P50, r.LatencyMs.P95, r.LatencyMs.P99, r.ReceiveMs.P95, r.Errors)
+		backlogMax, backlogAtStop, drain, r.LatencyMs.P50, r.LatencyMs.P95, r.LatencyMs.P99, r.ReceiveMs.P95, r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintln(w, "first error:", r.FirstError)
 	}
@@ -246,7 +256,12 @@ func run(ctx context.Context, c config) (*result, error) {
 	res := &result{}
 	sample := time.NewTicker(100 * time.Millisecond)
 	defer sample.Stop()
-	backlog := func() int64 { return created.Load() - acked.Load() }
+	backlog := func() int64 {
+		if c.producers == 0 {
+			return 0 // a preload, not counted here
+		}
+		return created.Load() - acked.Load()
+	}
 	for produceCtx.Err() == nil {
 		select {
 		case <-sample.C:
