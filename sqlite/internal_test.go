@@ -8,6 +8,19 @@ import (
 	triggers "github.com/triggersapi/triggers"
 )
 
+// openTemp opens a store on a real file in a temporary directory, closed
+// when the test ends (the package's own tests; MustOpen is the external
+// tests' twin).
+func openTemp(tb testing.TB) *DB {
+	tb.Helper()
+	db, err := Open(tb.TempDir(), nil)
+	if err != nil {
+		tb.Fatalf("Open() = %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestPageCache_ResetNeverRevivesAGeneration checks that a page read before
 // a write is refused after it even when the write's invalidation came with
 // a reset of the generations (100,000 tenants), so that a stale page is
@@ -39,11 +52,7 @@ func TestPageCache_ResetNeverRevivesAGeneration(t *testing.T) {
 // on while idempotency records are left, even when no event has expired
 // (records expire after 24 h, events after the retention).
 func TestDeleteExpired_PurgesEveryIdempotencyRecord(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	for i := range 3*purgeBatch + 7 {
 		if _, err := db.write.Exec(`INSERT INTO idempotency (tenant, key, request_hash, event_id, event_created_at, created_at)
 			VALUES ('a', ?, 'h', 'e', 1, 1)`, "k"+strconv.Itoa(i)); err != nil {

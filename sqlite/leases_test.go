@@ -169,11 +169,7 @@ func TestMigration004_KeepsEventsOfV3(t *testing.T) {
 // see a dead event; the dead list still filters on metadata.
 func TestMetadataIndex_FollowsDeadEvents(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	evs := insertEvents(t, db, 2, func(i int) string { return fmt.Sprintf(`{"priority":"normal","k":"v","n":%d}`, i) })
 	byMeta := triggers.InboxFilter{Metadata: []triggers.MetadataMatch{{Key: "k", Value: "v"}}}
 	list := func(status triggers.Status) []string {
@@ -243,11 +239,7 @@ func TestMetadataIndex_FollowsDeadEvents(t *testing.T) {
 // them, although more are available beyond, and then tells when the leased
 // ones become available.
 func TestReceive_ScanBound(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	evs := insertEvents(t, db, 10, plainMetadata) // sources s0, s1, s0, s1, ...
 	first := mustReceive(t, db, leaseQuery("a", lt0, 5, 10, 100))
 	if got := eventIDs(first.Events); !slices.Equal(got, eventIDs(evs[:5])) {
@@ -281,11 +273,7 @@ func TestReceive_ScanBound(t *testing.T) {
 // events whose lease expired (held), between events never received.
 func TestReceive_MergesIdleAndHeldInInboxOrder(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	evs := insertEvents(t, db, 6, plainMetadata)
 	got := mustReceive(t, db, leaseQuery("a", lt0, 4, 10, 100)) // events 0-3, until lt0+30s
 	for _, i := range []int{0, 2} {
@@ -337,11 +325,7 @@ func peek(t *testing.T, db *DB, q triggers.ReceiveQuery) []string {
 // normal ones are leased.
 func TestReceive_PriorityNormalOnBothWalks(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	var ins []triggers.Insert
 	for i, p := range []triggers.Priority{triggers.PriorityHigh, triggers.PriorityNormal, triggers.PriorityHigh, triggers.PriorityNormal} {
 		at := lt0.Add(time.Duration(i) * time.Millisecond)
@@ -392,11 +376,7 @@ func TestReceive_LeaseSurvivesReopen(t *testing.T) {
 // with a cursor, and paging still returns every match once, in order.
 func TestListDead_ScanBoundGivesCursor(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	evs := insertEvents(t, db, 6, plainMetadata) // sources s0, s1, s0, s1, ...
 	mustReceive(t, db, leaseQuery("a", lt0, 6, 1, 100))
 	if got := mustReceive(t, db, leaseQuery("a", lt0.Add(time.Minute), 6, 1, 100)); got.DeadLettered != 6 {
@@ -429,11 +409,7 @@ func TestListDead_ScanBoundGivesCursor(t *testing.T) {
 // any durable write is not, and the durable setting comes back for it.
 func TestReceive_CommitsWithoutItsOwnFsync(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	insertEvents(t, db, 3, plainMetadata)
 	before := db.WriterStats()
 	mustReceive(t, db, leaseQuery("a", lt0, 1, 10, 100))

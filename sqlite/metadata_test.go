@@ -26,11 +26,7 @@ func metadataRows(t *testing.T, db *DB) int {
 // backfill.
 func TestMetadataIndex_FollowsPendingEvents(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	now := time.Now().UTC()
 	var ins []triggers.Insert
 	for i := range 8 {

@@ -12,11 +12,7 @@ import (
 // inbox query is an index range in inbox order: a SEARCH on the chosen
 // partial index, with no separate sort step.
 func TestPlanInbox_UsesIndexRange(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	after := &triggers.Position{CreatedAt: now.Add(-time.Minute), ID: "0192f3c4-5b6a-7c8d-9e0f-a1b2c3d4e5f6"}
 	cases := []struct {
@@ -104,11 +100,7 @@ func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
 // would choose, as a range in inbox order without a sort. Every walk is a
 // co-routine (read only as far as the receive reads it).
 func TestPlanReceive_UsesIndexRange(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	idle := "SEARCH events USING COVERING INDEX events_idle (tenant=? AND created_at>?)"
 	held := "SEARCH events USING COVERING INDEX events_held (tenant=? AND <expr><?)"
@@ -172,11 +164,7 @@ type planCase struct {
 // checkPlans checks each case's plan on a new store.
 func checkPlans(t *testing.T, cases []planCase) {
 	t.Helper()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := queryPlan(t, db, c.query, c.args...); got != c.want {

@@ -205,11 +205,7 @@ func TestStats_CountersMatchRecount(t *testing.T) {
 // stored, then a recount.
 func TestStats_CountersOfGroupCommits(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	now := time.Now().UTC()
 	notBefore := now.Add(-time.Hour)
 	before := db.WriterStats()
@@ -348,11 +344,7 @@ func TestMigration006_BackfillsCounters(t *testing.T) {
 // have no history left.
 func TestDeleteExpired_PurgesOldHistory(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	latest := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	// In creation order: the writer makes created_at follow commit order.
 	evs := mustInsertAll(t, db, statsEvent("b", "gone", "t", latest.Add(-(historyMinutes+1)*time.Minute)),
@@ -396,11 +388,7 @@ func TestDeleteExpired_PurgesOldHistory(t *testing.T) {
 // of Stats and TotalStats, for each combination of filters, reads counter
 // rows by key or index ranges, never a scan of the events, and never sorts.
 func TestPlanStats_UsesIndexes(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	for _, f := range []struct{ source, eventType string }{{"", ""}, {"s", ""}, {"", "t"}, {"s", "t"}} {
 		q := triggers.StatsQuery{Tenant: "a", Source: f.source, EventType: f.eventType, Now: now,
@@ -468,11 +456,7 @@ func TestPlanStats_UsesIndexes(t *testing.T) {
 // ones not purged yet and finds the oldest of every tenant.
 func TestTotalStats(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	t0 := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
 	now := t0.Add(time.Hour)
 	if got, err := db.TotalStats(ctx, now, t0); err != nil || got != (triggers.TotalStats{}) {

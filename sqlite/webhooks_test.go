@@ -91,11 +91,7 @@ func TestOutbox_SurvivesReopen(t *testing.T) {
 // dispatcher (InsertResult.Outbox): an event no active subscription matches
 // says false, so that creates of a tenant without webhooks cost no claim.
 func TestInsertEvents_OutboxOnlyWhenDeliveriesWritten(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	shop := testSub(lt0.Add(-time.Hour))
 	shop.Filter.Source = "shop"
 	mustCreate(t, db, shop)
@@ -130,11 +126,7 @@ func TestInsertEvents_OutboxOnlyWhenDeliveriesWritten(t *testing.T) {
 // savepoints and the cache read afresh): the next event is delivered once
 // to the one subscription.
 func TestCreateSubscription_FailedWriteKeepsTheCache(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	sub := testSub(lt0.Add(-time.Hour))
 	mustCreate(t, db, sub)
 	if err := db.CreateSubscription(context.Background(), sub, 20); triggers.ErrorCode(err) != triggers.ECONFLICT {
@@ -149,11 +141,7 @@ func TestCreateSubscription_FailedWriteKeepsTheCache(t *testing.T) {
 // TestDeleteSubscription_RemovesEveryDelivery deletes a subscription with
 // more deliveries than one write removes.
 func TestDeleteSubscription_RemovesEveryDelivery(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	sub, keep := testSub(lt0.Add(-time.Hour)), testSub(lt0.Add(-time.Minute))
 	mustCreate(t, db, sub)
 	mustCreate(t, db, keep)
@@ -170,11 +158,7 @@ func TestDeleteSubscription_RemovesEveryDelivery(t *testing.T) {
 // TestDeleteExpired_RemovesDeliveries checks that the purge of events takes
 // their deliveries, and only theirs.
 func TestDeleteExpired_RemovesDeliveries(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	mustCreate(t, db, testSub(lt0.Add(-time.Hour)))
 	evs := insertEvents(t, db, 10, plainMetadata)
 	if _, err := db.DeleteExpired(context.Background(), evs[5].CreatedAt, lt0.Add(-time.Hour)); err != nil {
@@ -189,11 +173,7 @@ func TestDeleteExpired_RemovesDeliveries(t *testing.T) {
 // subscriptions, in flight included, and gives the earliest due.
 func TestDeliveryBacklog(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	backlog := func() (int64, time.Time) {
 		t.Helper()
 		n, oldest, err := db.DeliveryBacklog(ctx, lt0.Add(time.Minute))
@@ -237,11 +217,7 @@ func TestDeliveryBacklog(t *testing.T) {
 // completion are volatile commits (CompleteDelivery says why), and that the
 // outbox rows of a create are durable with it.
 func TestDispatcherWrites_CommitWithoutTheirOwnFsync(t *testing.T) {
-	db, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	mustCreate(t, db, testSub(lt0.Add(-time.Hour)))
 	before := db.WriterStats()
 	insertEvents(t, db, 1, plainMetadata)
